@@ -1,0 +1,197 @@
+"""Settings: one frozen object built from defaults, a `.env` file, the environment and CLI flags.
+
+Precedence, lowest first: defaults < `.env` < environment < explicit overrides (CLI flags).
+Secrets are wrapped in :class:`Secret`, whose ``repr``/``str`` never show the value; only
+``reveal()`` does, and only the HTTP, SMTP and webhook edges call it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from vats_etl.errors import ConfigError
+
+SMTP_SECURITY_CHOICES = ("starttls", "ssl", "none")
+
+
+class Secret:
+    """A string that never shows itself in logs, reprs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def normalize_base_url(value: str) -> str:
+    """`acme.megapbx.ru` -> `https://acme.megapbx.ru/crmapi/v1`; full URLs lose a trailing slash."""
+    value = value.strip()
+    if not value:
+        raise ConfigError("VATS_BASE_URL is empty")
+    if "://" not in value:
+        domain = value.strip("/")
+        if "/" in domain:
+            raise ConfigError(
+                f"VATS_BASE_URL {value!r} is neither a bare domain nor a URL with a scheme"
+            )
+        return f"https://{domain}/crmapi/v1"
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"VATS_BASE_URL {value!r} must start with http:// or https://")
+    return value.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str | None = None
+    api_key: Secret | None = None
+    db_path: Path = Path("data/vats.duckdb")
+    raw_dir: Path = Path("data/raw")
+    tz: str = "Europe/Moscow"
+    crm_token: Secret | None = None
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_user: str | None = None
+    smtp_password: Secret | None = None
+    smtp_security: str = "starttls"
+    report_from: str | None = None
+    report_to: tuple[str, ...] = ()
+    # Rows asked for per history request; a response this full may be truncated and is split.
+    page_limit: int = 5000
+    # How long a writer waits for another process to release the DuckDB file.
+    db_lock_timeout_s: float = 60.0
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+    @property
+    def read_db_path(self) -> Path:
+        """The published read-only copy analysts open (see README, "Analysts")."""
+        return self.db_path.with_name(f"{self.db_path.stem}.read{self.db_path.suffix}")
+
+    def require_api(self) -> tuple[str, Secret]:
+        if not self.base_url:
+            raise ConfigError("VATS_BASE_URL is not set (e.g. acme.megapbx.ru)")
+        if not self.api_key:
+            raise ConfigError("VATS_API_KEY is not set")
+        return self.base_url, self.api_key
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+_ENV_FIELDS: dict[str, str] = {
+    "VATS_BASE_URL": "base_url",
+    "VATS_API_KEY": "api_key",
+    "VATS_DB": "db_path",
+    "VATS_RAW_DIR": "raw_dir",
+    "VATS_TZ": "tz",
+    "VATS_CRM_TOKEN": "crm_token",
+    "VATS_PAGE_LIMIT": "page_limit",
+    "VATS_DB_LOCK_TIMEOUT": "db_lock_timeout_s",
+    "SMTP_HOST": "smtp_host",
+    "SMTP_PORT": "smtp_port",
+    "SMTP_USER": "smtp_user",
+    "SMTP_PASSWORD": "smtp_password",
+    "SMTP_SECURITY": "smtp_security",
+    "REPORT_FROM": "report_from",
+    "REPORT_TO": "report_to",
+}
+_SECRETS = {"api_key", "crm_token", "smtp_password"}
+
+
+def _convert(name: str, raw: Any) -> Any:
+    if raw is None or isinstance(raw, Secret | Path | tuple):
+        return raw
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    if text == "" and name not in {"report_to"}:
+        return None
+    if name in _SECRETS:
+        return Secret(text)
+    if name == "base_url":
+        return normalize_base_url(text)
+    if name in {"db_path", "raw_dir"}:
+        return Path(text).expanduser()
+    if name in {"smtp_port", "page_limit"}:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {text!r}") from None
+    if name == "db_lock_timeout_s":
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number of seconds, got {text!r}") from None
+    if name == "report_to":
+        return tuple(a.strip() for a in text.replace(";", ",").split(",") if a.strip())
+    if name == "smtp_security":
+        return text.lower()
+    return text
+
+
+def _validate(settings: Settings) -> Settings:
+    try:
+        ZoneInfo(settings.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"VATS_TZ {settings.tz!r} is not a known time zone") from None
+    if settings.smtp_security not in SMTP_SECURITY_CHOICES:
+        raise ConfigError(
+            f"SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY_CHOICES)}, "
+            f"got {settings.smtp_security!r}"
+        )
+    if settings.page_limit < 1:
+        raise ConfigError("VATS_PAGE_LIMIT must be at least 1")
+    return settings
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = ".env",
+) -> Settings:
+    """Build settings. `overrides` holds field names (CLI flags); None values are ignored."""
+    values: dict[str, Any] = {}
+    sources: list[Mapping[str, str | None]] = []
+    if env_file is not None and Path(env_file).is_file():
+        sources.append(dotenv_values(env_file))
+    sources.append(os.environ if environ is None else environ)
+    for source in sources:
+        for var, name in _ENV_FIELDS.items():
+            if var in source and source[var] is not None:
+                values[name] = _convert(name, source[var])
+    for name, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if name not in {f.name for f in dataclasses.fields(Settings)}:
+            raise ConfigError(f"unknown setting {name!r}")
+        values[name] = _convert(name, value)
+    values = {k: v for k, v in values.items() if v is not None}
+    return _validate(Settings(**values))
