@@ -14,6 +14,7 @@ Rules of section 4.5, as implemented both by the emulator and by :func:`resolve`
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -160,7 +161,7 @@ def split(window: Window, parts: int = 2) -> list[Window]:
         raise PeriodError(f"window {window} is too short to split into {parts}")
     bounds = [window.start + timedelta(seconds=total * i // parts) for i in range(parts)]
     bounds.append(window.end)
-    return [Window(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [Window(a, b) for a, b in itertools.pairwise(bounds)]
 
 
 def pieces(window: Window, size: timedelta) -> Iterator[Window]:

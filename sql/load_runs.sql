@@ -1,0 +1,33 @@
+create table if not exists load_runs (
+    chunk_id         varchar primary key,
+    run_id           varchar not null,
+    kind             varchar not null,
+    format           varchar not null,
+    window_start     timestamptz not null,
+    window_end       timestamptz not null,
+    day              date,
+    status           varchar not null,
+    rows_received    integer not null,
+    rows_loaded      integer not null,
+    rows_quarantined integer not null,
+    pages            integer not null,
+    requests         integer not null,
+    error            varchar,
+    fetched_at       timestamptz,
+    started_at       timestamptz not null,
+    finished_at      timestamptz not null,
+    fetch_s          double,
+    parse_s          double,
+    validate_s       double,
+    load_s           double
+);
+
+comment on table load_runs is 'One row per loaded chunk (a window of one kind and format), committed in the same transaction as the chunk''s rows.';
+comment on column load_runs.run_id is 'The backfill/daily/replay run the chunk belongs to.';
+comment on column load_runs.kind is 'external or internal history.';
+comment on column load_runs.format is 'json, csv, or replay-json/replay-csv for rebuilds from the raw archive.';
+comment on column load_runs.day is 'Local day (VATS_TZ) the window starts on.';
+comment on column load_runs.status is 'ok, partial (some rows quarantined) or failed (nothing of the chunk loaded; see error).';
+comment on column load_runs.rows_received is 'Rows in the final (non-truncated) responses of the chunk.';
+comment on column load_runs.pages is 'Responses kept for the chunk; requests counts the full ones that were split too.';
+comment on column load_runs.fetched_at is 'When the chunk''s last response arrived; a chunk fetched well after its window ended is settled and not re-read by a resumed backfill.';

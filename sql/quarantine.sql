@@ -1,0 +1,17 @@
+create table if not exists quarantine (
+    row_hash      varchar primary key,
+    kind          varchar not null,
+    format        varchar not null,
+    uid           varchar,
+    raw           varchar not null,
+    reasons       varchar[] not null,
+    chunk_id      varchar not null,
+    first_seen_at timestamptz not null,
+    last_seen_at  timestamptz not null
+);
+
+comment on table quarantine is 'Rows rejected by validation, with every reason. Good rows of the same chunk load; a re-read of the same bad row updates last_seen_at instead of adding a copy.';
+comment on column quarantine.row_hash is 'md5 of kind and the raw row: one quarantine row per distinct bad row.';
+comment on column quarantine.raw is 'The row exactly as received, as a JSON object of strings.';
+comment on column quarantine.reasons is 'Every reason the row was rejected, human readable.';
+comment on column quarantine.chunk_id is 'load_runs.chunk_id of the chunk that last delivered the row.';

@@ -1,0 +1,474 @@
+"""History loading: plan chunks, then fetch → archive → parse → validate → upsert each one.
+
+A *chunk* is one local day of one kind (external/internal) in one format (json/csv). Worker
+threads fetch chunks (splitting full windows, archiving every body before parsing it),
+parse and validate them; the calling thread writes finished chunks in plan order, several
+chunks per transaction, each chunk together with its `load_runs` row — so a crash at any
+point leaves only whole chunks behind, and a re-run completes the rest. At most
+`concurrency` chunks are in flight, which bounds memory whatever the length of the range.
+
+Re-run policy: loading is idempotent (upsert by uid), so any window can be re-read at any
+time. A resumed backfill skips chunks already loaded *settled* — fetched at least
+:data:`SETTLE` after their window ended, when the PBX has nothing more to add — unless
+``force``; everything else is fetched again. ``daily`` starts at the first day that is not
+settled (at most :data:`DAILY_MAX_DAYS` back), so a missed day is caught up, not lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar, cast
+from zoneinfo import ZoneInfo
+
+import duckdb
+import polars as pl
+
+from vats_etl import archive, errors, periods, warehouse
+from vats_etl.client import Fmt, Kind, PbxClient, Response
+from vats_etl.config import Settings
+from vats_etl.parse import Parsed, parse_history
+from vats_etl.periods import Window
+from vats_etl.schemas import validate
+
+log = logging.getLogger(__name__)
+
+SETTLE = timedelta(hours=6)
+DAILY_MAX_DAYS = 31
+TABLES: dict[str, str] = {"external": "calls", "internal": "internal_calls"}
+# Write a transaction once this many rows are waiting (fewer, larger upserts are faster).
+BATCH_ROWS = 50_000
+BATCH_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Chunk:
+    kind: Kind
+    fmt: Fmt
+    window: Window
+    day: date
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.fmt} {self.day.isoformat()} ({self.window})"
+
+
+@dataclass
+class ChunkResult:
+    """A processed chunk: its rows (when it worked) and everything `load_runs` records."""
+
+    chunk: Chunk
+    chunk_id: str
+    started_at: datetime
+    good: pl.DataFrame | None = None
+    rejected: pl.DataFrame | None = None
+    rows_received: int = 0
+    rows_loaded: int = 0
+    pages: int = 0
+    requests: int = 0
+    fetched_at: datetime | None = None
+    error: str | None = None
+    fetch_s: float = 0.0
+    parse_s: float = 0.0
+    validate_s: float = 0.0
+    load_s: float = 0.0
+    finished_at: datetime | None = None
+
+    @property
+    def rows_quarantined(self) -> int:
+        return 0 if self.rejected is None else self.rejected.height
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "failed"
+        return "partial" if self.rows_quarantined else "ok"
+
+    def load_run(self, run_id: str) -> warehouse.LoadRun:
+        return warehouse.LoadRun(
+            chunk_id=self.chunk_id,
+            run_id=run_id,
+            kind=self.chunk.kind,
+            format=self.chunk.fmt,
+            window_start=self.chunk.window.start,
+            window_end=self.chunk.window.end,
+            day=self.chunk.day,
+            status=self.status,
+            rows_received=self.rows_received,
+            rows_loaded=self.rows_loaded,
+            rows_quarantined=self.rows_quarantined,
+            pages=self.pages,
+            requests=self.requests,
+            error=self.error,
+            fetched_at=self.fetched_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at or datetime.now(UTC),
+            fetch_s=self.fetch_s,
+            parse_s=self.parse_s,
+            validate_s=self.validate_s,
+            load_s=self.load_s,
+        )
+
+
+@dataclass
+class KindTotals:
+    chunks: int = 0
+    failed: int = 0
+    rows_received: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    skipped: int = 0
+    totals: dict[str, KindTotals] = field(default_factory=dict)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, result: ChunkResult) -> None:
+        totals = self.totals.setdefault(result.chunk.kind, KindTotals())
+        totals.chunks += 1
+        totals.rows_received += result.rows_received
+        totals.rows_loaded += result.rows_loaded
+        totals.rows_quarantined += result.rows_quarantined
+        if result.error is not None:
+            totals.failed += 1
+            self.failures.append((str(result.chunk), result.error))
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(t.rows_loaded for t in self.totals.values())
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(t.rows_quarantined for t in self.totals.values())
+
+    @property
+    def status(self) -> str:
+        """ok, partial (rows quarantined, everything else loaded) or failed (a chunk failed)."""
+        if self.failures:
+            return "failed"
+        return "partial" if self.rows_quarantined else "ok"
+
+    @property
+    def seconds(self) -> float:
+        end = self.finished_at or datetime.now(UTC)
+        return (end - self.started_at).total_seconds()
+
+
+ChunkHook = Callable[[ChunkResult], None]
+Item = TypeVar("Item")
+ChunkKey = tuple[str, str, datetime, datetime]  # kind, format, window start, window end
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+# -- planning (pure) --------------------------------------------------------------------------
+
+
+def plan(
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+    kinds: Sequence[Kind] = ("external", "internal"),
+    fmts: Sequence[Fmt] = ("json",),
+) -> list[Chunk]:
+    """Day chunks, oldest first; for one day, every kind and format."""
+    return [
+        Chunk(kind, fmt, window, periods.local_date(window.start, zone))
+        for window in periods.days(first, last, zone)
+        for kind in kinds
+        for fmt in fmts
+    ]
+
+
+def settled_keys(con: duckdb.DuckDBPyConnection) -> set[ChunkKey]:
+    """Chunks loaded after their window had settled: a resumed backfill skips them."""
+    rows = con.execute(
+        "select kind, format, window_start, window_end from load_runs "
+        "where status in ('ok', 'partial') and fetched_at >= window_end + ?",
+        [SETTLE],
+    ).fetchall()
+    return {(k, f, s.astimezone(UTC), e.astimezone(UTC)) for k, f, s, e in rows}
+
+
+def without_settled(
+    chunks: Sequence[Chunk], settled: set[tuple[str, str, datetime, datetime]]
+) -> list[Chunk]:
+    return [c for c in chunks if (c.kind, c.fmt, c.window.start, c.window.end) not in settled]
+
+
+def daily_range(
+    con: duckdb.DuckDBPyConnection, now: datetime, zone: ZoneInfo, kinds: Sequence[Kind]
+) -> tuple[date, date]:
+    """From the first unsettled day (yesterday at the latest) to today."""
+    today = periods.local_date(now, zone)
+    first = today - timedelta(days=1)
+    floor = today - timedelta(days=DAILY_MAX_DAYS)
+    settled = settled_keys(con)
+    day = first
+    while day > floor:
+        previous = day - timedelta(days=1)
+        window = periods.day_window(previous, zone)
+        if all(
+            any((k, f, window.start, window.end) in settled for f in ("json", "csv")) for k in kinds
+        ):
+            break
+        day = previous
+    return day, today
+
+
+# -- one chunk (runs in a worker thread) ------------------------------------------------------
+
+
+def process_chunk(
+    client: PbxClient,
+    chunk: Chunk,
+    *,
+    raw_dir: Path,
+    zone: ZoneInfo,
+    now: Callable[[], datetime],
+) -> ChunkResult:
+    """Fetch (splitting full windows), archive, parse and validate one chunk.
+
+    Expected failures (API errors, unknown shapes) end up in `result.error`; the chunk is
+    then reported and the others carry on.
+    """
+    result = ChunkResult(chunk, uuid.uuid4().hex, started_at=datetime.now(UTC))
+    parsed_pages: list[Parsed] = []
+
+    def archive_and_parse(window: Window, response: Response) -> Parsed:
+        result.requests += 1
+        result.fetch_s += response.elapsed_s
+        archive.store(
+            raw_dir, chunk.kind, chunk.fmt, window, response.body, response.fetched_at, zone
+        )
+        started = time.perf_counter()
+        try:
+            return parse_history(chunk.kind, chunk.fmt, response.body)
+        except errors.UnknownShape as exc:
+            raise errors.UnknownShape(f"{chunk.kind}/{chunk.fmt} {window}: {exc}") from None
+        finally:
+            result.parse_s += time.perf_counter() - started
+
+    try:
+        for page in client.history(chunk.kind, chunk.fmt, chunk.window, decode=archive_and_parse):
+            parsed_pages.append(page.decoded)
+            result.pages += 1
+            result.fetched_at = page.fetched_at
+        apply_validation(result, parsed_pages, now())
+    except errors.VatsError as exc:
+        result.error = str(exc)
+        result.good = result.rejected = None
+    result.finished_at = datetime.now(UTC)
+    return result
+
+
+def apply_validation(result: ChunkResult, pages: Sequence[Parsed], now: datetime) -> None:
+    started = time.perf_counter()
+    goods: list[pl.DataFrame] = []
+    rejects: list[pl.DataFrame] = []
+    for parsed in pages:
+        result.rows_received += len(parsed)
+        checked = validate(result.chunk.kind, parsed, now)
+        goods.append(checked.good)
+        if not checked.rejected.is_empty():
+            rejects.append(checked.rejected)
+    result.good = pl.concat(goods) if goods else None
+    result.rejected = pl.concat(rejects) if rejects else None
+    result.validate_s += time.perf_counter() - started
+
+
+# -- writing (the calling thread) -------------------------------------------------------------
+
+
+def write_batch(
+    con: duckdb.DuckDBPyConnection, results: Sequence[ChunkResult], run_id: str
+) -> None:
+    """One transaction: rows, quarantined rows and `load_runs` rows of several chunks."""
+    started = time.perf_counter()
+    loaded_at = datetime.now(UTC)
+    con.execute("begin transaction")
+    try:
+        for kind, table in TABLES.items():
+            frames = [r.good for r in results if r.chunk.kind == kind and r.good is not None]
+            if frames:
+                warehouse.upsert(con, table, pl.concat(frames, how="vertical_relaxed"), loaded_at)
+        for r in results:
+            r.rows_loaded = 0 if r.good is None else r.good.height
+            if r.rejected is not None:
+                warehouse.quarantine(
+                    con,
+                    r.rejected,
+                    kind=r.chunk.kind,
+                    fmt=r.chunk.fmt,
+                    chunk_id=r.chunk_id,
+                    seen_at=loaded_at,
+                )
+        elapsed = time.perf_counter() - started
+        rows = sum(r.rows_received for r in results) or 1
+        for r in results:
+            r.load_s = elapsed * r.rows_received / rows
+        warehouse.record_load_runs(con, [r.load_run(run_id) for r in results])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def run(
+    settings: Settings,
+    chunks: Sequence[Chunk],
+    *,
+    client: PbxClient,
+    run_id: str | None = None,
+    concurrency: int = 4,
+    on_chunk: ChunkHook | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    stop: threading.Event | None = None,
+) -> RunSummary:
+    """Process `chunks` with `concurrency` fetchers and write them in plan order."""
+    summary = RunSummary(run_id or new_run_id(), started_at=datetime.now(UTC))
+    zone = settings.zone
+
+    def work(chunk: Chunk) -> ChunkResult:
+        return process_chunk(client, chunk, raw_dir=settings.raw_dir, zone=zone, now=now)
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fetch") as pool:
+        results = _in_order(pool, work, chunks, ahead=concurrency * 2, stop=stop)
+        _write_all(settings, results, summary, on_chunk)
+    summary.finished_at = datetime.now(UTC)
+    return summary
+
+
+def _in_order(
+    pool: ThreadPoolExecutor,
+    work: Callable[[Item], ChunkResult],
+    items: Iterable[Item],
+    *,
+    ahead: int,
+    stop: threading.Event | None = None,
+) -> Iterator[ChunkResult]:
+    """Results in submission order with at most `ahead` items submitted but not consumed."""
+    queue: deque[Future[ChunkResult]] = deque()
+    todo = iter(items)
+    for item in todo:
+        queue.append(pool.submit(work, item))
+        if len(queue) >= ahead:
+            break
+    while queue:
+        result = queue.popleft().result()
+        if stop is None or not stop.is_set():
+            nxt = next(todo, None)
+            if nxt is not None:
+                queue.append(pool.submit(work, nxt))
+        yield result
+
+
+def _write_all(
+    settings: Settings,
+    results: Iterable[ChunkResult],
+    summary: RunSummary,
+    on_chunk: ChunkHook | None,
+) -> None:
+    waiting: list[ChunkResult] = []
+    waiting_rows = 0
+    last_write = time.monotonic()
+
+    def flush() -> None:
+        nonlocal waiting, waiting_rows, last_write
+        if not waiting:
+            return
+        with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s) as con:
+            write_batch(con, waiting, summary.run_id)
+        for r in waiting:
+            summary.add(r)
+            if on_chunk is not None:
+                on_chunk(r)
+            r.good = r.rejected = None  # free the rows
+        waiting, waiting_rows, last_write = [], 0, time.monotonic()
+
+    for result in results:
+        waiting.append(result)
+        waiting_rows += result.rows_received
+        if waiting_rows >= BATCH_ROWS or time.monotonic() - last_write >= BATCH_SECONDS:
+            flush()
+    flush()
+
+
+# -- replay from the raw archive --------------------------------------------------------------
+
+
+def archived_pages(
+    raw_dir: Path,
+    first: date | None,
+    last: date | None,
+    kinds: Sequence[Kind] = ("external", "internal"),
+) -> list[archive.ArchivedPage]:
+    """Every archived history page in the range, in the order it was first received."""
+    found = [
+        page
+        for kind in kinds
+        for fmt in ("json", "csv")
+        for page in archive.pages(raw_dir, kind, fmt, first, last)
+    ]
+    return sorted(found)
+
+
+def replay_page(page: archive.ArchivedPage, zone: ZoneInfo, now: datetime) -> ChunkResult:
+    """Parse and validate one archived page exactly as if it had just been fetched."""
+    day = periods.local_date(page.window.start, zone)
+    chunk = Chunk(cast(Kind, page.kind), cast(Fmt, page.fmt), page.window, day)
+    result = ChunkResult(chunk, uuid.uuid4().hex, started_at=datetime.now(UTC))
+    result.pages = 1
+    result.fetched_at = page.fetched_at
+    try:
+        started = time.perf_counter()
+        parsed = parse_history(chunk.kind, chunk.fmt, page.read())
+        result.parse_s = time.perf_counter() - started
+        apply_validation(result, [parsed], now)
+    except errors.VatsError as exc:
+        result.error = f"{page.path}: {exc}"
+        result.good = result.rejected = None
+    result.finished_at = datetime.now(UTC)
+    return result
+
+
+def replay(
+    settings: Settings,
+    first: date | None = None,
+    last: date | None = None,
+    *,
+    kinds: Sequence[Kind] = ("external", "internal"),
+    run_id: str | None = None,
+    on_chunk: ChunkHook | None = None,
+    concurrency: int = 2,
+) -> RunSummary:
+    """Rebuild history tables from the raw archive: no API calls, same tables."""
+    pages = archived_pages(settings.raw_dir, first, last, kinds)
+    if not pages:
+        raise errors.ArchiveError(f"no archived history pages under {settings.raw_dir}")
+    summary = RunSummary(run_id or new_run_id(), started_at=datetime.now(UTC))
+    now = datetime.now(UTC)
+    zone = settings.zone
+
+    def work(page: archive.ArchivedPage) -> ChunkResult:
+        return replay_page(page, zone, now)
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="replay") as pool:
+        results = _in_order(pool, work, pages, ahead=concurrency * 2)
+        _write_all(settings, results, summary, on_chunk)
+    summary.finished_at = datetime.now(UTC)
+    return summary

@@ -1,0 +1,300 @@
+"""The DuckDB warehouse: schema from `sql/`, idempotent upserts, load bookkeeping, locking.
+
+Every table and view lives in `sql/<relation>.sql`. The schema is applied idempotently
+(`create ... if not exists` / `create or replace view`) each time a writer connects.
+
+Concurrency (DuckDB allows one writer *process*): writers open the file only for as long as
+a batch takes and retry while another process holds it, failing with :class:`DatabaseBusy`
+after ``db_lock_timeout_s``. Analysts should open the **read copy** that every job publishes
+after it finishes (``<db>.read.duckdb``, see :func:`publish_read_copy`): holding it open never
+blocks a flow, and a flow replacing it never breaks an open session (the old file stays
+readable until the session reconnects).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import astuple, dataclass, fields
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from vats_etl import errors
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+# Sources ranked for merging calls: a higher-ranked row's values win, gaps are filled.
+SOURCE_RANK = {"api_json": 3, "webhook": 2, "api_csv": 1}
+_LOCK_MESSAGE = re.compile(r"lock", re.IGNORECASE)
+_HOLDER = re.compile(r"\(PID (\d+)\)")
+
+
+def relations(sql_dir: Path = SQL_DIR) -> dict[str, str]:
+    """Relation name -> its SQL, one file per relation."""
+    return {path.stem: path.read_text("utf-8") for path in sorted(sql_dir.glob("*.sql"))}
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
+    """Create every table and view. Views may depend on each other: apply in rounds until
+    everything exists, so no manifest of dependencies has to be kept by hand."""
+    pending = relations(sql_dir)
+    while pending:
+        failed: dict[str, str] = {}
+        last_error: dict[str, str] = {}
+        for name, sql in pending.items():
+            try:
+                con.execute(sql)
+            except duckdb.CatalogException as exc:
+                failed[name] = sql
+                last_error[name] = str(exc).splitlines()[0]
+        if len(failed) == len(pending):
+            detail = "; ".join(f"{n}: {e}" for n, e in last_error.items())
+            raise errors.VatsError(f"cannot create relations from {sql_dir}: {detail}")
+        pending = failed
+
+
+def _is_lock_error(exc: duckdb.Error) -> bool:
+    return isinstance(exc, duckdb.IOException) and bool(_LOCK_MESSAGE.search(str(exc)))
+
+
+@contextlib.contextmanager
+def connect(
+    path: Path,
+    *,
+    read_only: bool = False,
+    timeout_s: float = 60.0,
+    schema: bool = True,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, waiting up to `timeout_s` while another process holds it."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise errors.VatsError(f"no warehouse at {path}: run a backfill first")
+    deadline = time.monotonic() + timeout_s
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc):
+                raise errors.VatsError(f"cannot open {path}: {exc}") from None
+            if time.monotonic() + delay > deadline:
+                holder = _HOLDER.search(str(exc))
+                who = f"process {holder.group(1)}" if holder else "another process"
+                raise errors.DatabaseBusy(
+                    f"{path} is held by {who} for more than {timeout_s:.0f}s; close that "
+                    f"session (analysts: open {read_copy_path(path).name} instead) or raise "
+                    f"VATS_DB_LOCK_TIMEOUT"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    try:
+        con.execute("set timezone = 'UTC'")
+        if schema and not read_only:
+            ensure_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+def read_copy_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.read{path.suffix}")
+
+
+def publish_read_copy(path: Path, *, timeout_s: float = 60.0) -> Path:
+    """Atomically replace `<db>.read.duckdb` with a consistent copy of the warehouse.
+
+    The copy is taken while holding the writer lock right after a checkpoint, so the file
+    is complete without its WAL; the rename is atomic, and sessions that have the old copy
+    open keep reading it.
+    """
+    target = read_copy_path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with connect(path, timeout_s=timeout_s, schema=False) as con:
+        con.execute("checkpoint")
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, target)
+    return target
+
+
+# -- upserts ---------------------------------------------------------------------------------
+
+
+def _rank_sql(alias: str) -> str:
+    cases = " ".join(f"when '{name}' then {rank}" for name, rank in SOURCE_RANK.items())
+    return f"(case {alias}.source {cases} else 0 end)"
+
+
+def upsert_sql(table: str, columns: Sequence[str], *, key: str = "uid", ranked: bool) -> str:
+    """INSERT ... ON CONFLICT that merges per the rules in docs/architecture.md.
+
+    Non-null values of the winning row win and its gaps are filled from the other; with
+    `ranked`, the winner is the higher-ranked source (ties: the incoming row). `loaded_at`
+    moves only when some value actually changes, so re-running a load changes nothing.
+    """
+    values = [c for c in columns if c not in {key, "loaded_at", "source"}]
+    new_wins = f"{_rank_sql('excluded')} >= {_rank_sql(table)}" if ranked else "true"
+
+    def merged(col: str) -> str:
+        return (
+            f"case when {new_wins} then coalesce(excluded.{col}, {table}.{col}) "
+            f"else coalesce({table}.{col}, excluded.{col}) end"
+        )
+
+    assignments = [f"{col} = {merged(col)}" for col in values]
+    tracked = list(values)
+    if ranked:
+        assignments.append(
+            f"source = case when {new_wins} then excluded.source else {table}.source end"
+        )
+        tracked.append("source")
+    changed = " or ".join(f"({merged(c)}) is distinct from {table}.{c}" for c in values)
+    if ranked:
+        changed += f" or ({new_wins} and excluded.source is distinct from {table}.source)"
+    assignments.append(
+        f"loaded_at = case when {changed} then excluded.loaded_at else {table}.loaded_at end"
+    )
+    return (
+        f"insert into {table} by name select * from incoming "
+        f"on conflict ({key}) do update set " + ", ".join(assignments)
+    )
+
+
+def upsert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    loaded_at: datetime,
+    *,
+    key: str = "uid",
+) -> int:
+    """Merge `frame` into `table` by `key`; the last row of a key within the batch wins."""
+    if frame.is_empty():
+        return 0
+    batch = frame.unique(subset=key, keep="last", maintain_order=True).with_columns(
+        loaded_at=pl.lit(loaded_at).dt.cast_time_unit("us").dt.convert_time_zone("UTC")
+    )
+    sql = upsert_sql(table, batch.columns, key=key, ranked="source" in batch.columns)
+    con.register("incoming", batch)
+    try:
+        con.execute(sql)
+    finally:
+        con.unregister("incoming")
+    return batch.height
+
+
+# -- bookkeeping -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """One row of `load_runs` (field order = column order)."""
+
+    chunk_id: str
+    run_id: str
+    kind: str
+    format: str
+    window_start: datetime
+    window_end: datetime
+    day: date | None
+    status: str
+    rows_received: int
+    rows_loaded: int
+    rows_quarantined: int
+    pages: int
+    requests: int
+    error: str | None
+    fetched_at: datetime | None
+    started_at: datetime
+    finished_at: datetime
+    fetch_s: float | None
+    parse_s: float | None
+    validate_s: float | None
+    load_s: float | None
+
+
+LOAD_RUN_COLUMNS = [f.name for f in fields(LoadRun)]
+
+
+def record_load_runs(con: duckdb.DuckDBPyConnection, runs: Sequence[LoadRun]) -> None:
+    if not runs:
+        return
+    placeholders = ", ".join("?" for _ in LOAD_RUN_COLUMNS)
+    con.executemany(
+        f"insert or replace into load_runs ({', '.join(LOAD_RUN_COLUMNS)}) values ({placeholders})",
+        [list(astuple(run)) for run in runs],
+    )
+
+
+def row_hash(kind: str, raw: str) -> str:
+    return hashlib.md5(f"{kind}\x00{raw}".encode()).hexdigest()
+
+
+def quarantine(
+    con: duckdb.DuckDBPyConnection,
+    rejected: pl.DataFrame,
+    *,
+    kind: str,
+    fmt: str,
+    chunk_id: str,
+    seen_at: datetime,
+) -> int:
+    """Store rejected rows (columns raw, reasons, optional uid); one row per distinct raw row."""
+    if rejected.is_empty():
+        return 0
+    rows = rejected.select(
+        pl.col("raw")
+        .map_elements(lambda raw: row_hash(kind, raw), return_dtype=pl.String)
+        .alias("row_hash"),
+        pl.lit(kind).alias("kind"),
+        pl.lit(fmt).alias("format"),
+        (pl.col("uid") if "uid" in rejected.columns else pl.lit(None, pl.String)).alias("uid"),
+        pl.col("raw"),
+        pl.col("reasons"),
+        pl.lit(chunk_id).alias("chunk_id"),
+        pl.lit(seen_at).dt.convert_time_zone("UTC").alias("first_seen_at"),
+        pl.lit(seen_at).dt.convert_time_zone("UTC").alias("last_seen_at"),
+    ).unique(subset="row_hash", keep="last", maintain_order=True)
+    con.register("incoming", rows)
+    try:
+        con.execute(
+            "insert into quarantine by name select * from incoming on conflict (row_hash) do "
+            "update set reasons = excluded.reasons, chunk_id = excluded.chunk_id, "
+            "last_seen_at = excluded.last_seen_at"
+        )
+    finally:
+        con.unregister("incoming")
+    return rows.height
+
+
+def table_checksum(
+    con: duckdb.DuckDBPyConnection, table: str, *, exclude: Sequence[str] = ("loaded_at",)
+) -> tuple[int, str]:
+    """(row count, order-independent hash of every row) — for re-run and replay checks."""
+    cols = [
+        row[0]
+        for row in con.execute(
+            "select column_name from information_schema.columns where table_name = ? "
+            "order by ordinal_position",
+            [table],
+        ).fetchall()
+        if row[0] not in exclude
+    ]
+    expr = (
+        "md5(concat_ws('|', "
+        + ", ".join(f"coalesce(cast({c} as varchar), '∅')" for c in cols)
+        + "))"
+    )
+    count, total = con.execute(
+        f"select count(*), coalesce(sum(hash({expr})::hugeint), 0) from {table}"
+    ).fetchall()[0]
+    return int(count), f"{int(total):x}"
