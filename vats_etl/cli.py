@@ -1,11 +1,292 @@
-"""The `vats-etl` command: a thin shell over the library and the flows."""
+"""The `vats-etl` command: a thin shell over the library and the flows.
+
+Exit codes: 0 success; 1 failure (a one-line message, no traceback, for expected errors);
+2 usage error; 3 partial success (everything loaded but some rows were quarantined).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
 import click
 
+from vats_etl import errors
+from vats_etl.config import Settings, load_settings
 
-@click.group()
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vats_etl.pipeline import ChunkResult, RunSummary
+
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
+KINDS = ("external", "internal")
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    """Prefect reads its settings at import: set ours before any flow module is imported."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+class Context:
+    """Options given before the command name; settings are built lazily."""
+
+    def __init__(self, overrides: dict[str, Any], env_file: str, verbose: bool) -> None:
+        self.overrides = overrides
+        self.env_file = env_file
+        self.verbose = verbose
+
+    def settings(self, **more: Any) -> Settings:
+        return load_settings({**self.overrides, **more}, env_file=self.env_file)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="vats-etl")
-def main() -> None:
-    """vats-etl: call-history ETL and analytics for cloud virtual PBX (ВАТС)."""
+@click.option("--base-url", help="API base URL or bare domain [env VATS_BASE_URL].")
+@click.option("--db", "db_path", type=click.Path(path_type=Path), help="DuckDB file [VATS_DB].")
+@click.option(
+    "--raw-dir", type=click.Path(path_type=Path), help="Raw archive folder [VATS_RAW_DIR]."
+)
+@click.option("--tz", help="Company time zone [VATS_TZ].")
+@click.option("--env-file", default=".env", show_default=True, help="Optional .env file.")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details and Prefect output.")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    base_url: str | None,
+    db_path: Path | None,
+    raw_dir: Path | None,
+    tz: str | None,
+    env_file: str,
+    verbose: bool,
+) -> None:
+    """Call-history ETL and analytics for cloud virtual PBX (ВАТС) CRM API.
+
+    Settings come from environment variables (optionally a .env file); the options above
+    override them. See README.md for the variables.
+    """
+    _quiet_prefect(verbose)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    overrides = {"base_url": base_url, "db_path": db_path, "raw_dir": raw_dir, "tz": tz}
+    ctx.obj = Context(overrides, env_file, verbose)
+
+
+def run_cli() -> None:
+    """Console entry point: expected errors become one line on stderr and exit code 1."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except errors.VatsError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+# -- progress and summaries -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _progress(settings: Settings, label: str, **runtime_options: Any) -> Iterator[None]:
+    """Install a Runtime whose hooks drive a progress bar on stderr."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vats_etl import runtime
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rows]:>10,} rows"),
+        TimeElapsedColumn(),
+        console=_console(),
+        transient=False,
+    )
+    task_id = progress.add_task(label, total=None, rows=0)
+
+    def on_plan(total: int) -> None:
+        progress.update(task_id, total=total)
+
+    def on_chunk(result: ChunkResult) -> None:
+        task = progress.tasks[task_id]
+        rows = int(task.fields["rows"]) + result.rows_loaded
+        progress.update(task_id, advance=1, rows=rows, description=f"{label} {result.chunk.day}")
+
+    with (
+        progress,
+        runtime.using(
+            runtime.Runtime(settings, on_chunk=on_chunk, on_plan=on_plan, **runtime_options)
+        ),
+    ):
+        yield
+
+
+def _print_summary(summary: RunSummary) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"run {summary.run_id[:8]}: {summary.status}", title_justify="left")
+    for column in ("kind", "chunks", "failed", "received", "loaded", "quarantined"):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    for kind, t in sorted(summary.totals.items()):
+        table.add_row(
+            kind,
+            str(t.chunks),
+            str(t.failed),
+            f"{t.rows_received:,}",
+            f"{t.rows_loaded:,}",
+            f"{t.rows_quarantined:,}",
+        )
+    console = _console()
+    console.print(table)
+    seconds = max(summary.seconds, 1e-9)
+    console.print(
+        f"{summary.rows_loaded:,} rows in {summary.seconds:.1f} s "
+        f"({summary.rows_loaded / seconds:,.0f} rows/s)"
+        + (f"; {summary.skipped} settled chunks skipped" if summary.skipped else "")
+    )
+    for chunk, error in summary.failures:
+        console.print(f"[red]failed[/red] {chunk}: {error}", markup=True, highlight=False)
+    if summary.rows_quarantined:
+        console.print(
+            f"{summary.rows_quarantined:,} rows quarantined: select * from quarantine "
+            "order by last_seen_at desc"
+        )
+
+
+def _exit_for(summary: RunSummary) -> NoReturn:
+    sys.exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(summary.status, EXIT_FAILED))
+
+
+def _run_flow(settings: Settings, label: str, call: Callable[[], RunSummary]) -> NoReturn:
+    with _progress(settings, label):
+        summary = call()
+    _print_summary(summary)
+    _exit_for(summary)
+
+
+def _kinds(value: str) -> tuple[str, ...]:
+    chosen = tuple(k.strip() for k in value.split(",") if k.strip())
+    unknown = set(chosen) - set(KINDS)
+    if unknown or not chosen:
+        raise click.BadParameter(f"choose from {', '.join(KINDS)}", param_hint="--kinds")
+    return chosen
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@main.command()
+@click.option("--from", "date_from", type=DATE, required=True, help="First day (YYYY-MM-DD).")
+@click.option("--to", "date_to", type=DATE, required=True, help="Last day, included.")
+@click.option("--kinds", default="external,internal", show_default=True, help="History kinds.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True
+)
+@click.option("--concurrency", type=click.IntRange(1, 16), default=4, show_default=True)
+@click.option("--force", is_flag=True, help="Re-read chunks that are already loaded settled.")
+@pass_context
+def backfill(
+    ctx: Context,
+    date_from: Any,
+    date_to: Any,
+    kinds: str,
+    fmt: str,
+    concurrency: int,
+    force: bool,
+) -> None:
+    """Load history for a date range (days in VATS_TZ, both included); resumable."""
+    settings = ctx.settings()
+    settings.require_api()
+    first: date = date_from.date()
+    last: date = date_to.date()
+    if last < first:
+        raise click.BadParameter("--to is before --from", param_hint="--to")
+    from flows.backfill import backfill as backfill_flow
+
+    _run_flow(
+        settings,
+        "backfill",
+        lambda: backfill_flow(
+            first,
+            last,
+            _kinds(kinds),
+            (fmt,),
+            concurrency=concurrency,
+            force=force,  # type: ignore[arg-type]
+        ),
+    )
+
+
+@main.command()
+@click.option("--kinds", default="external,internal", show_default=True, help="History kinds.")
+@pass_context
+def daily(ctx: Context, kinds: str) -> None:
+    """Load yesterday and today (further back if earlier days never settled)."""
+    settings = ctx.settings()
+    settings.require_api()
+    from flows.daily import daily as daily_flow
+
+    _run_flow(settings, "daily", lambda: daily_flow(_kinds(kinds)))  # type: ignore[arg-type]
+
+
+@main.command()
+@click.option("--from", "date_from", type=DATE, help="First archived day to replay.")
+@click.option("--to", "date_to", type=DATE, help="Last archived day to replay.")
+@pass_context
+def replay(ctx: Context, date_from: Any, date_to: Any) -> None:
+    """Rebuild history tables from the raw archive (no API calls)."""
+    settings = ctx.settings()
+    from flows.replay import replay as replay_flow
+
+    first = date_from.date() if date_from else None
+    last = date_to.date() if date_to else None
+    _run_flow(settings, "replay", lambda: replay_flow(first, last))
+
+
+@main.command()
+@pass_context
+def check(ctx: Context) -> None:
+    """Verify the API URL and key with one cheap call."""
+    from vats_etl.client import RetryPolicy
+    from vats_etl.runtime import Runtime
+
+    settings = ctx.settings()
+    base_url, _ = settings.require_api()
+    rt = Runtime(settings, retry=RetryPolicy(attempts=2, total_s=20))
+    with rt.client() as client:
+        total = client.check()
+    click.echo(f"ok: {base_url} answers; {total} users")

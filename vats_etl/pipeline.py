@@ -145,6 +145,17 @@ class RunSummary:
             totals.failed += 1
             self.failures.append((str(result.chunk), result.error))
 
+    def merge(self, other: RunSummary) -> None:
+        """Fold the totals of a part of this run (e.g. one month) into this summary."""
+        for kind, t in other.totals.items():
+            mine = self.totals.setdefault(kind, KindTotals())
+            mine.chunks += t.chunks
+            mine.failed += t.failed
+            mine.rows_received += t.rows_received
+            mine.rows_loaded += t.rows_loaded
+            mine.rows_quarantined += t.rows_quarantined
+        self.failures.extend(other.failures)
+
     @property
     def rows_loaded(self) -> int:
         return sum(t.rows_loaded for t in self.totals.values())
