@@ -1,0 +1,50 @@
+"""``python -m vats_etl.emulator --port N ...``: run the emulator server until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vats_etl.emulator.server import run
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m vats_etl.emulator", description="Serve the built-in PBX emulator."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--profile", choices=("realistic", "clean"), default="realistic")
+    parser.add_argument("--faults", default="", help='e.g. "latency=20,error=0.1,429=0.05"')
+    parser.add_argument("--api-key", default="secret")
+    parser.add_argument("--agents", type=int, default=200)
+    parser.add_argument("--tz", default="Europe/Moscow")
+    parser.add_argument("--page-cap", type=int, default=5000)
+    parser.add_argument(
+        "--prerender-days", type=int, default=0, help="render this many past days at start"
+    )
+    parser.add_argument("--crm-url", default=None, help="push webhooks to this URL")
+    parser.add_argument("--crm-token", default=None)
+    parser.add_argument("--webhook-format", choices=("json", "form"), default="json")
+    args = parser.parse_args(argv)
+    run(
+        args.host,
+        args.port,
+        args.seed,
+        args.profile,
+        args.faults,
+        args.api_key,
+        args.agents,
+        crm_url=args.crm_url,
+        crm_token=args.crm_token,
+        webhook_format=args.webhook_format,
+        tz=args.tz,
+        page_cap=args.page_cap,
+        prerender_days=args.prerender_days,
+        printer=lambda line: print(line, flush=True),
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,454 @@
+"""How a local day's calls look on the wire, and what they mean (the ground truth).
+
+Quirks (profile ``realistic``) change only the representation — letter case of statuses,
+compact timestamps, ``""``/``null``/missing for empty fields, numbers as strings, CRLF — so
+a row normalised per docs/architecture.md equals its truth row. Malformed rows (at
+``malformed_rate``) are deliberately broken and flagged ``malformed`` in the truth.
+
+Every decision is drawn per local day and kind from ``(seed, day)`` over the day's rows in
+a fixed order, so a row looks the same whatever window or format it is requested in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+
+from vats_etl.emulator.calls import (
+    DESTINATIONS,
+    INTERNAL_STATUSES,
+    KINDS,
+    NO_TIME,
+    STATUSES,
+    SUCCESS,
+    Array,
+    Batch,
+    InternalBatch,
+)
+from vats_etl.emulator.directory import Directory
+from vats_etl.emulator.rng import Purpose, UidScrambler, day_number, generator
+
+PROFILES = ("realistic", "clean")
+CSV_SHAPES: tuple[int | str, ...] = (8, 9, "9r", 10)
+EXTERNAL_TYPES = ("all", "in", "missed", "out")
+INTERNAL_TYPES = ("all", "success", "noanswer")
+MALFORMED_KINDS = ("bad_date", "negative_duration", "negative_wait", "unknown_status", "no_uid")
+_TITLE = {
+    "success": "Success", "missed": "Missed", "cancel": "Cancel", "busy": "Busy",
+    "notavailable": "NotAvailable", "notallowed": "NotAllowed", "notfound": "NotFound",
+    "noanswer": "NoAnswer",
+}  # fmt: skip
+_KIND_CODE = {"external": 0, "internal": 1}
+
+
+@dataclass(frozen=True)
+class Style:
+    seed: int
+    realistic: bool
+    csv_shape: int | str
+    malformed_rate: float
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Per-row representation decisions for one local day and kind, oldest row first."""
+
+    status_case: list[int]  # 0 lower, 1 Title, 2 UPPER
+    compact_start: list[bool]
+    empty_style: list[int]  # 0 "", 1 null, 2 key missing
+    numbers_as_text: list[bool]
+    account_only: list[bool]  # login given as `account` with `user` empty
+    login_at_domain: list[bool]  # internal CSV writes `login@domain`
+    malformed: list[bool]
+    malformed_kind: list[int]  # index into MALFORMED_KINDS
+
+    @staticmethod
+    def draw(style: Style, day: date, kind: str, n: int) -> Marks:
+        rng = generator(style.seed, Purpose.QUIRKS, max(0, day_number(day)), _KIND_CODE[kind])
+        bad = generator(style.seed, Purpose.MALFORMED, max(0, day_number(day)), _KIND_CODE[kind])
+        u = rng.random((6, n))
+        quirky = style.realistic
+        return Marks(
+            status_case=(np.where(u[0] < 0.7, 0, np.where(u[0] < 0.9, 1, 2)) * quirky).tolist(),
+            compact_start=((u[1] < 0.15) & quirky).tolist(),
+            empty_style=(np.where(u[2] < 0.6, 0, np.where(u[2] < 0.85, 1, 2)) * quirky).tolist(),
+            numbers_as_text=((u[3] < 0.1) & quirky).tolist(),
+            account_only=((u[4] < 0.05) & quirky).tolist(),
+            login_at_domain=((u[5] < 0.3) & quirky).tolist(),
+            malformed=(bad.random(n) < style.malformed_rate).tolist(),
+            malformed_kind=bad.integers(0, len(MALFORMED_KINDS), n).tolist(),
+        )
+
+    def starts(self, iso: list[str]) -> list[str]:
+        """Each row's ``start`` as served: ISO, or compact for the rows so marked."""
+        return [_compact(t) if c else t for t, c in zip(iso, self.compact_start, strict=True)]
+
+
+def _status_text(status: str, case: int) -> str:
+    if case == 1:
+        return _TITLE.get(status, status)
+    return status.upper() if case == 2 else status
+
+
+# (letter case, status index) → status as served
+_EXTERNAL_STATUS = [[_status_text(s, case) for s in STATUSES] for case in range(3)]
+_INTERNAL_STATUS = [[_status_text(s, case) for s in INTERNAL_STATUSES] for case in range(3)]
+
+
+def _iso(starts: Array) -> list[str]:
+    text = np.datetime_as_string(starts.astype("datetime64[s]"), unit="s")
+    return [f"{t}Z" for t in text.tolist()]
+
+
+def _compact(iso: str) -> str:
+    return iso.replace("-", "").replace(":", "")
+
+
+def record_url(host: str, iso_start: str, uid: str) -> str:
+    """Where the recording lives; the folder is the call's UTC date."""
+    return f"https://{host}/records/{iso_start[:10]}/{uid}.mp3"
+
+
+def pbx_host(directory: Directory) -> str:
+    """``romashka.ru`` → ``romashka.megapbx.ru``: where the recordings live."""
+    return directory.domain.removesuffix(".ru") + ".megapbx.ru"
+
+
+def external_type_codes(batch: Batch) -> Array:
+    """CSV ``type`` and the ``type`` filter: 0 in (answered), 1 missed, 2 out."""
+    return np.where(batch.inbound, np.where(batch.status == SUCCESS, 0, 1), 2).astype(np.int8)
+
+
+def _has_record(batch: Batch) -> Array:
+    voicemail = batch.destination == DESTINATIONS.index("vm")
+    return np.asarray(((batch.status == SUCCESS) & (batch.duration > 0)) | voicemail)
+
+
+# --- external --------------------------------------------------------------------------------
+
+
+def _empty(row: dict[str, Any], key: str, style: int) -> None:
+    """An empty optional field: ``""``, ``null`` or absent."""
+    if style == 0:
+        row[key] = ""
+    elif style == 1:
+        row[key] = None
+    else:
+        row.pop(key, None)
+
+
+def external_json(
+    batch: Batch, directory: Directory, uids: list[str], marks: Marks, style: Style
+) -> list[dict[str, Any]]:
+    names, group_names = directory.names, directory.group_names
+    host = pbx_host(directory)
+    recorded = _has_record(batch).tolist()
+    iso = _iso(batch.start)
+    served_start = marks.starts(iso)
+    rows = []
+    for i, (uid, inbound, status, dest, client, via, login, group, wait, dur, rating) in enumerate(
+        zip(
+            uids,
+            batch.inbound.tolist(),
+            batch.status.tolist(),
+            batch.destination.tolist(),
+            batch.client.tolist(),
+            batch.diversion.tolist(),
+            batch.login.tolist(),
+            batch.group.tolist(),
+            batch.wait.tolist(),
+            batch.duration.tolist(),
+            batch.rating.tolist(),
+            strict=True,
+        )
+    ):
+        empty = marks.empty_style[i]
+        as_text = marks.numbers_as_text[i]
+        row: dict[str, Any] = {
+            "uid": uid,
+            "direction": "in" if inbound else "out",
+            "status": _EXTERNAL_STATUS[marks.status_case[i]][status],
+            "client": client,
+            "account": login,
+            "diversion": via,
+            "destination": DESTINATIONS[dest],
+            "user": login,
+            "user_name": names.get(login, ""),
+            "group_name": group_names.get(group, ""),
+            "start": served_start[i],
+            "wait": str(wait) if as_text else wait,
+            "duration": str(dur) if as_text else dur,
+            "record": record_url(host, iso[i], uid) if recorded[i] else "",
+            "rating": (str(rating) if as_text else rating) if rating else None,
+        }
+        if style.realistic:
+            if login and marks.account_only[i]:
+                row["user"] = ""
+            elif empty == 2:
+                del row["account"]  # most real documents do not carry `account`
+            for key in ("destination", "user", "user_name", "group_name", "record", "rating"):
+                if not row[key]:
+                    _empty(row, key, empty)
+            if not login and "account" in row:
+                _empty(row, "account", empty)
+        if marks.malformed[i]:
+            _break_json(row, MALFORMED_KINDS[marks.malformed_kind[i]])
+        rows.append(row)
+    return rows
+
+
+def _break_json(row: dict[str, Any], kind: str) -> None:
+    if kind == "bad_date":
+        row["start"] = "2024-13-45T25:61:00Z"
+    elif kind == "negative_duration":
+        row["duration"] = -abs(int(row["duration"])) - 1
+    elif kind == "negative_wait":
+        row["wait"] = -abs(int(row["wait"])) - 1
+    elif kind == "unknown_status":
+        row["status"] = "transferred_away"
+    else:
+        del row["uid"]
+
+
+def external_csv(
+    batch: Batch, directory: Directory, uids: list[str], marks: Marks, style: Style
+) -> list[bytes]:
+    host = pbx_host(directory)
+    types = ("in", "missed", "out")
+    type_code = external_type_codes(batch).tolist()
+    recorded = _has_record(batch).tolist()
+    iso = _iso(batch.start)
+    served_start = marks.starts(iso)
+    shape = style.csv_shape
+    with_account = shape in (9, 10)
+    with_rating = shape in ("9r", 10)
+    eol = "\r\n" if style.realistic else "\n"
+    lines = []
+    for i, (uid, code, client, via, login, wait, dur, rating) in enumerate(
+        zip(
+            uids,
+            type_code,
+            batch.client.tolist(),
+            batch.diversion.tolist(),
+            batch.login.tolist(),
+            batch.wait.tolist(),
+            batch.duration.tolist(),
+            batch.rating.tolist(),
+            strict=True,
+        )
+    ):
+        fields = [
+            uid,
+            types[code],
+            client,
+            via,
+            served_start[i],
+            str(wait),
+            str(dur),
+            record_url(host, iso[i], uid) if recorded[i] else "",
+        ]
+        if marks.malformed[i]:
+            _break_csv(fields, MALFORMED_KINDS[marks.malformed_kind[i]])
+        if with_account:
+            fields.insert(3, login)
+        if with_rating:
+            fields.append(str(rating) if rating else "")
+        lines.append((",".join(fields) + eol).encode())
+    return lines
+
+
+def _break_csv(fields: list[str], kind: str) -> None:
+    """Corrupt ``uid,type,client,via,start,wait,duration,record`` (indexes before insertion)."""
+    if kind == "bad_date":
+        fields[4] = "2024-13-45T25:61:00Z"
+    elif kind == "negative_duration":
+        fields[6] = str(-abs(int(fields[6])) - 1)
+    elif kind == "negative_wait":
+        fields[5] = str(-abs(int(fields[5])) - 1)
+    elif kind == "unknown_status":
+        fields[1] = "transferred_away"
+    else:
+        fields[0] = ""
+
+
+def external_truth(
+    batch: Batch, directory: Directory, scrambler: UidScrambler, marks: Marks
+) -> list[dict[str, Any]]:
+    """Canonical rows (docs/architecture.md) plus what the generator intended for misses."""
+    names, group_names = directory.names, directory.group_names
+    host = pbx_host(directory)
+    recorded = _has_record(batch).tolist()
+    uids = scrambler.uids(batch.ordinal)
+    iso = _iso(batch.start)
+    rows = []
+    for i in range(len(batch)):
+        login = str(batch.login[i])
+        group = str(batch.group[i])
+        started = int(batch.start[i])
+        rating = int(batch.rating[i])
+        kind = int(batch.kind[i])
+        broken = marks.malformed[i]
+        origin = int(batch.origin[i])
+        rows.append(
+            {
+                "uid": uids[i],
+                "direction": "in" if batch.inbound[i] else "out",
+                "status": STATUSES[int(batch.status[i])],
+                "client": str(batch.client[i]),
+                "diversion": str(batch.diversion[i]) or None,
+                "destination": DESTINATIONS[int(batch.destination[i])] or None,
+                "user_login": login or None,
+                "user_name": names.get(login) if login else None,
+                "group_name": group_names.get(group) if group else None,
+                "started_at": datetime.fromtimestamp(started, UTC),
+                "wait_s": int(batch.wait[i]),
+                "duration_s": int(batch.duration[i]),
+                "record_url": record_url(host, iso[i], uids[i]) if recorded[i] else None,
+                "rating": rating or None,
+                "malformed": broken,
+                "malformed_kind": MALFORMED_KINDS[marks.malformed_kind[i]] if broken else None,
+                "kind": KINDS[kind],
+                "followup_of": scrambler.uid(origin) if origin >= 0 else None,
+                "callback_at": _instant(int(batch.callback_at[i])),
+                "callback_attempts": int(batch.callback_attempts[i]),
+                "callback_success_at": _instant(int(batch.callback_success_at[i])),
+                "client_again_at": _instant(int(batch.client_again_at[i])),
+            }
+        )
+    return rows
+
+
+def _instant(epoch: int) -> datetime | None:
+    return None if epoch == NO_TIME else datetime.fromtimestamp(epoch, UTC)
+
+
+# --- internal --------------------------------------------------------------------------------
+
+
+def internal_json(
+    batch: InternalBatch, directory: Directory, uids: list[str], marks: Marks, style: Style
+) -> list[dict[str, Any]]:
+    names = directory.names
+    host = pbx_host(directory)
+    iso = _iso(batch.start)
+    served_start = marks.starts(iso)
+    rows = []
+    for i, (uid, status, caller, callee, wait, dur, recorded) in enumerate(
+        zip(
+            uids,
+            batch.status.tolist(),
+            batch.caller.tolist(),
+            batch.callee.tolist(),
+            batch.wait.tolist(),
+            batch.duration.tolist(),
+            batch.recorded.tolist(),
+            strict=True,
+        )
+    ):
+        as_text = marks.numbers_as_text[i]
+        row: dict[str, Any] = {
+            "uid": uid,
+            "status": _INTERNAL_STATUS[marks.status_case[i]][status],
+            "from": caller,
+            "to": callee,
+            "from_name": names.get(caller, ""),
+            "to_name": names.get(callee, ""),
+            "start": served_start[i],
+            "wait": str(wait) if as_text else wait,
+            "duration": str(dur) if as_text else dur,
+            "record": record_url(host, iso[i], uid) if recorded else "",
+        }
+        if style.realistic:
+            empty = marks.empty_style[i]
+            for key in ("from_name", "to_name", "record"):
+                if not row[key]:
+                    _empty(row, key, empty)
+        if marks.malformed[i]:
+            _break_json(row, MALFORMED_KINDS[marks.malformed_kind[i]])
+        rows.append(row)
+    return rows
+
+
+def internal_csv(
+    batch: InternalBatch, directory: Directory, uids: list[str], marks: Marks, style: Style
+) -> list[bytes]:
+    host = pbx_host(directory)
+    iso = _iso(batch.start)
+    served_start = marks.starts(iso)
+    eol = "\r\n" if style.realistic else "\n"
+    lines = []
+    for i, (uid, status, caller, callee, wait, dur, recorded) in enumerate(
+        zip(
+            uids,
+            batch.status.tolist(),
+            batch.caller.tolist(),
+            batch.callee.tolist(),
+            batch.wait.tolist(),
+            batch.duration.tolist(),
+            batch.recorded.tolist(),
+            strict=True,
+        )
+    ):
+        at_domain = marks.login_at_domain[i]
+        fields = [
+            uid,
+            _INTERNAL_STATUS[marks.status_case[i]][status],
+            f"{caller}@{directory.domain}" if at_domain else caller,
+            f"{callee}@{directory.domain}" if at_domain else callee,
+            served_start[i],
+            str(wait),
+            str(dur),
+            record_url(host, iso[i], uid) if recorded else "",
+        ]
+        if marks.malformed[i]:
+            _break_internal_csv(fields, MALFORMED_KINDS[marks.malformed_kind[i]])
+        lines.append((",".join(fields) + eol).encode())
+    return lines
+
+
+def _break_internal_csv(fields: list[str], kind: str) -> None:
+    """Corrupt ``uid,status,from,to,start,wait,duration,record``."""
+    if kind == "bad_date":
+        fields[4] = "2024-13-45T25:61:00Z"
+    elif kind == "negative_duration":
+        fields[6] = str(-abs(int(fields[6])) - 1)
+    elif kind == "negative_wait":
+        fields[5] = str(-abs(int(fields[5])) - 1)
+    elif kind == "unknown_status":
+        fields[1] = "transferred_away"
+    else:
+        fields[0] = ""
+
+
+def internal_truth(
+    batch: InternalBatch, directory: Directory, scrambler: UidScrambler, marks: Marks
+) -> list[dict[str, Any]]:
+    names = directory.names
+    host = pbx_host(directory)
+    uids = scrambler.uids(batch.ordinal)
+    iso = _iso(batch.start)
+    rows = []
+    for i in range(len(batch)):
+        started = int(batch.start[i])
+        caller, callee = str(batch.caller[i]), str(batch.callee[i])
+        broken = marks.malformed[i]
+        rows.append(
+            {
+                "uid": uids[i],
+                "status": INTERNAL_STATUSES[int(batch.status[i])],
+                "from_login": caller,
+                "to_login": callee,
+                "from_name": names.get(caller),
+                "to_name": names.get(callee),
+                "started_at": datetime.fromtimestamp(started, UTC),
+                "wait_s": int(batch.wait[i]),
+                "duration_s": int(batch.duration[i]),
+                "record_url": record_url(host, iso[i], uids[i]) if batch.recorded[i] else None,
+                "malformed": broken,
+                "malformed_kind": MALFORMED_KINDS[marks.malformed_kind[i]] if broken else None,
+            }
+        )
+    return rows
