@@ -1,0 +1,724 @@
+"""parse_history: recorded bodies (spec examples and every quirk seen in the wild) and
+hypothesis round-trips canonical rows → JSON/CSV bytes → canonical frame."""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from vats_etl.errors import UnknownShape
+from vats_etl.parse import (
+    CALL_SCHEMA,
+    EXTERNAL_CSV_LAYOUTS,
+    INTERNAL_SCHEMA,
+    Parsed,
+    parse_history,
+)
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def rows(parsed: Parsed, *columns: str) -> list[tuple[Any, ...]]:
+    return parsed.frame.select(columns).rows()
+
+
+# --- recorded bodies: external JSON ---------------------------------------------------------
+
+# Spec 4.2 example, with the braces the seed's text lost.
+SPEC_EXTERNAL_JSON = """[
+  {
+    "uid": "3934307521",
+    "direction": "in",
+    "status": "missed",
+    "client": "79008003396",
+    "destination": "group",
+    "user": "",
+    "user_name": "",
+    "group_name": "Отдел продаж",
+    "diversion": "79001112233",
+    "start": "2022-01-20T08:59:22Z",
+    "wait": 13,
+    "duration": 0,
+    "record": ""
+  },
+  {
+    "uid": "1755936870",
+    "direction": "in",
+    "status": "success",
+    "client": "79008003396",
+    "user": "admin",
+    "user_name": "Администратор",
+    "group_name": "",
+    "diversion": "79001112233",
+    "start": "2022-01-20T08:58:42Z",
+    "wait": 5,
+    "duration": 23,
+    "record": ""
+  }
+]""".encode()
+
+
+def test_spec_external_json_example() -> None:
+    parsed = parse_history("external", "json", SPEC_EXTERNAL_JSON)
+
+    assert parsed.shape == "json"
+    assert len(parsed) == 2
+    assert parsed.frame.schema == pl.Schema(CALL_SCHEMA)
+    assert parsed.frame.row(0, named=True) == {
+        "uid": "3934307521",
+        "direction": "in",
+        "status": "missed",
+        "client": "79008003396",
+        "diversion": "79001112233",
+        "destination": "group",
+        "user_login": None,
+        "user_name": None,
+        "group_name": "Отдел продаж",
+        "started_at": utc("2022-01-20T08:59:22Z"),
+        "wait_s": 13,
+        "duration_s": 0,
+        "record_url": None,
+        "rating": None,
+        "source": "api_json",
+    }
+    assert rows(parsed, "uid", "user_login", "user_name", "group_name", "duration_s") == [
+        ("3934307521", None, None, "Отдел продаж", 0),
+        ("1755936870", "admin", "Администратор", None, 23),
+    ]
+
+
+def test_raw_keeps_rows_as_received_as_text() -> None:
+    parsed = parse_history("external", "json", SPEC_EXTERNAL_JSON)
+
+    assert parsed.raw.schema == pl.Schema(dict.fromkeys(parsed.raw.columns, pl.String()))
+    first = parsed.raw.row(0, named=True)
+    assert first["uid"] == "3934307521"
+    assert first["user"] == ""  # "" stays "" in raw, becomes null in frame
+    assert first["wait"] == "13"  # numbers become their text
+    assert first["rating"] is None  # missing key
+    assert parsed.raw["uid"].to_list() == parsed.frame["uid"].to_list()  # same order
+
+
+def test_json_quirks_case_compact_time_strings_blanks() -> None:
+    body = orjson.dumps(
+        [
+            {
+                "uid": " 42 ",
+                "direction": "IN",
+                "status": "NotAvailable",
+                "destination": "Group",
+                "start": "20220120T085922Z",
+                "wait": "13",
+                "duration": "23.0",
+                "rating": "5",
+                "user": "",
+                "account": "petrov",
+                "user_name": "  Пётр Петров  ",
+                "record": "   ",
+                "unknown_key": {"nested": [1, 2]},
+            },
+            {
+                "uid": "43",
+                "direction": "Out",
+                "status": "SUCCESS",
+                "start": "2022-01-20T09:00:00Z",
+                "wait": None,
+                "duration": 1e3,
+                "rating": "",
+                "user": "ivanov",
+                "account": "petrov",
+            },
+        ]
+    )
+    parsed = parse_history("external", "json", body)
+
+    assert rows(parsed, "uid", "direction", "status", "destination") == [
+        ("42", "in", "notavailable", "group"),
+        ("43", "out", "success", None),
+    ]
+    assert rows(parsed, "started_at", "wait_s", "duration_s", "rating") == [
+        (utc("2022-01-20T08:59:22Z"), 13, 23, 5),
+        (utc("2022-01-20T09:00:00Z"), None, 1000, None),
+    ]
+    # user_login is `user`, or `account` when `user` is empty
+    assert rows(parsed, "user_login", "user_name", "record_url") == [
+        ("petrov", "Пётр Петров", None),
+        ("ivanov", None, None),
+    ]
+
+
+def test_json_unconvertible_values_become_null_in_frame_but_stay_in_raw() -> None:
+    body = orjson.dumps(
+        [
+            {
+                "uid": "1",
+                "start": "2022-13-45T99:00:00Z",
+                "wait": "abc",
+                "duration": 13.5,
+                "rating": 200,
+            }
+        ]
+    )
+    parsed = parse_history("external", "json", body)
+
+    assert rows(parsed, "started_at", "wait_s", "duration_s", "rating") == [
+        (None, None, None, None)
+    ]
+    assert parsed.raw.select("start", "wait", "duration", "rating").row(0) == (
+        "2022-13-45T99:00:00Z",
+        "abc",
+        "13.5",
+        "200",
+    )
+    assert parsed.lossy >= {"started_at", "wait_s", "duration_s", "rating"}
+    assert parsed.sources["started_at"] == "start"
+
+
+def test_json_empty_array_gives_empty_frames_with_schemas() -> None:
+    for kind, schema in (("external", CALL_SCHEMA), ("internal", INTERNAL_SCHEMA)):
+        parsed = parse_history(kind, "json", b" [ ]\n")  # type: ignore[arg-type]
+        assert len(parsed) == 0
+        assert parsed.frame.schema == pl.Schema(schema)
+        assert parsed.raw.height == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"error": "Invalid token"}', 'got a JSON object of 26 bytes starting \'{"error"'),
+        (b"<html><body>522 Origin timeout</body></html>", "got an HTML/XML page"),
+        (b'[{"uid": "1", "start": "2022-01-', "not valid JSON"),
+        (b"", "got an empty body"),
+        (b"null", "expected an array of call objects, got text"),
+        (b"[1, 2]", "element 0 is a number, expected an object"),
+        (b'[{"uid": "1"}, null]', "element 1 is null, expected an object"),
+        (b'[{"uid": "1"}] trailing', "not valid JSON"),
+    ],
+)
+def test_json_that_is_not_an_array_of_objects_is_an_unknown_shape(
+    body: bytes, expected: str
+) -> None:
+    with pytest.raises(UnknownShape, match="external history JSON") as caught:
+        parse_history("external", "json", body)
+    assert expected in str(caught.value)
+
+
+def test_unknown_shape_message_is_short_and_one_line() -> None:
+    body = b"<html>\n" + "Ошибка\r\n".encode() * 500 + b"</html>"
+    with pytest.raises(UnknownShape) as caught:
+        parse_history("external", "json", body)
+    message = str(caught.value)
+    assert "\n" not in message and "\r" not in message
+    assert len(message) < 250
+    assert "<html>\\nОшибка\\r\\n" in message
+
+
+def test_json_nested_value_in_a_known_field_is_a_row_problem_not_a_failure() -> None:
+    body = b'[{"uid": "1", "wait": [1, 2], "start": "2022-01-20T08:59:22Z"}, {"uid": "2"}]'
+    parsed = parse_history("external", "json", body)
+
+    assert len(parsed) == 2
+    assert parsed.raw["wait"].to_list() == ["[1,2]", None]
+    assert parsed.frame["wait_s"].to_list() == [None, None]
+    assert parsed.row_problems.rows() == [(0, "wait: nested value '[1,2]'")]
+
+
+def test_json_booleans_are_text() -> None:
+    parsed = parse_history("external", "json", b'[{"uid": "1", "status": true}]')
+    assert parsed.raw["status"].to_list() == ["true"]
+    assert parsed.frame["status"].to_list() == ["true"]  # validation rejects it
+
+
+def test_json_with_utf8_bom() -> None:
+    parsed = parse_history("external", "json", b"\xef\xbb\xbf" + SPEC_EXTERNAL_JSON)
+    assert len(parsed) == 2
+
+
+# --- recorded bodies: internal ----------------------------------------------------------------
+
+SPEC_INTERNAL_JSON = b"""[
+  {"uid": "3934307521", "status": "noanswer", "from": "admin", "to": "manager",
+   "from_name": "admin", "to_name": "Ivan", "start": "2022-01-20T08:59:22Z",
+   "wait": 13, "duration": 0, "record": ""},
+  {"uid": "1755936870", "status": "success", "from": "admin", "to": "manager",
+   "to_name": "lvan", "start": "2022-01-20T08:58:42Z", "wait": 5, "duration": 23,
+   "record": ""}
+]"""
+
+
+def test_spec_internal_json_example() -> None:
+    parsed = parse_history("internal", "json", SPEC_INTERNAL_JSON)
+
+    assert parsed.shape == "json"
+    assert parsed.frame.schema == pl.Schema(INTERNAL_SCHEMA)
+    assert parsed.frame.rows() == [
+        (
+            "3934307521",
+            "noanswer",
+            "admin",
+            "manager",
+            "admin",
+            "Ivan",
+            utc("2022-01-20T08:59:22Z"),
+            13,
+            0,
+            None,
+        ),
+        (
+            "1755936870",
+            "success",
+            "admin",
+            "manager",
+            None,
+            "lvan",
+            utc("2022-01-20T08:58:42Z"),
+            5,
+            23,
+            None,
+        ),
+    ]
+
+
+def test_spec_internal_csv_example_strips_domain_from_logins() -> None:
+    # Spec 4.3's example (its two lines were run together in the seed's text). Note that
+    # its second column holds "out"/"in", not a status: validation rejects such rows.
+    body = (
+        b"1910575453,out,admin@domain,manager@domain,2022-03-17T12:54:45Z,5,0,\n"
+        b"2012250090,in,manager@domain,admin@domain,2022-03-17T12:54:27Z,11,0,\n"
+    )
+    parsed = parse_history("internal", "csv", body)
+
+    assert parsed.shape == "inner-csv8"
+    assert parsed.frame.schema == pl.Schema(INTERNAL_SCHEMA)
+    assert rows(parsed, "uid", "status", "from_login", "to_login", "wait_s", "record_url") == [
+        ("1910575453", "out", "admin", "manager", 5, None),
+        ("2012250090", "in", "manager", "admin", 11, None),
+    ]
+    assert parsed.raw["from"].to_list() == ["admin@domain", "manager@domain"]
+
+
+def test_internal_json_logins_lose_the_domain_too_and_bare_domain_is_lossy() -> None:
+    body = b'[{"uid": "1", "status": "Success", "from": "admin@acme.megapbx.ru", "to": "@x"}]'
+    parsed = parse_history("internal", "json", body)
+    assert rows(parsed, "status", "from_login", "to_login") == [("success", "admin", None)]
+    assert {"from_login", "to_login"} <= parsed.lossy
+
+
+def test_internal_csv_with_other_column_count_is_unknown_shape() -> None:
+    with pytest.raises(UnknownShape, match=r"internal CSV with 10 columns: expected 8"):
+        parse_history("internal", "csv", b"1,success,a,b,n1,n2,20220120T085922Z,5,0,\n")
+
+
+# --- recorded bodies: external CSV --------------------------------------------------------------
+
+CSV_ROWS = {
+    "csv8": "1,in,79001,74951,2022-01-20T08:59:22Z,5,10,https://r/1.mp3",
+    "csv9-account": "1,in,79001,ivanov,74951,2022-01-20T08:59:22Z,5,10,https://r/1.mp3",
+    "csv9-rating": "1,in,79001,74951,2022-01-20T08:59:22Z,5,10,https://r/1.mp3,4",
+    "csv10": "1,in,79001,ivanov,74951,2022-01-20T08:59:22Z,5,10,https://r/1.mp3,4",
+}
+
+
+@pytest.mark.parametrize("shape", list(CSV_ROWS))
+def test_every_external_csv_shape(shape: str) -> None:
+    parsed = parse_history("external", "csv", CSV_ROWS[shape].encode() + b"\n")
+
+    assert parsed.shape == shape
+    assert parsed.raw.columns == list(EXTERNAL_CSV_LAYOUTS[shape])
+    assert parsed.frame.schema == pl.Schema(CALL_SCHEMA)
+    has_account = shape in ("csv9-account", "csv10")
+    has_rating = shape in ("csv9-rating", "csv10")
+    assert parsed.frame.row(0, named=True) == {
+        "uid": "1",
+        "direction": "in",
+        "status": "success",
+        "client": "79001",
+        "diversion": "74951",
+        "destination": None,
+        "user_login": "ivanov" if has_account else None,
+        "user_name": None,
+        "group_name": None,
+        "started_at": utc("2022-01-20T08:59:22Z"),
+        "wait_s": 5,
+        "duration_s": 10,
+        "record_url": "https://r/1.mp3",
+        "rating": 4 if has_rating else None,
+        "source": "api_csv",
+    }
+
+
+def test_csv_type_mapping() -> None:
+    body = (
+        b"1,in,c,v,20220120T085922Z,5,10,\n"
+        b"2,missed,c,v,20220120T085922Z,30,0,\n"
+        b"3,out,c,v,20220120T085922Z,0,61,\n"
+        b"4,out,c,v,20220120T085922Z,0,0,\n"
+        b"5,OUT,c,v,20220120T085922Z,0,,\n"
+        b"6,Missed,c,v,20220120T085922Z,3,0,\n"
+        b"7,transfer,c,v,20220120T085922Z,3,0,\n"
+    )
+    parsed = parse_history("external", "csv", body)
+    assert rows(parsed, "uid", "direction", "status") == [
+        ("1", "in", "success"),
+        ("2", "in", "missed"),
+        ("3", "out", "success"),
+        ("4", "out", "missed"),
+        ("5", "out", "missed"),  # empty duration: not "> 0", so missed
+        ("6", "in", "missed"),
+        ("7", None, None),  # unknown type: validation reports it
+    ]
+    assert {"direction", "status"} <= parsed.lossy
+    assert parsed.sources["direction"] == parsed.sources["status"] == "type"
+
+
+def test_csv_crlf_quoting_bom_and_blank_lines() -> None:
+    body = (
+        b"\xef\xbb\xbf\r\n"
+        b'1,in,"79001",ivanov,74951,20220120T085922Z,5,10,"https://r/a,b.mp3",""\r\n'
+        b"\r\n"
+        b'2,out,79002,"say ""hi""",74951,2022-01-20T09:00:00Z, 7 ,0,,\r\n'
+        b"   \r\n"
+    )
+    parsed = parse_history("external", "csv", body)
+
+    assert parsed.shape == "csv10"
+    assert rows(parsed, "uid", "user_login", "record_url", "rating", "wait_s") == [
+        ("1", "ivanov", "https://r/a,b.mp3", None, 5),
+        ("2", 'say "hi"', None, None, 7),
+    ]
+    assert parsed.raw["wait"].to_list() == ["5", " 7 "]
+    assert parsed.raw["rating"].to_list() == ["", ""]
+    assert parsed.row_problems.is_empty()
+
+
+def test_csv_without_trailing_newline_and_with_quoted_newline() -> None:
+    body = b'1,in,79001,74951,2022-01-20T08:59:22Z,5,10,"line1\nline2"'
+    parsed = parse_history("external", "csv", body)
+    assert rows(parsed, "uid", "record_url") == [("1", "line1\nline2")]
+
+
+@pytest.mark.parametrize("body", [b"", b"\n", b"\r\n\r\n", b"   \n"])
+def test_empty_csv_bodies_give_empty_frames(body: bytes) -> None:
+    external = parse_history("external", "csv", body)
+    internal = parse_history("internal", "csv", body)
+
+    assert len(external) == 0 and external.frame.schema == pl.Schema(CALL_SCHEMA)
+    assert external.raw.columns == list(EXTERNAL_CSV_LAYOUTS["csv10"])
+    assert len(internal) == 0 and internal.frame.schema == pl.Schema(INTERNAL_SCHEMA)
+
+
+@pytest.mark.parametrize("width", [1, 7, 11, 12])
+def test_unknown_external_csv_column_count(width: int) -> None:
+    body = ",".join(["x"] * width).encode() + b"\n"
+    with pytest.raises(
+        UnknownShape, match=rf"external CSV with {width} columns: expected 8, 9 or 10"
+    ):
+        parse_history("external", "csv", body)
+
+
+def test_html_error_page_on_csv_endpoint_is_unknown_shape_naming_it() -> None:
+    with pytest.raises(UnknownShape, match="an HTML/XML page of 30 bytes starting '<html>"):
+        parse_history("external", "csv", b"<html>CRM switched off</html>\n")
+
+
+def test_nine_columns_without_timestamps_cannot_be_told_apart() -> None:
+    with pytest.raises(UnknownShape, match="cannot tell `account` from `rating` layout"):
+        parse_history("external", "csv", b"1,in,c,a,v,bad,5,10,r\n")
+
+
+def test_nine_columns_majority_decides() -> None:
+    body = (
+        b"1,in,c,v,2022-01-20T08:59:22Z,5,10,r,4\n"
+        b"2,in,c,v,garbage,5,10,r,4\n"
+        b"3,in,c,v,20220120T085922Z,5,10,r,\n"
+    )
+    parsed = parse_history("external", "csv", body)
+    assert parsed.shape == "csv9-rating"
+    assert parsed.frame["started_at"].null_count() == 1
+
+
+def test_csv_record_wider_than_the_first_is_a_row_problem() -> None:
+    body = (
+        b"1,in,c,v,20220120T085922Z,5,10,r\n"
+        b"2,in,c,v,20220120T085922Z,5,10,r,extra,more\n"
+        b"\n"
+        b"3,in,c,v,20220120T085922Z,5,10,r\n"
+    )
+    parsed = parse_history("external", "csv", body)
+
+    assert parsed.shape == "csv8"
+    assert parsed.frame["uid"].to_list() == ["1", "2", "3"]
+    assert parsed.row_problems.rows() == [(1, "csv: 10 fields, expected 8 (extra 'extra,more')")]
+
+
+def test_csv_record_shorter_than_the_first_is_padded() -> None:
+    body = b"1,in,c,v,20220120T085922Z,5,10,r\n2,in,c\n"
+    parsed = parse_history("external", "csv", body)
+
+    assert parsed.raw.row(1) == ("2", "in", "c", "", "", "", "", "")
+    assert rows(parsed, "uid", "started_at") == [
+        ("1", utc("2022-01-20T08:59:22Z")),
+        ("2", None),  # validation reports "started_at: missing"
+    ]
+
+
+def test_csv_that_is_not_utf8_is_unknown_shape() -> None:
+    body = "1,in,c,Иванов,v,20220120T085922Z,5,10,r\n".encode("cp1251")
+    with pytest.raises(UnknownShape, match=r"external history CSV is not UTF-8 text"):
+        parse_history("external", "csv", body)
+
+
+def test_bad_kind_or_format_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="unknown history format 'xml'"):
+        parse_history("external", "xml", b"")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown history kind 'inner'"):
+        parse_history("inner", "json", b"[]")  # type: ignore[arg-type]
+
+
+# --- hypothesis round-trips ---------------------------------------------------------------------
+
+# Text the way it looks after normalisation: no blank ends (they would be stripped), but
+# Cyrillic, punctuation that CSV must quote (, " \n) and inner spaces are all fair game.
+TEXT_CHARS = string.ascii_letters + string.digits + "АБВабвгдёЖжЩщЯя-_.:/?=&,\"'@#№"
+clean_text = st.builds(
+    lambda head, middle, tail: head + middle + tail,
+    st.sampled_from(TEXT_CHARS),
+    st.text(alphabet=TEXT_CHARS + " \n", max_size=12),
+    st.sampled_from(TEXT_CHARS),
+) | st.sampled_from(TEXT_CHARS)
+login_text = st.text(alphabet=string.ascii_lowercase + string.digits + "._-", min_size=1)
+timestamps = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31, 23, 59, 59)
+).map(lambda dt: dt.replace(microsecond=0, tzinfo=UTC))
+seconds = st.integers(min_value=-10, max_value=2**31 - 1)
+EXTERNAL_STATUSES = ["success", "missed", "cancel", "busy", "notavailable", "notallowed"]
+DESTINATIONS = ["user", "group", "telnum", "ivr", "onduty", "offtime", "hello", "vm", "am"]
+
+
+def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.none() | strategy
+
+
+def render_case(draw: st.DrawFn, value: str) -> str:
+    return draw(st.sampled_from([value, value.upper(), value.capitalize()]))
+
+
+def render_time(draw: st.DrawFn, value: datetime) -> str:
+    return value.strftime(draw(st.sampled_from(["%Y-%m-%dT%H:%M:%SZ", "%Y%m%dT%H%M%SZ"])))
+
+
+def render_number(draw: st.DrawFn, value: int) -> Any:
+    return draw(st.sampled_from([value, str(value), f"{value}.0", float(value)]))
+
+
+MISSING = object()
+
+
+def render_json_null(draw: st.DrawFn) -> Any:
+    return draw(st.sampled_from([MISSING, None, "", "   "]))
+
+
+@st.composite
+def external_json_case(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(canonical row, JSON object that should parse to it)."""
+    row = {
+        "uid": draw(maybe(clean_text)),
+        "direction": draw(maybe(st.sampled_from(["in", "out"]))),
+        "status": draw(maybe(st.sampled_from(EXTERNAL_STATUSES))),
+        "client": draw(maybe(clean_text)),
+        "diversion": draw(maybe(clean_text)),
+        "destination": draw(maybe(st.sampled_from(DESTINATIONS))),
+        "user_login": draw(maybe(clean_text)),
+        "user_name": draw(maybe(clean_text)),
+        "group_name": draw(maybe(clean_text)),
+        "started_at": draw(maybe(timestamps)),
+        "wait_s": draw(maybe(seconds)),
+        "duration_s": draw(maybe(seconds)),
+        "record_url": draw(maybe(clean_text)),
+        "rating": draw(maybe(st.integers(min_value=-128, max_value=127))),
+        "source": "api_json",
+    }
+    obj: dict[str, Any] = {}
+    renderers = {
+        "uid": ("uid", lambda v: v),
+        "direction": ("direction", lambda v: render_case(draw, v)),
+        "status": ("status", lambda v: render_case(draw, v)),
+        "client": ("client", lambda v: v),
+        "diversion": ("diversion", lambda v: v),
+        "destination": ("destination", lambda v: render_case(draw, v)),
+        "user_name": ("user_name", lambda v: v),
+        "group_name": ("group_name", lambda v: v),
+        "started_at": ("start", lambda v: render_time(draw, v)),
+        "wait_s": ("wait", lambda v: render_number(draw, v)),
+        "duration_s": ("duration", lambda v: render_number(draw, v)),
+        "record_url": ("record", lambda v: v),
+        "rating": ("rating", lambda v: render_number(draw, v)),
+    }
+    for column, (field, render) in renderers.items():
+        value = row[column]
+        obj[field] = render_json_null(draw) if value is None else render(value)
+    login = row["user_login"]
+    if login is not None and draw(st.booleans()):
+        obj["user"], obj["account"] = render_json_null(draw), login  # user empty → account
+    else:
+        obj["user"], obj["account"] = (
+            (render_json_null(draw) if login is None else login),
+            (render_json_null(draw)),
+        )
+    if draw(st.booleans()):
+        obj["some_new_field"] = {"nested": ["ignored"]}
+    keys = draw(st.permutations(list(obj)))
+    return row, {key: obj[key] for key in keys if obj[key] is not MISSING}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(external_json_case(), max_size=6))
+def test_external_json_round_trip(cases: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    expected = pl.DataFrame([row for row, _ in cases], schema=CALL_SCHEMA, orient="row")
+    parsed = parse_history("external", "json", orjson.dumps([obj for _, obj in cases]))
+
+    assert_frame_equal(parsed.frame, expected)
+    assert parsed.raw.height == len(cases)
+    assert parsed.row_problems.is_empty()
+
+
+CSV_KINDS = {  # CSV type → (direction, status) it stands for, given duration > 0 or not
+    "in": lambda duration: ("in", "success"),
+    "missed": lambda duration: ("in", "missed"),
+    "out": lambda duration: ("out", "success" if duration and duration > 0 else "missed"),
+}
+
+
+def csv_field(value: str) -> str:
+    if any(ch in value for ch in ',"\r\n') or value != value.strip():
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+@st.composite
+def external_csv_case(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]], bytes]:
+    """(shape, canonical rows, CSV bytes). Only what CSV can carry: no names, no destination,
+    direction/status as CSV `type`; started_at always present (it tells 9-column shapes
+    apart)."""
+    shape = draw(st.sampled_from(list(EXTERNAL_CSV_LAYOUTS)))
+    layout = EXTERNAL_CSV_LAYOUTS[shape]
+    canonical, lines = [], []
+    for _ in range(draw(st.integers(min_value=1, max_value=5))):
+        csv_type = draw(st.sampled_from(list(CSV_KINDS)))
+        duration = draw(maybe(seconds))
+        direction, status = CSV_KINDS[csv_type](duration)
+        row = {
+            "uid": draw(clean_text),
+            "direction": direction,
+            "status": status,
+            "client": draw(maybe(clean_text)),
+            "diversion": draw(maybe(clean_text)),
+            "destination": None,
+            "user_login": draw(maybe(clean_text)) if "account" in layout else None,
+            "user_name": None,
+            "group_name": None,
+            "started_at": draw(timestamps),
+            "wait_s": draw(maybe(seconds)),
+            "duration_s": duration,
+            "record_url": draw(maybe(clean_text)),
+            "rating": draw(maybe(st.integers(1, 5))) if "rating" in layout else None,
+            "source": "api_csv",
+        }
+        values = {
+            "uid": row["uid"],
+            "type": render_case(draw, csv_type),
+            "client": row["client"],
+            "account": row["user_login"],
+            "via": row["diversion"],
+            "start": render_time(draw, row["started_at"]),
+            "wait": None if row["wait_s"] is None else str(render_number(draw, row["wait_s"])),
+            "duration": None if duration is None else str(render_number(draw, duration)),
+            "record": row["record_url"],
+            "rating": None if row["rating"] is None else str(row["rating"]),
+        }
+        blank = st.sampled_from(["", '""', "  "])
+        lines.append(
+            ",".join(
+                draw(blank) if values[field] is None else csv_field(values[field])
+                for field in layout
+            )
+        )
+        canonical.append(row)
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    body = newline.join(lines) + draw(st.sampled_from(["", newline]))
+    return shape, canonical, body.encode()
+
+
+@settings(max_examples=150, deadline=None)
+@given(external_csv_case())
+def test_external_csv_round_trip(case: tuple[str, list[dict[str, Any]], bytes]) -> None:
+    shape, canonical, body = case
+    parsed = parse_history("external", "csv", body)
+
+    assert parsed.shape == shape
+    assert_frame_equal(parsed.frame, pl.DataFrame(canonical, schema=CALL_SCHEMA, orient="row"))
+    assert parsed.row_problems.is_empty()
+
+
+@st.composite
+def internal_case(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]], bytes]:
+    """(format, canonical rows, body) for internal history, JSON or CSV (8 columns)."""
+    fmt = draw(st.sampled_from(["json", "csv"]))
+    canonical, objects, lines = [], [], []
+    for _ in range(draw(st.integers(min_value=0 if fmt == "json" else 1, max_value=5))):
+        row = {
+            "uid": draw(clean_text),
+            "status": draw(st.sampled_from(["success", "noanswer", "missed", "cancel", "busy"])),
+            "from_login": draw(maybe(login_text)),
+            "to_login": draw(maybe(login_text)),
+            "from_name": draw(maybe(clean_text)) if fmt == "json" else None,
+            "to_name": draw(maybe(clean_text)) if fmt == "json" else None,
+            "started_at": draw(timestamps),
+            "wait_s": draw(maybe(seconds)),
+            "duration_s": draw(maybe(seconds)),
+            "record_url": draw(maybe(clean_text)),
+        }
+        domain = draw(st.sampled_from(["", "@domain", "@acme.megapbx.ru"]))
+        values: dict[str, Any] = {
+            "uid": row["uid"],
+            "status": render_case(draw, row["status"]),
+            "from": None if row["from_login"] is None else row["from_login"] + domain,
+            "to": None if row["to_login"] is None else row["to_login"] + domain,
+            "from_name": row["from_name"],
+            "to_name": row["to_name"],
+            "start": render_time(draw, row["started_at"]),
+            "wait": None if row["wait_s"] is None else render_number(draw, row["wait_s"]),
+            "duration": None
+            if row["duration_s"] is None
+            else render_number(draw, row["duration_s"]),
+            "record": row["record_url"],
+        }
+        canonical.append(row)
+        objects.append({k: v for k, v in values.items() if v is not None})
+        lines.append(
+            ",".join(
+                "" if values[f] is None else csv_field(str(values[f]))
+                for f in ("uid", "status", "from", "to", "start", "wait", "duration", "record")
+            )
+        )
+    body = orjson.dumps(objects) if fmt == "json" else ("\r\n".join(lines) + "\r\n").encode()
+    return fmt, canonical, body
+
+
+@settings(max_examples=150, deadline=None)
+@given(internal_case())
+def test_internal_round_trip(case: tuple[str, list[dict[str, Any]], bytes]) -> None:
+    fmt, canonical, body = case
+    parsed = parse_history("internal", fmt, body)  # type: ignore[arg-type]
+
+    assert_frame_equal(parsed.frame, pl.DataFrame(canonical, schema=INTERNAL_SCHEMA, orient="row"))
