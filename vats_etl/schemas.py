@@ -9,34 +9,39 @@ required, allowed values and ranges. ``validate(kind, parsed, now)`` splits a
 the wrong dtype, a required field absent from the whole payload) raises
 :class:`~vats_etl.errors.UnknownShape`, because the whole chunk is then unreadable.
 
-Reasons (one per failed rule, all of them, in column order)::
+Reasons — every failed rule of a row, grouped by column in model order::
 
-    uid: missing                               required column null/empty in the raw row too
-    status: unknown 'transfered'               not one of the allowed values (after lower-casing)
-    duration_s: -5 is negative                 below the model's minimum of 0
-    rating: 9 is not between 1 and 5
+    csv: 11 fields, expected 10 (extra 'x')   structural problem found by the parser (first)
+    uid: missing                              required, and the raw field was empty too
+    status: unknown 'transfered'              not an allowed value (after lower-casing)
     started_at: cannot parse '2022-13-45T99:00:00Z'
-                                               parse loss: the raw value was present but
-                                               converted to null (also numbers, CSV `type`)
-    started_at: 2031-01-01T00:00:00Z is in the future (now + 0:10:00 = 2030-12-31T…Z)
-    csv: 11 fields, expected 10 (extra 'x')    structural problem found by the parser
+                                              parse loss: the raw value was present but did
+                                              not convert (timestamps, numbers, `from@x`);
+                                              CSV `type` is reported as "type: cannot parse"
+    started_at: 2031-01-01T00:00:00Z is later than now + 0:10:00 (2030-12-31T12:10:00Z)
+    duration_s: -5 is negative                below the model's minimum of 0
+    rating: 9 is not between 1 and 5
 
-Duplicated ``uid`` within a chunk is *not* a reason: the warehouse keeps the last row.
+Values in reasons are cut to 60 characters and kept on one line. A duplicated ``uid``
+within a chunk is *not* a reason: the warehouse keeps the last row. A required field
+absent (missing or null) from every row of a payload of two rows or more is a format change:
+``UnknownShape``, not thousands of quarantined rows.
 
-Why validation is split in two (measured with pandera 0.35 / polars 2.1): pandera's full
-``validate(df, lazy=True)`` collects once per check and builds failure metadata, ≈ 8–12 ms a
-call whatever the frame size — half the budget of a 5,000-row chunk. So:
+Why validation is split in two (measured with pandera 0.35 / polars 2.1 on 5,000 rows):
+pandera's full ``validate(df, lazy=True)`` collects once per check and builds failure
+metadata — 8–12 ms per call whatever the frame size, half the parse+validate budget. So:
 
-1. pandera checks the *schema* — columns, order, dtypes — on a LazyFrame (no data scan, ≈1 ms);
+1. pandera checks the frame's *schema* — columns, order, dtypes — on an empty LazyFrame of
+   that schema; the verdict depends on the schema alone and is memoised per schema;
 2. the models' row checks are compiled once into polars expressions (``nullable=False`` →
-   "missing", ``isin`` → "unknown", ``ge`` → "is negative", ``in_range`` → "is not between")
-   and evaluated in a single ``select``, together with the two rules a static model cannot
-   hold: parse loss (needs the raw row) and "not in the future" (needs ``now``).
+   "missing", ``isin`` → "unknown", ``ge`` → "is negative"/"is below", ``in_range`` → "is
+   not between") and evaluated in one lazy query, together with the two rules a static
+   model cannot hold: parse loss (needs the raw row) and "not in the future" (needs ``now``).
+   Reason texts are then built only for the rejected rows and only for the rules that fired.
 
-A check the compiler does not know fails at import time, so the model cannot silently
-outgrow ``validate()``; ``tests/test_schemas.py`` runs pandera's own full validation on messy
-frames and asserts both flag the same rows and columns. Messages are built only for rejected
-rows, so a clean chunk costs a few boolean columns.
+A check the compiler does not know fails at import time, so a model cannot silently
+outgrow ``validate()``; ``tests/test_schemas.py`` runs pandera's own full validation on
+messy frames and asserts that both flag the same (row, column) pairs.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ REJECTED_SCHEMA: Final[dict[str, pl.DataType]] = {
 }
 VALUE_PREVIEW_CHARS: Final = 60
 RAW_PREFIX: Final = "raw:"
+MIN_ROWS_FOR_ABSENT_FIELD_VERDICT: Final = 2
 LATEST_START: Final = "latest_allowed_start"
 ISO_UTC: Final = "%Y-%m-%dT%H:%M:%SZ"
 UTC_DATETIME: Final = pl.Datetime("us", "UTC")
@@ -220,15 +226,17 @@ def _check_required_fields_present(
     kind: Kind, parsed: Parsed, model: type[pa.DataFrameModel]
 ) -> None:
     """A required field that no row carries means the payload's format changed: fail the
-    chunk loudly instead of quarantining every row."""
-    if parsed.raw.height == 0:
+    chunk loudly instead of quarantining every row. One row alone cannot tell a format
+    change from one bad row, so single-row payloads are left to the row rules."""
+    rows = parsed.raw.height
+    if rows < MIN_ROWS_FOR_ABSENT_FIELD_VERDICT:
         return
     for column in _required_columns(model):
         field = parsed.sources.get(column)
-        if field is not None and parsed.raw[field].null_count() == parsed.raw.height:
+        if field is not None and parsed.raw[field].null_count() == rows:
             raise UnknownShape(
                 f"{kind} history ({parsed.shape}): required field '{field}' (for {column})"
-                f" is absent from all {parsed.raw.height} rows"
+                f" is absent from all {rows} rows"
             )
 
 
@@ -364,18 +372,21 @@ def _future_rule(tolerance: timedelta) -> Rule:
 def _apply_rules(parsed: Parsed, rules: tuple[Rule, ...], latest_start: datetime) -> Validated:
     frame, raw = parsed.frame, parsed.raw
     flags = [f"rule_{i}" for i in range(len(rules))]
-    # Pass 1, every row: one boolean per rule. A null outcome (comparing a null) is "not
-    # violated": `when` skips it below, and `bad` treats it as False.
+    # Pass 1, every row: one boolean per rule. A null outcome (a check on a null value) is
+    # "not violated", as in pandera, where checks ignore nulls.
     checked = (
         pl.concat([frame, raw.rename(lambda name: RAW_PREFIX + name)], how="horizontal")
         .lazy()
         .with_columns(pl.lit(latest_start.astimezone(UTC), dtype=UTC_DATETIME).alias(LATEST_START))
-        .with_columns(rule.violated.alias(flag) for rule, flag in zip(rules, flags, strict=True))
+        .with_columns(
+            rule.violated.fill_null(False).alias(flag)
+            for rule, flag in zip(rules, flags, strict=True)
+        )
         .with_row_index("row")
         .with_columns(
-            (pl.any_horizontal(flags) | pl.col("row").is_in(parsed.row_problems["row"].implode()))
-            .fill_null(False)
-            .alias("bad")
+            (
+                pl.any_horizontal(flags) | pl.col("row").is_in(parsed.row_problems["row"].implode())
+            ).alias("bad")
         )
         .collect()
     )
@@ -429,7 +440,8 @@ def _raw(field: str) -> pl.Expr:
 
 
 def _present(value: pl.Expr) -> pl.Expr:
-    return value.str.strip_chars().str.len_bytes() > 0
+    """The raw field holds something other than whitespace (False for a missing field)."""
+    return (value.str.strip_chars().str.len_bytes() > 0).fill_null(False)
 
 
 def _shortened(value: pl.Expr) -> pl.Expr:

@@ -52,8 +52,8 @@ INTERNAL_SHARE = 0.13  # internal calls per external call
 SHORT_ABANDON_S = 5
 FOLLOWUP_DAYS = 3  # follow-ups land at most this many days after the miss
 # Relative call volume by local hour (0-23) and by weekday (Monday first).
-INBOUND_HOURS = (0.2, 0.1, 0.05, 0.05, 0.05, 0.1, 0.2, 0.5, 2.5, 7.0, 9.0, 9.5,
-                 8.0, 7.0, 8.5, 8.5, 8.0, 7.0, 2.5, 1.0, 0.5, 0.3, 0.2, 0.1)  # fmt: skip
+INBOUND_HOURS = (0.15, 0.1, 0.05, 0.05, 0.05, 0.1, 0.15, 0.4, 1.0, 7.0, 9.0, 9.5,
+                 8.0, 7.0, 8.5, 8.5, 8.0, 7.0, 1.5, 0.6, 0.3, 0.2, 0.15, 0.1)  # fmt: skip
 OUTBOUND_HOURS = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2, 1.5, 6.0, 9.0, 9.5,
                   7.0, 6.0, 8.5, 9.0, 8.0, 7.0, 3.0, 0.8, 0.2, 0.05, 0.0, 0.0)  # fmt: skip
 WEEKDAY_VOLUME = (1.1, 1.0, 1.0, 1.0, 0.9, 0.18, 0.08)
@@ -636,7 +636,7 @@ class _FollowupPlan:
         rate = np.array([self.routing.callback_rate[g] if g >= 0 else 0.7 for g in groups])
         short = p.wait[misses] < SHORT_ABANDON_S
         planned = rng.random(m) < np.where(short, rate * 0.6, rate)
-        first_delay = _lognormal(rng, 20 * 60, 1.1, m)
+        first_delay = _lognormal(rng, 15 * 60, 1.1, m)
         late = rng.random(m) < 0.08
         first_delay += np.where(late, rng.uniform(86_400, 144_000, m), 0)
         retry_delay = _lognormal(rng, 45 * 60, 0.8, (m, 3))

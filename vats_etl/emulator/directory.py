@@ -426,7 +426,7 @@ def _found_groups(rng: np.random.Generator, count: int, pool: tuple[str, ...]) -
                 timeout_target="voicemail" if rng.random() < 0.6 else "user",
                 timeout_user="",
                 advanced=_pick(rng, ["off", "off", "msg_busy", "callback"]),
-                answer_rate=float(rng.uniform(0.80, 0.93)),
+                answer_rate=float(rng.uniform(0.85, 0.95)),
                 outbound_share=0.6 if gid == "sales" else float(rng.uniform(0.25, 0.5)),
                 callback_rate=float(rng.uniform(0.65, 0.9)),
             )

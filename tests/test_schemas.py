@@ -1,0 +1,406 @@
+"""validate(): good rows pass, every malformed row is rejected with every reason, schema
+problems raise; and the compiled rules agree with pandera's own full validation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pandera.polars as pa
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pandera.errors import SchemaErrors
+from polars.testing import assert_frame_equal
+
+from vats_etl.errors import UnknownShape
+from vats_etl.parse import CALL_SCHEMA, INTERNAL_SCHEMA, Parsed, parse_history
+from vats_etl.schemas import (
+    CallsModel,
+    InternalCallsModel,
+    Validated,
+    column_contracts,
+    validate,
+)
+
+NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+GOOD_CALL = {
+    "uid": "100",
+    "direction": "in",
+    "status": "success",
+    "client": "79001234567",
+    "diversion": "74951234567",
+    "destination": "user",
+    "user": "ivanov",
+    "user_name": "Иван Иванов",
+    "group_name": "Отдел продаж",
+    "start": "2024-03-01T08:00:00Z",
+    "wait": 5,
+    "duration": 60,
+    "record": "https://acme.megapbx.ru/rec/100.mp3",
+    "rating": 5,
+}
+
+
+def external(*changes: dict[str, Any], now: datetime = NOW) -> Validated:
+    """Validate a JSON chunk: a good call, then one call per ``changes`` (None = drop key)."""
+    calls = [GOOD_CALL]
+    for i, change in enumerate(changes):
+        call = {**GOOD_CALL, "uid": str(101 + i), **change}
+        calls.append({key: value for key, value in call.items() if value is not None})
+    return validate("external", parse_history("external", "json", orjson.dumps(calls)), now)
+
+
+def reasons_of(validated: Validated) -> list[list[str]]:
+    return validated.rejected["reasons"].to_list()
+
+
+# --- good rows ------------------------------------------------------------------------------
+
+
+def test_good_rows_pass_with_canonical_dtypes() -> None:
+    parsed = parse_history("external", "json", orjson.dumps([GOOD_CALL]))
+    checked = validate("external", parsed, NOW)
+
+    assert_frame_equal(checked.good, parsed.frame)
+    assert checked.good.schema == pl.Schema(CALL_SCHEMA)
+    assert checked.rejected.is_empty()
+    assert checked.rejected.schema == pl.Schema(
+        {"row": pl.Int64(), "raw": pl.String(), "reasons": pl.List(pl.String())}
+    )
+
+
+def test_optional_fields_may_be_null_or_missing() -> None:
+    checked = external(
+        {"wait": None, "duration": "", "rating": None, "user": None, "client": None},
+        {"destination": "", "record": "   ", "user_name": None, "group_name": None},
+    )
+    assert checked.good.height == 3
+    assert checked.rejected.is_empty()
+
+
+def test_duplicate_uids_in_a_chunk_are_not_an_error() -> None:
+    checked = external({"uid": "100"}, {"uid": "100", "status": "missed"})
+    assert checked.good["uid"].to_list() == ["100", "100", "100"]
+
+
+def test_spec_example_passes() -> None:
+    from tests.test_parse import SPEC_EXTERNAL_JSON
+
+    parsed = parse_history("external", "json", SPEC_EXTERNAL_JSON)
+    assert validate("external", parsed, NOW).good.height == 2
+
+
+# --- one reason per malformed kind ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"uid": None}, "uid: missing"),
+        ({"uid": "  "}, "uid: missing"),
+        ({"direction": None}, "direction: missing"),
+        ({"direction": "Sideways"}, "direction: unknown 'sideways'"),
+        ({"status": "transfered"}, "status: unknown 'transfered'"),
+        ({"status": "TRANSFERED"}, "status: unknown 'transfered'"),
+        ({"status": ""}, "status: missing"),
+        ({"start": None}, "started_at: missing"),
+        ({"start": "2022-13-45T99:00:00Z"}, "started_at: cannot parse '2022-13-45T99:00:00Z'"),
+        ({"start": "2024-03-01 08:00:00"}, "started_at: cannot parse '2024-03-01 08:00:00'"),
+        (
+            {"start": "2024-03-01T12:10:01Z"},
+            "started_at: 2024-03-01T12:10:01Z is later than now + 0:10:00 (2024-03-01T12:10:00Z)",
+        ),
+        ({"wait": -1}, "wait_s: -1 is negative"),
+        ({"wait": "abc"}, "wait_s: cannot parse 'abc'"),
+        ({"wait": " 1,5 "}, "wait_s: cannot parse ' 1,5 '"),
+        ({"duration": -5}, "duration_s: -5 is negative"),
+        ({"duration": "-5"}, "duration_s: -5 is negative"),
+        ({"duration": 13.5}, "duration_s: cannot parse '13.5'"),
+        ({"duration": 2**31}, "duration_s: cannot parse '2147483648'"),
+        ({"rating": 0}, "rating: 0 is not between 1 and 5"),
+        ({"rating": "6"}, "rating: 6 is not between 1 and 5"),
+        ({"rating": 200}, "rating: cannot parse '200'"),
+        ({"rating": "five"}, "rating: cannot parse 'five'"),
+    ],
+)
+def test_each_malformed_value_has_a_reason(change: dict[str, Any], reason: str) -> None:
+    checked = external(change)
+
+    assert checked.good["uid"].to_list() == ["100"]  # the good row of the chunk loads
+    assert checked.rejected["row"].to_list() == [1]
+    assert reasons_of(checked) == [[reason]]
+
+
+def test_start_within_the_tolerance_passes_and_tolerance_is_a_parameter() -> None:
+    parsed = parse_history(
+        "external", "json", orjson.dumps([{**GOOD_CALL, "start": "2024-03-01T12:09:59Z"}])
+    )
+    assert validate("external", parsed, NOW).good.height == 1
+    strict = validate("external", parsed, NOW, future_tolerance=timedelta(0))
+    assert reasons_of(strict) == [
+        ["started_at: 2024-03-01T12:09:59Z is later than now + 0:00:00 (2024-03-01T12:00:00Z)"]
+    ]
+
+
+def test_now_in_another_time_zone_is_the_same_instant() -> None:
+    from zoneinfo import ZoneInfo
+
+    moscow_now = NOW.astimezone(ZoneInfo("Europe/Moscow"))
+    checked = external({"start": "2024-03-01T12:10:01Z"}, now=moscow_now)
+    assert reasons_of(checked) == [
+        ["started_at: 2024-03-01T12:10:01Z is later than now + 0:10:00 (2024-03-01T12:10:00Z)"]
+    ]
+
+
+def test_naive_now_is_refused() -> None:
+    parsed = parse_history("external", "json", b"[]")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        validate("external", parsed, datetime(2024, 3, 1))
+
+
+def test_a_row_with_several_problems_lists_them_all_in_column_order() -> None:
+    checked = external(
+        {
+            "uid": "",
+            "direction": "sideways",
+            "status": "transfered",
+            "start": "2022-13-45T99:00:00Z",
+            "wait": "abc",
+            "duration": -5,
+            "rating": 9,
+        },
+        {"status": "success"},  # a good row after the bad one
+    )
+    assert checked.good["uid"].to_list() == ["100", "102"]
+    assert checked.rejected["row"].to_list() == [1]
+    assert reasons_of(checked) == [
+        [
+            "uid: missing",
+            "direction: unknown 'sideways'",
+            "status: unknown 'transfered'",
+            "started_at: cannot parse '2022-13-45T99:00:00Z'",
+            "wait_s: cannot parse 'abc'",
+            "duration_s: -5 is negative",
+            "rating: 9 is not between 1 and 5",
+        ]
+    ]
+
+
+def test_rejected_raw_is_the_raw_row_as_json_object_text() -> None:
+    checked = external({"status": "transfered", "wait": "13", "user_name": "Пётр <b>"})
+    parsed_raw = orjson.loads(checked.rejected["raw"][0])
+
+    assert parsed_raw["status"] == "transfered"
+    assert parsed_raw["wait"] == "13"
+    assert parsed_raw["user_name"] == "Пётр <b>"
+    assert parsed_raw["account"] is None  # missing key
+    assert list(parsed_raw) == list(
+        parse_history("external", "json", b"[]").raw.columns
+    )  # every known field, raw order
+
+
+def test_long_and_multiline_values_are_shortened_in_reasons() -> None:
+    checked = external({"status": "x" * 100 + "\nmore"})
+    (reason,) = reasons_of(checked)[0]
+    assert reason == "status: unknown '" + "x" * 59 + "…'"
+    checked = external({"start": "2024\r\n03"})
+    assert reasons_of(checked) == [["started_at: cannot parse '2024\\r\\n03'"]]
+
+
+# --- CSV and internal ---------------------------------------------------------------------------
+
+
+def test_csv_reasons_include_type_and_structural_problems_first() -> None:
+    body = (
+        b"1,in,c,v,2024-03-01T08:00:00Z,5,10,r\r\n"
+        b"2,transfer,c,v,2024-03-01T08:00:00Z,5,10,r\r\n"
+        b",out,c,v,20240301T080000Z,-1,0,r,EXTRA\r\n"
+        b"4,missed,c,v,,5,0,\r\n"
+    )
+    checked = validate("external", parse_history("external", "csv", body), NOW)
+
+    assert checked.good["uid"].to_list() == ["1"]
+    assert checked.rejected["row"].to_list() == [1, 2, 3]
+    assert reasons_of(checked) == [
+        ["type: cannot parse 'transfer'"],
+        ["csv: 9 fields, expected 8 (extra 'EXTRA')", "uid: missing", "wait_s: -1 is negative"],
+        ["started_at: missing"],
+    ]
+    assert orjson.loads(checked.rejected["raw"][0]) == {
+        "uid": "2",
+        "type": "transfer",
+        "client": "c",
+        "via": "v",
+        "start": "2024-03-01T08:00:00Z",
+        "wait": "5",
+        "duration": "10",
+        "record": "r",
+    }
+
+
+def test_internal_statuses_and_logins() -> None:
+    body = (
+        b"1,NoAnswer,admin@d,manager@d,2024-03-01T08:00:00Z,5,0,\n"
+        b"2,success,@d,manager,2024-03-01T08:00:00Z,5,3,\n"
+        b"3,notavailable,a,b,2024-03-01T08:00:00Z,5,3,\n"
+        b"1910575453,out,admin@domain,manager@domain,2022-03-17T12:54:45Z,5,0,\n"
+    )
+    checked = validate("internal", parse_history("internal", "csv", body), NOW)
+
+    assert checked.good.schema == pl.Schema(INTERNAL_SCHEMA)
+    assert checked.good.select("uid", "status", "from_login").rows() == [("1", "noanswer", "admin")]
+    assert reasons_of(checked) == [
+        ["from_login: cannot parse '@d'"],
+        ["status: unknown 'notavailable'"],
+        ["status: unknown 'out'"],  # the spec's own CSV example: "out" is not a status
+    ]
+
+
+def test_internal_json_good_rows() -> None:
+    from tests.test_parse import SPEC_INTERNAL_JSON
+
+    checked = validate("internal", parse_history("internal", "json", SPEC_INTERNAL_JSON), NOW)
+    assert checked.good.height == 2 and checked.rejected.is_empty()
+
+
+def test_nested_json_value_is_a_reason() -> None:
+    body = orjson.dumps([GOOD_CALL, {**GOOD_CALL, "uid": {"id": 1}}])
+    checked = validate("external", parse_history("external", "json", body), NOW)
+    assert reasons_of(checked) == [["uid: nested value '{\"id\":1}'"]]
+
+
+def test_empty_chunks() -> None:
+    for kind, fmt, body in (("external", "json", b"[]"), ("internal", "csv", b"")):
+        checked = validate(kind, parse_history(kind, fmt, body), NOW)  # type: ignore[arg-type]
+        assert checked.good.is_empty() and checked.rejected.is_empty()
+        assert checked.good.schema == parse_history(kind, fmt, body).frame.schema  # type: ignore[arg-type]
+
+
+# --- schema level: raises -----------------------------------------------------------------------
+
+
+def test_required_field_absent_from_the_whole_payload_is_unknown_shape() -> None:
+    calls = [{k: v for k, v in GOOD_CALL.items() if k != "start"} for _ in range(3)]
+    parsed = parse_history("external", "json", orjson.dumps(calls))
+    with pytest.raises(
+        UnknownShape, match=r"required field 'start' \(for started_at\) is absent from all 3 rows"
+    ):
+        validate("external", parsed, NOW)
+
+
+def test_a_single_row_without_a_required_field_is_quarantined_not_fatal() -> None:
+    call = {k: v for k, v in GOOD_CALL.items() if k != "uid"}
+    checked = validate("external", parse_history("external", "json", orjson.dumps([call])), NOW)
+    assert reasons_of(checked) == [["uid: missing"]]
+
+
+def test_frame_with_missing_column_or_wrong_dtype_is_unknown_shape() -> None:
+    parsed = parse_history("external", "json", orjson.dumps([GOOD_CALL]))
+    broken = Parsed(
+        parsed.frame.drop("client").with_columns(pl.col("wait_s").cast(pl.Int64)),
+        parsed.raw,
+        parsed.shape,
+        parsed.sources,
+        parsed.lossy,
+    )
+    with pytest.raises(UnknownShape) as caught:
+        validate("external", broken, NOW)
+    message = str(caught.value)
+    assert "does not match CallsModel" in message
+    assert "column 'client' is missing" in message
+    assert "column 'wait_s' is Int64, expected ('Int32')" in message
+
+
+def test_internal_frame_validated_as_external_is_unknown_shape() -> None:
+    parsed = parse_history("internal", "json", b"[]")
+    with pytest.raises(UnknownShape, match="does not match CallsModel"):
+        validate("external", parsed, NOW)
+
+
+def test_model_with_a_check_validate_cannot_compile_fails_early() -> None:
+    class Odd(pa.DataFrameModel):
+        uid: str = pa.Field(str_matches=r"^\d+$")
+
+    with pytest.raises(TypeError, match=r"cannot compile pandera check 'str_matches' on Odd\.uid"):
+        column_contracts(Odd)
+
+
+# --- the compiled rules agree with pandera ------------------------------------------------------
+
+messy_calls = st.lists(
+    st.fixed_dictionaries(
+        {
+            "uid": st.sampled_from(["1", "2", None]),
+            "direction": st.sampled_from(["in", "out", "up", None]),
+            "status": st.sampled_from(["success", "missed", "notfound", "noanswer", "x", None]),
+            "client": st.sampled_from(["7900", None]),
+            "diversion": st.none(),
+            "destination": st.sampled_from(["user", "nowhere", None]),
+            "user_login": st.none(),
+            "user_name": st.sampled_from(["Иван", None]),
+            "group_name": st.none(),
+            "started_at": st.sampled_from([NOW - timedelta(days=1), None]),
+            "wait_s": st.sampled_from([0, 5, -1, None]),
+            "duration_s": st.sampled_from([0, 60, -5, None]),
+            "record_url": st.none(),
+            "rating": st.sampled_from([1, 5, 0, 6, -3, None]),
+            "source": st.sampled_from(["api_json", "api_csv", "webhook", "fax", None]),
+        }
+    ),
+    max_size=8,
+)
+
+
+def pandera_flags(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> set[tuple[int, str]]:
+    try:
+        model.validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        cases = exc.failure_cases.filter(pl.col("index").is_not_null())
+        return {(int(i), str(c)) for i, c in cases.select("index", "column").rows()}
+    return set()
+
+
+def validate_flags(kind: str, frame: pl.DataFrame) -> set[tuple[int, str]]:
+    # No raw values and no lossy columns: only the model's rules (and a far-away "now").
+    raw = frame.select(pl.all().cast(pl.String))
+    parsed = Parsed(frame, raw, "test", {}, frozenset())
+    checked = validate(kind, parsed, NOW + timedelta(days=365))  # type: ignore[arg-type]
+    return {
+        (row, reason.split(":", 1)[0])
+        for row, reasons in checked.rejected.select("row", "reasons").rows()
+        for reason in reasons
+    }
+
+
+@settings(max_examples=100, deadline=None)
+@given(messy_calls)
+def test_compiled_rules_flag_what_pandera_flags_for_calls(calls: list[dict[str, Any]]) -> None:
+    frame = pl.DataFrame(calls, schema=CALL_SCHEMA, orient="row")
+    assert validate_flags("external", frame) == pandera_flags(CallsModel, frame)
+
+
+@settings(max_examples=100, deadline=None)
+@given(messy_calls)
+def test_compiled_rules_flag_what_pandera_flags_for_internal_calls(
+    calls: list[dict[str, Any]],
+) -> None:
+    internal = [
+        {
+            "uid": c["uid"],
+            "status": c["status"],
+            "from_login": c["client"],
+            "to_login": None,
+            "from_name": c["user_name"],
+            "to_name": None,
+            "started_at": c["started_at"],
+            "wait_s": c["wait_s"],
+            "duration_s": c["duration_s"],
+            "record_url": None,
+        }
+        for c in calls
+    ]
+    frame = pl.DataFrame(internal, schema=INTERNAL_SCHEMA, orient="row")
+    assert validate_flags("internal", frame) == pandera_flags(InternalCallsModel, frame)
