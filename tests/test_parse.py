@@ -4,6 +4,7 @@ hypothesis round-trips canonical rows → JSON/CSV bytes → canonical frame."""
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -549,7 +550,7 @@ def external_json_case(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]
         "source": "api_json",
     }
     obj: dict[str, Any] = {}
-    renderers = {
+    renderers: dict[str, tuple[str, Callable[[Any], Any]]] = {
         "uid": ("uid", lambda v: v),
         "direction": ("direction", lambda v: render_case(draw, v)),
         "status": ("status", lambda v: render_case(draw, v)),
@@ -592,7 +593,9 @@ def test_external_json_round_trip(cases: list[tuple[dict[str, Any], dict[str, An
     assert parsed.row_problems.is_empty()
 
 
-CSV_KINDS = {  # CSV type → (direction, status) it stands for, given duration > 0 or not
+CSV_KINDS: dict[
+    str, Callable[[int | None], tuple[str, str]]
+] = {  # CSV type → (direction, status) it stands for, given duration > 0 or not
     "in": lambda duration: ("in", "success"),
     "missed": lambda duration: ("in", "missed"),
     "out": lambda duration: ("out", "success" if duration and duration > 0 else "missed"),

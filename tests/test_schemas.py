@@ -404,3 +404,72 @@ def test_compiled_rules_flag_what_pandera_flags_for_internal_calls(
     ]
     frame = pl.DataFrame(internal, schema=INTERNAL_SCHEMA, orient="row")
     assert validate_flags("internal", frame) == pandera_flags(InternalCallsModel, frame)
+
+
+# --- the emulator's bytes parse and validate to the emulator's truth ----------------------------
+
+
+def csv_projection(truth: pl.DataFrame, shape: str) -> pl.DataFrame:
+    """What external CSV can say about the canonical rows: no names or destination, status
+    collapsed to CSV `type`, account and rating only where the shape has them."""
+    missing = {"destination", "user_name", "group_name"}
+    if shape in ("csv8", "csv9-rating"):
+        missing.add("user_login")
+    if shape in ("csv8", "csv9-account"):
+        missing.add("rating")
+    answered = pl.col("status") == "success"
+    talked = pl.col("duration_s") > 0
+    return truth.with_columns(
+        status=pl.when(pl.col("direction") == "in")
+        .then(pl.when(answered).then(pl.lit("success")).otherwise(pl.lit("missed")))
+        .otherwise(pl.when(talked).then(pl.lit("success")).otherwise(pl.lit("missed")))
+    ).drop(missing)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fmt", "csv_shape"),
+    [
+        ("external", "json", 10),
+        ("external", "csv", 10),
+        ("external", "csv", 9),
+        ("external", "csv", "9r"),
+        ("external", "csv", 8),
+        ("internal", "json", 10),
+        ("internal", "csv", 10),
+    ],
+)
+def test_emulator_day_parses_and_validates_to_its_truth(
+    kind: str, fmt: str, csv_shape: int | str
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from vats_etl.emulator.core import Emulator
+    from vats_etl.periods import day_window
+
+    emulator = Emulator(
+        seed=7, agents=30, malformed_rate=0.03, csv_shape=csv_shape, clock=lambda: NOW
+    )
+    window = day_window(datetime(2024, 2, 27).date(), ZoneInfo("Europe/Moscow"))
+    truth_rows = (
+        emulator.external_calls(window) if kind == "external" else emulator.internal_calls(window)
+    )
+    body = emulator.render_history(kind, fmt, window)  # type: ignore[arg-type]
+
+    parsed = parse_history(kind, fmt, body)  # type: ignore[arg-type]
+    checked = validate(kind, parsed, NOW)  # type: ignore[arg-type]
+
+    schema = CALL_SCHEMA if kind == "external" else INTERNAL_SCHEMA
+    expected = pl.DataFrame(
+        [row for row in truth_rows if not row["malformed"]], orient="row", strict=False
+    ).select(schema.keys() - {"source"})
+    if kind == "external":
+        expected = expected.with_columns(source=pl.lit(f"api_{fmt}"))
+    expected = expected.select(schema.keys()).cast(schema)  # type: ignore[arg-type]
+    if kind == "external" and fmt == "csv":
+        expected = csv_projection(expected, parsed.shape)
+    if kind == "internal" and fmt == "csv":
+        expected = expected.drop("from_name", "to_name")  # internal CSV carries no names
+    got = checked.good.select(expected.columns)
+    assert len(truth_rows) > 20
+    assert checked.rejected.height == sum(row["malformed"] for row in truth_rows) > 0
+    assert_frame_equal(got.sort("uid"), expected.sort("uid"))
