@@ -85,6 +85,7 @@ class ServerStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests = 0
+        self._connections = 0
         self._rows = 0
         self._statuses: Counter[int] = Counter()
         self._faults: Counter[str] = Counter()
@@ -92,6 +93,10 @@ class ServerStats:
     def request(self) -> None:
         with self._lock:
             self._requests += 1
+
+    def connection(self) -> None:
+        with self._lock:
+            self._connections += 1
 
     def reply(self, status: int, rows: int) -> None:
         with self._lock:
@@ -106,6 +111,12 @@ class ServerStats:
     def requests(self) -> int:
         with self._lock:
             return self._requests
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted (keep-alive clients reuse one)."""
+        with self._lock:
+            return self._connections
 
     @property
     def rows(self) -> int:
@@ -125,7 +136,8 @@ class ServerStats:
 
     def __repr__(self) -> str:
         return (
-            f"ServerStats(requests={self.requests}, rows={self.rows}, "
+            f"ServerStats(requests={self.requests}, connections={self.connections}, "
+            f"rows={self.rows}, "
             f"statuses={self.statuses}, faults={self.faults})"
         )
 
@@ -390,6 +402,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.server.owner.stats.connection()
         with self.server.sockets_lock:
             self.server.open_sockets.add(self.connection)
 
