@@ -155,10 +155,12 @@ def test_now_in_another_time_zone_is_the_same_instant() -> None:
     ]
 
 
-def test_naive_now_is_refused() -> None:
+def test_naive_now_and_unknown_kind_are_programming_errors() -> None:
     parsed = parse_history("external", "json", b"[]")
     with pytest.raises(ValueError, match="timezone-aware"):
         validate("external", parsed, datetime(2024, 3, 1))
+    with pytest.raises(ValueError, match="unknown history kind 'inner'"):
+        validate("inner", parsed, NOW)  # type: ignore[arg-type]
 
 
 def test_a_row_with_several_problems_lists_them_all_in_column_order() -> None:

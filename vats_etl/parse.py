@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -231,6 +232,7 @@ INT_RANGE: Final[dict[pl.DataType, tuple[int, int]]] = {
     pl.Int32(): (-(2**31), 2**31 - 1),
 }
 PREVIEW_CHARS: Final = 80
+LEADING_WHITESPACE: Final = re.compile(rb"\s*")
 
 
 def _no_row_problems() -> pl.DataFrame:
@@ -425,8 +427,8 @@ def _parse_json(kind: Kind, body: bytes) -> Parsed:
 def _read_json_array(
     kind: Kind, body: bytes, fields: Sequence[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    text = _without_bom(body).strip()
-    if not text.startswith(b"["):
+    text = _without_bom(body)
+    if _first_byte(text) != b"[":
         raise UnknownShape(
             f"{kind} history JSON: expected an array of call objects, got {_describe(body)}"
         )
@@ -525,7 +527,7 @@ def _parse_csv(kind: Kind, body: bytes) -> Parsed:
 def _read_csv_records(kind: Kind, body: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
     """All records as String columns ``column_0..``; blank records dropped."""
     text = _without_bom(body).lstrip(b"\r\n")
-    if not text.strip():
+    if not _first_byte(text):
         return pl.DataFrame(), _no_row_problems()
     try:
         # Fast path. Empty fields stay "" (not null) so that `raw` shows what was received.
@@ -615,6 +617,14 @@ def _name_columns(fields: pl.DataFrame, layout: Sequence[str]) -> pl.DataFrame:
 
 def _without_bom(body: bytes) -> bytes:
     return body.removeprefix(b"\xef\xbb\xbf")
+
+
+def _first_byte(body: bytes) -> bytes:
+    """The first byte that is not whitespace (b"" if none), without copying the body:
+    ``body.strip()`` would copy megabytes for one trailing newline."""
+    start = LEADING_WHITESPACE.match(body)
+    offset = start.end() if start else 0
+    return body[offset : offset + 1]
 
 
 def _describe(body: bytes) -> str:

@@ -171,6 +171,8 @@ def validate(
     """
     if now.tzinfo is None:
         raise ValueError("validate(now=...) needs a timezone-aware datetime")
+    if kind not in ("external", "internal"):
+        raise ValueError(f"unknown history kind {kind!r}: expected 'external' or 'internal'")
     model = CallsModel if kind == "external" else InternalCallsModel
     _check_schema(kind, parsed, model)
     _check_required_fields_present(kind, parsed, model)
