@@ -126,7 +126,7 @@ def test_history_of_a_day_uses_that_days_directory() -> None:
     big = Emulator(seed=21, agents=200, profile="clean", clock=fixed_clock)
     start = date(2024, 1, 1)
     renamed_seen = False
-    for offset in range(0, 140, 7):
+    for offset in range(0, 140, 14):
         d = start + timedelta(days=offset)
         directory = big.directory(
             datetime.combine(d, datetime.min.time(), UTC) + timedelta(hours=9)

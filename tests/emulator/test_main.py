@@ -1,0 +1,31 @@
+"""``python -m vats_etl.emulator`` serves until SIGTERM and prints its base URL first."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import httpx
+
+
+def test_module_entry_serves_and_stops_on_sigterm() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vats_etl.emulator", "--port", "0", "--agents", "20",
+         "--api-key", "k", "--faults", "latency=1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/crmapi/v1")
+        reply = httpx.get(base_url + "/users", headers={"X-API-KEY": "k"}, timeout=10)
+        assert reply.status_code == 200 and reply.json()["info"]["total"] >= 18
+        assert httpx.get(base_url + "/users", timeout=10).status_code == 401
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
