@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -323,9 +323,10 @@ class _State:
             self, users=dict(self.users), groups=dict(self.groups), telnums=dict(self.telnums)
         )
 
-    def free_ext(self, taken: set[str]) -> str:
+    def free_exts(self) -> Iterator[str]:
+        """Unused extensions, lowest first ("Выбирается из свободных", spec 6.3)."""
         used = {u.ext for u in self.users.values()} | {g.ext for g in self.groups.values()}
-        return next(e for e in self.ext_pool if e not in used and e not in taken)
+        return (e for e in self.ext_pool if e not in used)
 
 
 def _pick(rng: np.random.Generator, options: Sequence[T]) -> T:
@@ -629,10 +630,9 @@ def _week_changes(rng: np.random.Generator, state: _State) -> list[Change]:
     elif headcount > agents + 2:
         hires = 0
     used = set(state.used_logins)
-    taken_ext: set[str] = set()
+    free = state.free_exts()
     for _ in range(hires):
-        ext = state.free_ext(taken_ext)
-        taken_ext.add(ext)
+        ext = next(free)
         gid = _pick(rng, group_ids)
         user = _make_user(
             rng, ext=ext, group_id=gid, position=names.POSITIONS[0], role="user",

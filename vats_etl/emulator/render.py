@@ -140,37 +140,38 @@ def _empty(row: dict[str, Any], key: str, style: int) -> None:
         row.pop(key, None)
 
 
+_OPTIONAL = ("destination", "user", "user_name", "group_name", "record", "rating")
+
+
+def _numbers(values: list[int], as_text: list[bool]) -> list[int | str]:
+    return [str(v) if t else v for v, t in zip(values, as_text, strict=True)]
+
+
 def external_json(
     batch: Batch, directory: Directory, uids: list[str], marks: Marks, style: Style
 ) -> list[dict[str, Any]]:
     names, group_names = directory.names, directory.group_names
     host = pbx_host(directory)
-    recorded = _has_record(batch).tolist()
     iso = _iso(batch.start)
-    served_start = marks.starts(iso)
-    rows = []
-    for i, (uid, inbound, status, dest, client, via, login, group, wait, dur, rating) in enumerate(
-        zip(
-            uids,
-            batch.inbound.tolist(),
-            batch.status.tolist(),
-            batch.destination.tolist(),
-            batch.client.tolist(),
-            batch.diversion.tolist(),
-            batch.login.tolist(),
-            batch.group.tolist(),
-            batch.wait.tolist(),
-            batch.duration.tolist(),
-            batch.rating.tolist(),
-            strict=True,
-        )
-    ):
-        empty = marks.empty_style[i]
-        as_text = marks.numbers_as_text[i]
-        row: dict[str, Any] = {
+    logins = batch.login.tolist()
+    ratings = batch.rating.tolist()
+    records = [
+        record_url(host, t, uid) if r else ""
+        for t, uid, r in zip(iso, uids, _has_record(batch).tolist(), strict=True)
+    ]
+    statuses = [
+        _EXTERNAL_STATUS[case][s]
+        for case, s in zip(marks.status_case, batch.status.tolist(), strict=True)
+    ]
+    as_text = marks.numbers_as_text
+    rating_values = [
+        (str(r) if t else r) if r else None for r, t in zip(ratings, as_text, strict=True)
+    ]
+    rows = [
+        {
             "uid": uid,
             "direction": "in" if inbound else "out",
-            "status": _EXTERNAL_STATUS[marks.status_case[i]][status],
+            "status": status,
             "client": client,
             "account": login,
             "diversion": via,
@@ -178,25 +179,35 @@ def external_json(
             "user": login,
             "user_name": names.get(login, ""),
             "group_name": group_names.get(group, ""),
-            "start": served_start[i],
-            "wait": str(wait) if as_text else wait,
-            "duration": str(dur) if as_text else dur,
-            "record": record_url(host, iso[i], uid) if recorded[i] else "",
-            "rating": (str(rating) if as_text else rating) if rating else None,
+            "start": start,
+            "wait": wait,
+            "duration": duration,
+            "record": record,
+            "rating": rating,
         }
-        if style.realistic:
-            if login and marks.account_only[i]:
+        for uid, inbound, status, client, login, via, dest, group, start, wait, duration, record,
+        rating in zip(
+            uids, batch.inbound.tolist(), statuses, batch.client.tolist(), logins,
+            batch.diversion.tolist(), batch.destination.tolist(), batch.group.tolist(),
+            marks.starts(iso), _numbers(batch.wait.tolist(), as_text),
+            _numbers(batch.duration.tolist(), as_text), records, rating_values, strict=True,
+        )
+    ]  # fmt: skip
+    if style.realistic:
+        for row, login, empty, account_only in zip(
+            rows, logins, marks.empty_style, marks.account_only, strict=True
+        ):
+            if login and account_only:
                 row["user"] = ""
             elif empty == 2:
                 del row["account"]  # most real documents do not carry `account`
-            for key in ("destination", "user", "user_name", "group_name", "record", "rating"):
+            for key in _OPTIONAL:
                 if not row[key]:
                     _empty(row, key, empty)
             if not login and "account" in row:
                 _empty(row, "account", empty)
-        if marks.malformed[i]:
-            _break_json(row, MALFORMED_KINDS[marks.malformed_kind[i]])
-        rows.append(row)
+    for i in (i for i, bad in enumerate(marks.malformed) if bad):
+        _break_json(rows[i], MALFORMED_KINDS[marks.malformed_kind[i]])
     return rows
 
 

@@ -117,4 +117,4 @@ class PhoneBook:
 
     def numbers(self, indexes: np.ndarray) -> np.ndarray:
         digits = (indexes.astype(np.int64) * self._a + self._b) % self._SPAN
-        return np.char.add("79", np.char.zfill(digits.astype(str), 9)).astype(object)
+        return np.array([f"79{d:09d}" for d in digits.tolist()], dtype=object)
