@@ -54,8 +54,10 @@ def render_figures(agents: int, seed: int, samples: int) -> None:
     fresh = Emulator(seed=seed, agents=agents, page_cap=100_000, clock=lambda: clock)
     zone = fresh.zone
     fresh_ms = _ms(lambda: fresh.render_history("external", "json", day_window(days[0], zone)))
-    rows = len(fresh.external_calls(day_window(days[0], zone)))
-    print(f"company: {agents} agents, {rows} external calls on {days[0]} (a weekday)")
+    sizes = [len(fresh.model.day(d)) for d in days]
+    median = statistics.median(sizes)
+    print(f"company: {agents} agents; external calls per sampled weekday: median {median:.0f}"
+          f" (min {min(sizes)}, max {max(sizes)})")  # fmt: skip
     print(f"  first day in a fresh process (founding + replay + generate + render): "
           f"{fresh_ms:.0f} ms")  # fmt: skip
     for fmt in ("json", "csv"):

@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agents", type=int, default=200)
     parser.add_argument("--tz", default="Europe/Moscow")
     parser.add_argument("--page-cap", type=int, default=5000)
+    parser.add_argument("--csv-shape", choices=("8", "9", "9r", "10"), default="10")
+    parser.add_argument("--malformed-rate", type=float, default=0.0)
     parser.add_argument(
         "--prerender-days", type=int, default=0, help="render this many past days at start"
     )
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
         webhook_format=args.webhook_format,
         tz=args.tz,
         page_cap=args.page_cap,
+        csv_shape=args.csv_shape if args.csv_shape == "9r" else int(args.csv_shape),
+        malformed_rate=args.malformed_rate,
         prerender_days=args.prerender_days,
         printer=lambda line: print(line, flush=True),
     )

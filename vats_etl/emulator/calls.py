@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -119,11 +119,6 @@ class InternalBatch:
 
     def __len__(self) -> int:
         return len(self.ordinal)
-
-    def take(self, index: Array) -> InternalBatch:
-        return InternalBatch(
-            **{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)}
-        )
 
 
 def _empty_batch() -> Batch:
@@ -776,7 +771,3 @@ class _FollowupPlan:
             callback_success_at=self.callback_success_at,
             client_again_at=self.client_again_at,
         )
-
-
-def utc(instant: int) -> datetime:
-    return datetime.fromtimestamp(instant, UTC)

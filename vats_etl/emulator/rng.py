@@ -38,8 +38,6 @@ class Purpose(IntEnum):
     MALFORMED = 7
     UIDS = 8
     CLIENTS = 9
-    WEBHOOK = 10
-    TRAITS = 11
 
 
 def generator(seed: int, purpose: Purpose, *key: int) -> np.random.Generator:

@@ -634,11 +634,21 @@ def run(
     *,
     tz: str = "Europe/Moscow",
     page_cap: int = 5000,
+    csv_shape: int | str = 10,
+    malformed_rate: float = 0.0,
     prerender_days: int = 0,
     printer: Callable[[str], None] = print,
 ) -> None:
     """Serve the emulator until Ctrl-C or SIGTERM; push webhooks when ``crm_url`` is given."""
-    emu = Emulator(seed=seed, agents=agents, profile=profile, tz=tz, page_cap=page_cap)
+    emu = Emulator(
+        seed=seed,
+        agents=agents,
+        profile=profile,
+        tz=tz,
+        page_cap=page_cap,
+        csv_shape=csv_shape,
+        malformed_rate=malformed_rate,
+    )
     if prerender_days > 0:
         today = emu.today()
         emu.prerender(today - timedelta(days=prerender_days), today - timedelta(days=1))
