@@ -169,8 +169,10 @@ class Routing:
             answerers.append(np.array([u.login for u in members], dtype=object))
             answerer_p.append(weights / weights.sum() if len(members) else weights)
         outbound = {g.id: g.outbound_share for g in groups}
-        staff = [u for u in directory.users if u.group_id and not u.dnd]
-        weights = np.array([u.activity * outbound[u.group_id] for u in staff], dtype=float)
+        # Everyone in a department calls out unless on DND; a company of five on DND still
+        # has its admin.
+        staff = [u for u in directory.users if u.group_id and not u.dnd] or list(directory.users)
+        weights = np.array([u.activity * outbound.get(u.group_id, 0.3) for u in staff])
         main = directory.main_telnum.telnum
         telnum_w = np.array([t.weight for t in directory.telnums], dtype=float)
         return Routing(
