@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import threading
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
@@ -453,6 +454,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             reply = owner.answer(request, self)
         except ApiProblem as problem:
             reply = Reply(problem.status, problem.body())
+        except Exception:  # an emulator bug: show it, but answer so the client is not left hanging
+            traceback.print_exc()
+            reply = Reply(500, orjson.dumps({"error": "Internal Server Error"}))
         if reply is not None:
             self._send(reply, method)
 
