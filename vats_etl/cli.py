@@ -290,3 +290,110 @@ def check(ctx: Context) -> None:
     with rt.client() as client:
         total = client.check()
     click.echo(f"ok: {base_url} answers; {total} users")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True, help="Synthetic company seed.")
+@click.option("--agents", type=click.IntRange(5, 900), default=200, show_default=True)
+@click.option(
+    "--profile",
+    type=click.Choice(["realistic", "clean"]),
+    default="realistic",
+    show_default=True,
+    help="realistic: the quirks of real payloads; clean: none.",
+)
+@click.option(
+    "--faults", default="", help='Injected faults, e.g. "latency=20,error=0.1,429=0.05,drop=0.02".'
+)
+@click.option("--api-key", envvar="VATS_API_KEY", help="Key to accept [VATS_API_KEY].")
+@click.option("--crm-url", help="Push spec section 2 webhooks to this URL as calls complete.")
+@click.option("--crm-token", envvar="VATS_CRM_TOKEN", help="crm_token for pushed webhooks.")
+@click.option("--webhook-format", type=click.Choice(["json", "form"]), default="json")
+@click.option("--prerender-days", type=click.IntRange(0, 3660), default=0, help="Warm cache.")
+@pass_context
+def emulator(
+    ctx: Context,
+    host: str,
+    port: int,
+    seed: int,
+    agents: int,
+    profile: str,
+    faults: str,
+    api_key: str | None,
+    crm_url: str | None,
+    crm_token: str | None,
+    webhook_format: str,
+    prerender_days: int,
+) -> None:
+    """Run the built-in PBX emulator (a deterministic synthetic company) until Ctrl-C."""
+    from vats_etl.emulator.faults import Faults
+    from vats_etl.emulator.server import run
+
+    if not api_key:
+        raise click.BadParameter("give --api-key or set VATS_API_KEY", param_hint="--api-key")
+    try:
+        Faults.parse(faults)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
+    run(
+        host,
+        port,
+        seed,
+        profile,
+        faults,
+        api_key,
+        agents,
+        crm_url=crm_url,
+        crm_token=crm_token,
+        webhook_format=webhook_format,
+        tz=ctx.settings().tz,
+        prerender_days=prerender_days,
+        printer=lambda line: click.echo(f"emulator listening on {line} (Ctrl-C stops)"),
+    )
+
+
+@main.command()
+@click.option("--days", type=click.IntRange(1, 366), default=30, show_default=True)
+@click.option("--agents", type=click.IntRange(5, 900), default=60, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--faults", default="error=0.02,429=0.01,drop=0.01", show_default=True)
+@pass_context
+def demo(ctx: Context, days: int, agents: int, seed: int, faults: str) -> None:
+    """Emulator on a free port, backfill of the last DAYS days, daily run, example queries.
+
+    The database and archive go to data/demo/ unless --db/--raw-dir are given.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from rich.table import Table
+
+    from flows.backfill import backfill as backfill_flow
+    from flows.daily import daily as daily_flow
+    from vats_etl import demo as demo_lib
+    from vats_etl import periods
+
+    explicit = {k for k, v in ctx.overrides.items() if v is not None}
+    console = _console()
+    with demo_lib.emulator(seed=seed, agents=agents, faults=faults) as (url, key):
+        settings = demo_lib.demo_settings(ctx.settings(), url, key, explicit)
+        console.print(f"emulator: {agents} agents (seed {seed}) at {url}, faults: {faults}")
+        today = periods.local_date(datetime.now(UTC), settings.zone)
+        first, last = today - timedelta(days=days), today - timedelta(days=1)
+        with _progress(settings, "backfill"):
+            summary = backfill_flow(first, last)
+        _print_summary(summary)
+        with _progress(settings, "daily"):
+            summary = daily_flow()
+        _print_summary(summary)
+    console.print(f"\nwarehouse: {settings.db_path}  (analysts: open {settings.read_db_path})")
+    for example, columns, rows in demo_lib.run_examples(settings.read_db_path):
+        table = Table(title=example.title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(f"\n[dim]{example.sql}[/dim]", highlight=False)
+        console.print(table)
+    _exit_for(summary)

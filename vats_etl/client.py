@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sized
+from collections.abc import Callable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -282,13 +282,18 @@ class PbxClient:
         *,
         decode: Callable[[Window, Response], T],
         type_filter: str = "all",
+        pieces: Sequence[Window] | None = None,
     ) -> Iterator[Page[T]]:
         """Pages covering `window` in time order, none of them full (so none truncated).
 
         `decode(window, response)` sees every response, the full ones that get split
-        included, so a caller can archive each body before it is parsed.
+        included, so a caller can archive each body before it is parsed. `pieces`, when
+        given, must tile `window`; fetching starts from them (a caller that knows how dense
+        a day is saves the full responses that would only be split).
         """
-        pending: deque[Window] = deque([window])
+        pending: deque[Window] = deque(pieces or [window])
+        if pending[0].start != window.start or pending[-1].end != window.end:
+            raise ValueError(f"pieces do not cover {window}")
         while pending:
             current = pending.popleft()
             response = self.history_once(kind, fmt, current, type_filter=type_filter)

@@ -16,7 +16,10 @@ settled (at most :data:`DAILY_MAX_DAYS` back), so a missed day is caught up, not
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
+import math
 import threading
 import time
 import uuid
@@ -47,6 +50,8 @@ TABLES: dict[str, str] = {"external": "calls", "internal": "internal_calls"}
 # Write a transaction once this many rows are waiting (fewer, larger upserts are faster).
 BATCH_ROWS = 50_000
 BATCH_SECONDS = 2.0
+# Longest a run keeps the DuckDB file to itself before letting other writers in.
+HOLD_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -244,6 +249,46 @@ def daily_range(
 # -- one chunk (runs in a worker thread) ------------------------------------------------------
 
 
+class Density:
+    """Where to cut a day before fetching it, learned from the kind's recent days.
+
+    A day of a large company holds more rows than one response may carry, and calls bunch
+    up in working hours, so halving a day blindly wastes full responses that only get split.
+    Instead we cut at the quantiles of the busiest of the last week's days, aiming at
+    `target` of the limit per piece (margin for a busier day). Shared by the fetch threads;
+    a stale read costs at most one extra request.
+    """
+
+    def __init__(self, limit: int, target: float = 0.5, memory: int = 7) -> None:
+        self.limit = limit
+        self.target = target
+        self._recent: dict[str, deque[tuple[int, list[float]]]] = {}
+        self._memory = memory
+        self._lock = threading.Lock()
+
+    def pieces(self, kind: str, window: Window) -> list[Window]:
+        with self._lock:
+            recent = list(self._recent.get(kind, ()))
+        if not recent:
+            return [window]
+        rows, offsets = max(recent, key=lambda item: item[0])
+        parts = math.ceil(rows / (self.target * self.limit))
+        if parts <= 1:
+            return [window]
+        cuts = sorted({int(offsets[len(offsets) * i // parts]) for i in range(1, parts)})
+        bounds = [window.start]
+        bounds += [window.start + timedelta(seconds=c) for c in cuts if 0 < c < window.seconds]
+        bounds.append(window.end)
+        return [Window(a, b) for a, b in itertools.pairwise(bounds)]
+
+    def learn(self, kind: str, window: Window, frames: Sequence[pl.DataFrame]) -> None:
+        started = pl.concat([f.get_column("started_at") for f in frames]).drop_nulls()
+        offsets = (started - window.start).dt.total_seconds().sort().to_list()
+        with self._lock:
+            recent = self._recent.setdefault(kind, deque(maxlen=self._memory))
+            recent.append((len(offsets), offsets))
+
+
 def process_chunk(
     client: PbxClient,
     chunk: Chunk,
@@ -251,6 +296,7 @@ def process_chunk(
     raw_dir: Path,
     zone: ZoneInfo,
     now: Callable[[], datetime],
+    density: Density | None = None,
 ) -> ChunkResult:
     """Fetch (splitting full windows), archive, parse and validate one chunk.
 
@@ -275,10 +321,16 @@ def process_chunk(
             result.parse_s += time.perf_counter() - started
 
     try:
-        for page in client.history(chunk.kind, chunk.fmt, chunk.window, decode=archive_and_parse):
+        pieces = density.pieces(chunk.kind, chunk.window) if density else None
+        pages = client.history(
+            chunk.kind, chunk.fmt, chunk.window, decode=archive_and_parse, pieces=pieces
+        )
+        for page in pages:
             parsed_pages.append(page.decoded)
             result.pages += 1
             result.fetched_at = page.fetched_at
+        if density:
+            density.learn(chunk.kind, chunk.window, [p.frame for p in parsed_pages])
         apply_validation(result, parsed_pages, now())
     except errors.VatsError as exc:
         result.error = str(exc)
@@ -354,8 +406,12 @@ def run(
     summary = RunSummary(run_id or new_run_id(), started_at=datetime.now(UTC))
     zone = settings.zone
 
+    density = Density(client.page_limit)
+
     def work(chunk: Chunk) -> ChunkResult:
-        return process_chunk(client, chunk, raw_dir=settings.raw_dir, zone=zone, now=now)
+        return process_chunk(
+            client, chunk, raw_dir=settings.raw_dir, zone=zone, now=now, density=density
+        )
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fetch") as pool:
         results = _in_order(pool, work, chunks, ahead=concurrency * 2, stop=stop)
@@ -388,6 +444,39 @@ def _in_order(
         yield result
 
 
+class _Writer:
+    """The warehouse connection of a run, reopened at least every :data:`HOLD_S` seconds.
+
+    Opening (and the checkpoint on closing) costs a fraction of a second, so consecutive
+    batches share a connection; letting go regularly gives the webhook receiver and other
+    writers their turn during a long backfill.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack: contextlib.ExitStack | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._opened = 0.0
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._stack = contextlib.ExitStack()
+            self._con = self._stack.enter_context(
+                warehouse.connect(self.settings.db_path, timeout_s=self.settings.db_lock_timeout_s)
+            )
+            self._opened = time.monotonic()
+        return self._con
+
+    def release_if_held(self, seconds: float) -> None:
+        if self._con is not None and time.monotonic() - self._opened >= seconds:
+            self.close()
+
+    def close(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+        self._stack, self._con = None, None
+
+
 def _write_all(
     settings: Settings,
     results: Iterable[ChunkResult],
@@ -397,13 +486,14 @@ def _write_all(
     waiting: list[ChunkResult] = []
     waiting_rows = 0
     last_write = time.monotonic()
+    writer = _Writer(settings)
 
     def flush() -> None:
         nonlocal waiting, waiting_rows, last_write
         if not waiting:
             return
-        with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s) as con:
-            write_batch(con, waiting, summary.run_id)
+        write_batch(writer.connection(), waiting, summary.run_id)
+        writer.release_if_held(HOLD_S)
         for r in waiting:
             summary.add(r)
             if on_chunk is not None:
@@ -411,12 +501,15 @@ def _write_all(
             r.good = r.rejected = None  # free the rows
         waiting, waiting_rows, last_write = [], 0, time.monotonic()
 
-    for result in results:
-        waiting.append(result)
-        waiting_rows += result.rows_received
-        if waiting_rows >= BATCH_ROWS or time.monotonic() - last_write >= BATCH_SECONDS:
-            flush()
-    flush()
+    try:
+        for result in results:
+            waiting.append(result)
+            waiting_rows += result.rows_received
+            if waiting_rows >= BATCH_ROWS or time.monotonic() - last_write >= BATCH_SECONDS:
+                flush()
+        flush()
+    finally:
+        writer.close()
 
 
 # -- replay from the raw archive --------------------------------------------------------------

@@ -397,7 +397,9 @@ def _apply_rules(parsed: Parsed, rules: tuple[Rule, ...], latest_start: datetime
         return Validated(frame, pl.DataFrame(schema=REJECTED_SCHEMA))
     # Pass 2, rejected rows only, and only the rules that fired: building a message costs
     # polars ≈0.1 ms of planning even for a handful of rows.
-    rejected_rows = checked.filter(bad)
+    # rechunk: polars 2.1 panics ("i < self.len()") formatting a multi-chunk column inside
+    # when/then; the frame is small here (rejected rows only), so the copy is cheap.
+    rejected_rows = checked.filter(bad).rechunk()
     fired = [
         (rule, flag)
         for rule, flag, count in zip(

@@ -61,6 +61,17 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> No
         pending = failed
 
 
+_schema_ready: set[tuple[str, int]] = set()
+
+
+def _ensure_schema_once(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Apply sql/ once per process and file (the DDL costs ~0.25 s; writers connect often)."""
+    key = (str(path.resolve()), hash(tuple(relations().items())))
+    if key not in _schema_ready:
+        ensure_schema(con)
+        _schema_ready.add(key)
+
+
 def _is_lock_error(exc: duckdb.Error) -> bool:
     return isinstance(exc, duckdb.IOException) and bool(_LOCK_MESSAGE.search(str(exc)))
 
@@ -223,16 +234,28 @@ class LoadRun:
 
 
 LOAD_RUN_COLUMNS = [f.name for f in fields(LoadRun)]
+_UTC = pl.Datetime("us", "UTC")
+_LOAD_RUN_TYPES: dict[str, pl.DataType] = {
+    **{c: pl.String() for c in ("chunk_id", "run_id", "kind", "format", "status", "error")},
+    **{c: _UTC for c in ("window_start", "window_end", "fetched_at", "started_at", "finished_at")},
+    **{c: pl.Int64() for c in ("rows_received", "rows_loaded", "rows_quarantined")},
+    **{c: pl.Int64() for c in ("pages", "requests")},
+    **{c: pl.Float64() for c in ("fetch_s", "parse_s", "validate_s", "load_s")},
+    "day": pl.Date(),
+}
+LOAD_RUN_SCHEMA = {c: _LOAD_RUN_TYPES[c] for c in LOAD_RUN_COLUMNS}
 
 
 def record_load_runs(con: duckdb.DuckDBPyConnection, runs: Sequence[LoadRun]) -> None:
     if not runs:
         return
-    placeholders = ", ".join("?" for _ in LOAD_RUN_COLUMNS)
-    con.executemany(
-        f"insert or replace into load_runs ({', '.join(LOAD_RUN_COLUMNS)}) values ({placeholders})",
-        [list(astuple(run)) for run in runs],
-    )
+    # One insert from a frame: executemany pays a round trip per row.
+    frame = pl.DataFrame([astuple(run) for run in runs], schema=LOAD_RUN_SCHEMA, orient="row")
+    con.register("incoming_runs", frame)
+    try:
+        con.execute("insert or replace into load_runs by name select * from incoming_runs")
+    finally:
+        con.unregister("incoming_runs")
 
 
 def row_hash(kind: str, raw: str) -> str:

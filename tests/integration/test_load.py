@@ -1,0 +1,243 @@
+"""Issue 3 end to end: the emulator over a real socket → pipeline → DuckDB."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pytest
+
+from tests.integration.conftest import (
+    API_KEY,
+    FIRST,
+    LAST,
+    checksums,
+    clock,
+    load,
+    make_settings,
+    query,
+    served,
+    span,
+)
+from vats_etl import archive, pipeline, warehouse
+from vats_etl.emulator import Emulator
+
+EXTERNAL_COLUMNS = (
+    "uid", "direction", "status", "client", "diversion", "destination", "user_login",
+    "user_name", "group_name", "started_at", "wait_s", "duration_s", "record_url", "rating",
+)  # fmt: skip
+
+
+def truth_frame(emu: Emulator, first: date = FIRST, last: date = LAST) -> pl.DataFrame:
+    rows = [r for r in emu.external_calls(span(first, last)) if not r["malformed"]]
+    return pl.DataFrame(
+        [{c: r[c] for c in EXTERNAL_COLUMNS} for r in rows],
+        schema={**{c: pl.String for c in EXTERNAL_COLUMNS},
+                "started_at": pl.Datetime("us", "UTC"), "wait_s": pl.Int32,
+                "duration_s": pl.Int32, "rating": pl.Int8},
+    ).sort("uid")
+
+
+def loaded_frame(db: Path) -> pl.DataFrame:
+    with warehouse.connect(db) as con:
+        frame = con.sql(f"select {', '.join(EXTERNAL_COLUMNS)} from calls order by uid").pl()
+    return frame.with_columns(pl.col("started_at").dt.convert_time_zone("UTC"))
+
+
+def test_row_counts_and_content_equal_the_emulator_truth(emu, settings):
+    summary = load(settings)
+    assert summary.status == "ok" and not summary.failures
+    truth = truth_frame(emu)
+    internal_truth = emu.internal_calls(span(FIRST, LAST))
+    assert summary.totals["external"].rows_loaded == truth.height > 1000
+    assert query(settings.db_path, "select count(*), count(distinct uid) from calls") == [
+        (truth.height, truth.height)
+    ]
+    assert query(settings.db_path, "select count(*) from internal_calls") == [
+        (len(internal_truth),)
+    ]
+    # The realistic profile's quirks (mixed case, compact timestamps, numbers as strings,
+    # missing/null/"" fields) all normalise back to the truth, value for value.
+    assert loaded_frame(settings.db_path).equals(truth)
+
+
+def test_load_runs_record_every_chunk(settings):
+    load(settings)
+    rows = query(
+        settings.db_path,
+        "select kind, format, day, status, rows_received = rows_loaded, requests >= pages"
+        " from load_runs order by day, kind",
+    )
+    days = (LAST - FIRST).days + 1
+    assert len(rows) == 2 * days
+    assert all(r[3] == "ok" and r[4] and r[5] for r in rows)
+
+
+def test_rerun_changes_nothing_and_never_duplicates(settings):
+    load(settings)
+    first = checksums(settings.db_path)
+    loaded_at = query(settings.db_path, "select max(loaded_at) from calls")
+    load(settings)  # the same windows again (a forced re-run)
+    assert checksums(settings.db_path) == first
+    # nothing changed, so no row was touched
+    assert query(settings.db_path, "select max(loaded_at) from calls") == loaded_at
+    assert query(settings.db_path, "select count(*) - count(distinct uid) from calls") == [(0,)]
+
+
+def test_overlapping_windows_do_not_duplicate(settings):
+    load(settings, FIRST, date(2024, 6, 5))
+    load(settings, date(2024, 6, 4), LAST)
+    single = make_settings(settings.base_url or "", settings.db_path.parent / "single")
+    load(single)
+    assert checksums(settings.db_path) == checksums(single.db_path)
+
+
+def test_truncated_days_are_split_until_complete(emu, server, tmp_path):
+    """A page limit far below a day's volume forces the offset-less split path."""
+    settings = make_settings(server.base_url, tmp_path, page_limit=300)
+    summary = load(settings, FIRST, FIRST)
+    assert summary.totals["external"].rows_loaded == truth_frame(emu, FIRST, FIRST).height
+    requests, pages = query(
+        settings.db_path, "select sum(requests), sum(pages) from load_runs where kind='external'"
+    )[0]
+    assert pages > 1 and requests >= pages
+
+
+def test_csv_format_loads_the_same_calls(emu, settings):
+    summary = load(settings, fmts=("csv",))
+    assert summary.status == "ok"
+    truth = truth_frame(emu)
+    assert summary.totals["external"].rows_loaded == truth.height
+    csv_rows = query(
+        settings.db_path,
+        "select count(*) filter (source = 'api_csv'), count(*) filter (destination is not null)"
+        " from calls",
+    )
+    assert csv_rows == [(truth.height, 0)]  # CSV carries no destination
+
+
+def test_json_after_csv_upgrades_rows_and_csv_never_downgrades(emu, settings):
+    load(settings, fmts=("csv",))
+    load(settings, fmts=("json",))
+    json_state = checksums(settings.db_path)
+    assert query(settings.db_path, "select distinct source from calls") == [("api_json",)]
+    load(settings, fmts=("csv",))
+    assert checksums(settings.db_path) == json_state
+
+
+def test_malformed_rows_go_to_quarantine_with_reasons_and_the_rest_loads(tmp_path):
+    emu = Emulator(seed=9, agents=20, profile="realistic", malformed_rate=0.03, clock=clock)
+    truth = emu.external_calls(span(FIRST, LAST)) + emu.internal_calls(span(FIRST, LAST))
+    bad = sum(r["malformed"] for r in truth)
+    assert bad > 10
+    with served(emu) as srv:
+        settings = make_settings(srv.base_url, tmp_path)
+        summary = load(settings)
+    assert summary.status == "partial"
+    assert summary.rows_quarantined == bad
+    assert summary.rows_loaded == len(truth) - bad
+    rows = query(settings.db_path, "select kind, raw, reasons from quarantine")
+    assert len(rows) == bad
+    for kind, raw, reasons in rows:
+        assert kind in {"external", "internal"}
+        assert isinstance(orjson.loads(raw), dict)
+        assert reasons and all(isinstance(r, str) and ":" in r for r in reasons)
+    # a re-run quarantines nothing twice
+    with served(emu) as srv:
+        load(make_settings(srv.base_url, tmp_path))
+    assert query(settings.db_path, "select count(*) from quarantine") == [(bad,)]
+
+
+def test_a_permanently_failing_chunk_is_reported_while_the_others_load(emu, tmp_path):
+    with served(emu, faults="fail_day=2024-06-05") as srv:
+        settings = make_settings(srv.base_url, tmp_path)
+        summary = load(settings)
+    assert summary.status == "failed"
+    failed = {chunk for chunk, _ in summary.failures}
+    assert len(failed) == 2 and all("2024-06-05" in c for c in failed)
+    assert all("gave up" in e and "20240604T210000Z" in e for _, e in summary.failures)
+    statuses = query(
+        settings.db_path, "select day, status, error is not null from load_runs order by day"
+    )
+    assert {(d, s, e) for d, s, e in statuses if s == "failed"} == {
+        (date(2024, 6, 5), "failed", True)
+    }
+    loaded_days = query(
+        settings.db_path,
+        "select distinct (started_at at time zone 'Europe/Moscow')::date from calls order by 1",
+    )
+    assert [d for (d,) in loaded_days] == [
+        date(2024, 6, 3), date(2024, 6, 4), date(2024, 6, 6), date(2024, 6, 7)
+    ]
+
+
+def test_transient_faults_are_survived(emu, tmp_path):
+    with served(emu, faults="error=0.15,429=0.1,drop=0.05") as srv:
+        settings = make_settings(srv.base_url, tmp_path)
+        summary = load(settings)
+        faults = srv.stats.faults
+    assert summary.status == "ok"
+    assert sum(faults.values()) > 0
+    assert summary.totals["external"].rows_loaded == truth_frame(emu).height
+
+
+def test_resume_skips_settled_chunks(settings):
+    load(settings)
+    with warehouse.connect(settings.db_path) as con:
+        settled = pipeline.settled_keys(con)
+    chunks = pipeline.plan(FIRST, LAST, settings.zone)
+    assert pipeline.without_settled(chunks, settled) == []
+    more = pipeline.plan(FIRST, date(2024, 6, 8), settings.zone)
+    assert [c.day for c in pipeline.without_settled(more, settled)] == [date(2024, 6, 8)] * 2
+
+
+def test_archive_holds_every_body_compressed_and_never_the_key(settings):
+    load(settings)
+    files = list(settings.raw_dir.rglob("*.zst"))
+    pages = list(archive.pages(settings.raw_dir, "external", "json"))
+    assert files and len(pages) >= (LAST - FIRST).days + 1
+    assert {p.path.parent.name for p in pages} == {
+        f"date={d}" for d in ("2024-06-03", "2024-06-04", "2024-06-05", "2024-06-06", "2024-06-07")
+    }
+    for path in files:
+        assert API_KEY.encode() not in path.read_bytes()
+        assert API_KEY.encode() not in archive.read_body(path)
+    assert orjson.loads(pages[0].read())  # a JSON array of calls
+
+
+def test_replay_rebuilds_the_same_tables_without_the_api(settings, tmp_path):
+    load(settings)
+    rebuilt = make_settings("http://127.0.0.1:9/unused", tmp_path / "rebuilt")
+    rebuilt = rebuilt.replace(raw_dir=settings.raw_dir)
+    summary = pipeline.replay(rebuilt)
+    assert summary.status == "ok"
+    assert checksums(rebuilt.db_path) == checksums(settings.db_path)
+
+
+def test_replay_of_a_range_only_touches_that_range(settings, tmp_path):
+    load(settings)
+    rebuilt = make_settings("http://127.0.0.1:9/unused", tmp_path / "part").replace(
+        raw_dir=settings.raw_dir
+    )
+    pipeline.replay(rebuilt, date(2024, 6, 4), date(2024, 6, 4))
+    days = query(
+        rebuilt.db_path,
+        "select distinct (started_at at time zone 'Europe/Moscow')::date from calls",
+    )
+    assert days == [(date(2024, 6, 4),)]
+
+
+@pytest.mark.parametrize("tz", ["Europe/Berlin", "Asia/Vladivostok"])
+def test_days_follow_the_company_time_zone(tz, tmp_path):
+    emu = Emulator(seed=3, agents=10, profile="clean", tz=tz, clock=clock)
+    with served(emu) as srv:
+        settings = make_settings(srv.base_url, tmp_path, tz=tz)
+        load(settings, FIRST, FIRST)
+    windows = query(settings.db_path, "select window_start, window_end from load_runs")
+    from vats_etl.periods import day_window
+    from zoneinfo import ZoneInfo
+
+    expected = day_window(FIRST, ZoneInfo(tz))
+    assert {(s, e) for s, e in windows} == {(expected.start, expected.end)}
