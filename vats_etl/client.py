@@ -244,7 +244,7 @@ class PbxClient:
                 delay = max(delay, retry_after)
             if attempt + 1 >= self.retry.attempts or delay > remaining:
                 break
-            log.warning("%s: %s; retry %d in %.2fs", what, last_problem, attempt + 1, delay)
+            log.info("%s: %s; retry %d in %.2fs", what, last_problem, attempt + 1, delay)
             self._sleep(delay)
         raise errors.GaveUp(
             f"{what}: gave up after {attempt + 1} attempts in {time.monotonic() - started:.1f}s"

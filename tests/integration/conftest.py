@@ -61,7 +61,9 @@ def load(
 ) -> pipeline.RunSummary:
     chunks = pipeline.plan(first, last, settings.zone, fmts=fmts)  # type: ignore[arg-type]
     with PbxClient(
-        settings.base_url or "", settings.api_key, retry=FAST_RETRY,  # type: ignore[arg-type]
+        settings.base_url or "",
+        settings.api_key,
+        retry=FAST_RETRY,  # type: ignore[arg-type]
         page_limit=settings.page_limit,
     ) as client:
         return pipeline.run(settings, chunks, client=client, now=clock, **options)  # type: ignore[arg-type]

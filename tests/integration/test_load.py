@@ -34,9 +34,13 @@ def truth_frame(emu: Emulator, first: date = FIRST, last: date = LAST) -> pl.Dat
     rows = [r for r in emu.external_calls(span(first, last)) if not r["malformed"]]
     return pl.DataFrame(
         [{c: r[c] for c in EXTERNAL_COLUMNS} for r in rows],
-        schema={**{c: pl.String for c in EXTERNAL_COLUMNS},
-                "started_at": pl.Datetime("us", "UTC"), "wait_s": pl.Int32,
-                "duration_s": pl.Int32, "rating": pl.Int8},
+        schema={
+            **{c: pl.String for c in EXTERNAL_COLUMNS},
+            "started_at": pl.Datetime("us", "UTC"),
+            "wait_s": pl.Int32,
+            "duration_s": pl.Int32,
+            "rating": pl.Int8,
+        },
     ).sort("uid")
 
 
@@ -169,7 +173,10 @@ def test_a_permanently_failing_chunk_is_reported_while_the_others_load(emu, tmp_
         "select distinct (started_at at time zone 'Europe/Moscow')::date from calls order by 1",
     )
     assert [d for (d,) in loaded_days] == [
-        date(2024, 6, 3), date(2024, 6, 4), date(2024, 6, 6), date(2024, 6, 7)
+        date(2024, 6, 3),
+        date(2024, 6, 4),
+        date(2024, 6, 6),
+        date(2024, 6, 7),
     ]
 
 
@@ -236,8 +243,9 @@ def test_days_follow_the_company_time_zone(tz, tmp_path):
         settings = make_settings(srv.base_url, tmp_path, tz=tz)
         load(settings, FIRST, FIRST)
     windows = query(settings.db_path, "select window_start, window_end from load_runs")
-    from vats_etl.periods import day_window
     from zoneinfo import ZoneInfo
+
+    from vats_etl.periods import day_window
 
     expected = day_window(FIRST, ZoneInfo(tz))
     assert {(s, e) for s, e in windows} == {(expected.start, expected.end)}

@@ -1,0 +1,205 @@
+"""The CLI as users run it: a real `vats-etl` process against the emulator over loopback.
+
+Flow-running commands talk to the session's Prefect test server (PREFECT_API_URL), so no
+process pays for a temporary server of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import click
+import pytest
+
+from tests.integration.conftest import API_KEY, checksums, clock, query, served
+from vats_etl import cli
+from vats_etl.emulator import Emulator
+
+SECRET_MARKERS = (API_KEY,)
+
+
+@pytest.fixture(scope="module")
+def prefect_api_url(prefect_harness: None) -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url and url.startswith("http://127.0.0.1")
+    return url
+
+
+def vats(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from vats_etl.cli import run_cli; run_cli()", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def environment(tmp: Path, url: str, prefect_url: str | None = None, **more: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
+    env.update(
+        VATS_BASE_URL=url,
+        VATS_API_KEY=API_KEY,
+        VATS_DB=str(tmp / "vats.duckdb"),
+        VATS_RAW_DIR=str(tmp / "raw"),
+        VATS_TZ="Europe/Moscow",
+        VATS_DB_LOCK_TIMEOUT="5",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+    )
+    if prefect_url:
+        env["PREFECT_API_URL"] = prefect_url
+    env.update(more)
+    return env
+
+
+def all_commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+    for name, command in group.commands.items():
+        yield f"{prefix}{name}", command
+        if isinstance(command, click.Group):
+            yield from all_commands(command, f"{prefix}{name} ")
+
+
+def test_every_command_has_help_text():
+    commands = dict(all_commands(cli.main))
+    expected = {"backfill", "daily", "replay", "check", "demo", "emulator"}
+    assert expected <= set(commands)
+    for name, command in commands.items():
+        assert command.help and len(command.help.strip()) > 20, f"{name} lacks documentation"
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help or param.name in {"help"} or param.show_default or param.type, (
+                    name
+                )
+
+
+@pytest.mark.parametrize("command", ["backfill", "daily", "replay", "check", "demo", "emulator"])
+def test_help_runs_for_every_command(command):
+    result = vats(command, "--help")
+    assert result.returncode == 0 and "Usage:" in result.stdout
+
+
+def test_check_succeeds_against_the_emulator(server, tmp_path):
+    result = vats("check", env=environment(tmp_path, server.base_url))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok: ") and "users" in result.stdout
+
+
+def test_rejected_key_is_one_line_without_traceback_or_key(server, tmp_path):
+    env = environment(tmp_path, server.base_url, VATS_API_KEY="wrong-key-0987654321")
+    result = vats("check", env=env)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "Invalid token" in result.stderr and "wrong-key-0987654321" not in result.stderr
+
+
+def test_unreachable_host_is_one_line(tmp_path):
+    env = environment(tmp_path, "http://127.0.0.1:9/crmapi/v1")
+    result = vats("check", env=env, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "gave up" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_configuration_is_named(tmp_path):
+    env = environment(tmp_path, "")
+    del env["VATS_BASE_URL"]
+    result = vats("check", env=env)
+    assert result.returncode == 1 and "VATS_BASE_URL" in result.stderr
+
+
+def test_bad_dates_are_usage_errors(server, tmp_path):
+    env = environment(tmp_path, server.base_url)
+    result = vats("backfill", "--from", "2024-06-07", "--to", "2024-06-03", env=env)
+    assert result.returncode == 2 and "--to" in result.stderr
+    result = vats("backfill", "--from", "June 3", "--to", "2024-06-03", env=env)
+    assert result.returncode == 2
+
+
+def test_backfill_prints_a_summary_and_exits_0(server, tmp_path, prefect_api_url):
+    env = environment(tmp_path, server.base_url, prefect_api_url)
+    result = vats("backfill", "--from", "2024-06-03", "--to", "2024-06-04", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "external" in result.stderr and "internal" in result.stderr and "rows/s" in result.stderr
+    assert API_KEY not in result.stderr + result.stdout
+    assert (tmp_path / "vats.read.duckdb").exists()  # the analysts' copy is published
+    assert query(tmp_path / "vats.duckdb", "select count(distinct day) from load_runs") == [(2,)]
+
+
+def test_quarantined_rows_exit_3(tmp_path, prefect_api_url):
+    emu = Emulator(seed=9, agents=20, profile="realistic", malformed_rate=0.05, clock=clock)
+    with served(emu) as srv:
+        env = environment(tmp_path, srv.base_url, prefect_api_url)
+        result = vats("backfill", "--from", "2024-06-03", "--to", "2024-06-03", env=env)
+    assert result.returncode == 3, result.stderr
+    assert "quarantined" in result.stderr
+
+
+def test_failed_chunk_exits_1_and_names_it(emu, tmp_path, prefect_api_url):
+    with served(emu, faults="fail_day=2024-06-04") as srv:
+        env = environment(tmp_path, srv.base_url, prefect_api_url)
+        result = vats(
+            "backfill", "--from", "2024-06-03", "--to", "2024-06-05", env=env, timeout=400
+        )
+    assert result.returncode == 1
+    assert "2024-06-04" in result.stderr and "failed" in result.stderr
+    days = query(tmp_path / "vats.duckdb", "select day from load_runs where status = 'ok'")
+    assert {d for (d,) in days} == {date(2024, 6, 3), date(2024, 6, 5)}
+
+
+def test_kill_9_mid_backfill_then_rerun_equals_a_clean_run(emu, tmp_path, prefect_api_url):
+    """A crash at any point leaves whole chunks only; the next run completes the rest."""
+    args = ("backfill", "--from", "2024-05-20", "--to", "2024-06-07", "--concurrency", "2")
+    with served(emu, faults="latency=40") as srv:
+        crashed = tmp_path / "crashed"
+        env = environment(crashed, srv.base_url, prefect_api_url)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from vats_etl.cli import run_cli; run_cli()", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while len(list((crashed / "raw").rglob("*.zst"))) < 12:
+            assert proc.poll() is None, "backfill ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        # Whatever the crash left is consistent: no duplicates, only whole chunks.
+        partial = query(crashed / "vats.duckdb", "select count(*) - count(distinct uid) from calls")
+        assert partial == [(0,)]
+        rerun = vats(*args, env=env, timeout=400)
+        assert rerun.returncode == 0, rerun.stderr
+        clean = tmp_path / "clean"
+        assert (
+            vats(
+                *args, env=environment(clean, srv.base_url, prefect_api_url), timeout=400
+            ).returncode
+            == 0
+        )
+    assert checksums(crashed / "vats.duckdb") == checksums(clean / "vats.duckdb")
+
+
+def test_replay_command_rebuilds_from_the_archive(server, tmp_path, prefect_api_url):
+    env = environment(tmp_path, server.base_url, prefect_api_url)
+    assert vats("backfill", "--from", "2024-06-03", "--to", "2024-06-03", env=env).returncode == 0
+    original = checksums(tmp_path / "vats.duckdb")
+    rebuilt = dict(
+        env, VATS_DB=str(tmp_path / "rebuilt.duckdb"), VATS_BASE_URL="http://127.0.0.1:9/crmapi/v1"
+    )
+    result = vats("replay", env=rebuilt)
+    assert result.returncode == 0, result.stderr
+    assert checksums(tmp_path / "rebuilt.duckdb") == original
