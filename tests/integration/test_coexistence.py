@@ -69,9 +69,11 @@ def test_a_long_holder_gives_a_clear_error_naming_the_process(settings):
     load(settings, date(2024, 6, 3), date(2024, 6, 3))
     analyst = hold(settings.db_path, 10)
     try:
-        with pytest.raises(errors.DatabaseBusy) as info:
-            with warehouse.connect(settings.db_path, timeout_s=1):
-                pass
+        with (
+            pytest.raises(errors.DatabaseBusy) as info,
+            warehouse.connect(settings.db_path, timeout_s=1),
+        ):
+            pass
         message = str(info.value)
         assert f"process {analyst.pid}" in message and "vats.read.duckdb" in message
     finally:
