@@ -39,8 +39,21 @@ def start_emulator(days: int, agents: int, seed: int) -> tuple[subprocess.Popen[
     started = time.perf_counter()
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "vats_etl.emulator", "--port", "0", "--agents", str(agents),
-            "--seed", str(seed), "--api-key", API_KEY, "--prerender-days", str(days + 1),
+            sys.executable,
+            "-m",
+            "vats_etl.emulator",
+            "--port",
+            "0",
+            "--agents",
+            str(agents),
+            "--seed",
+            str(seed),
+            "--api-key",
+            API_KEY,
+            "--prerender-days",
+            str(days + 1),
+            "--cache-mb",
+            str(max(512, 16 * (days + 1))),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -59,23 +72,23 @@ def day_range(days: int) -> tuple[date, date]:
 
 
 def emulator_rate(url: str, first: date, last: date) -> dict[str, float]:
-    """Fetch + orjson.loads alone, day by day, pieces as the pipeline asks for them."""
+    """Fetch + orjson.loads alone (the client splits full windows, nothing else happens)."""
     from vats_etl import periods
-    from vats_etl.client import HISTORY_PATHS
+    from vats_etl.client import PbxClient
+    from vats_etl.config import Secret
 
     zone = periods.ZoneInfo("Europe/Moscow")
     rows = 0
     nbytes = 0
     started = time.perf_counter()
-    with httpx.Client(base_url=url + "/", headers={"X-API-KEY": API_KEY}, timeout=60) as http:
+    with PbxClient(url, Secret(API_KEY)) as client:
         for window in periods.days(first, last, zone):
             for kind in ("external", "internal"):
-                for piece in periods.pieces(window, timedelta(hours=6)):
-                    response = http.get(
-                        HISTORY_PATHS[(kind, "json")], params={**piece.params(), "limit": 5000}
-                    )
-                    nbytes += len(response.content)
-                    rows += len(orjson.loads(response.content))
+                for page in client.history(
+                    kind, "json", window, decode=lambda _w, r: orjson.loads(r.body)  # type: ignore[arg-type]
+                ):
+                    nbytes += len(page.body)
+                    rows += len(page.decoded)
     seconds = time.perf_counter() - started
     return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "mb": nbytes / 1e6}
 
@@ -130,7 +143,9 @@ def pipeline_child(args: argparse.Namespace) -> None:
                 "rows_per_s": summary.rows_loaded / seconds,
                 "peak_rss_mb": peak[0] / 2**20,
                 "stage_seconds_summed_over_threads": {
-                    "fetch": stages[0], "parse": stages[1], "validate": stages[2],
+                    "fetch": stages[0],
+                    "parse": stages[1],
+                    "validate": stages[2],
                     "load": stages[3],
                 },
                 "requests": stages[4],
@@ -142,9 +157,20 @@ def pipeline_child(args: argparse.Namespace) -> None:
 
 def run_pipeline(url: str, days: int, workdir: Path, concurrency: int, profile: bool) -> dict:
     cmd = [
-        sys.executable, "-m", "bench.pipeline_bench", "--child", "--url", url,
-        "--days", str(days), "--db", str(workdir / "vats.duckdb"),
-        "--raw", str(workdir / "raw"), "--concurrency", str(concurrency),
+        sys.executable,
+        "-m",
+        "bench.pipeline_bench",
+        "--child",
+        "--url",
+        url,
+        "--days",
+        str(days),
+        "--db",
+        str(workdir / "vats.duckdb"),
+        "--raw",
+        str(workdir / "raw"),
+        "--concurrency",
+        str(concurrency),
     ]
     if profile:
         cmd.append("--profile")
@@ -187,8 +213,12 @@ def daily_on_top(url: str, workdir: Path) -> dict[str, float]:
     warm_up()
     startup = time.perf_counter() - started
     settings = load_settings(
-        {"base_url": url, "api_key": API_KEY, "db_path": workdir / "vats.duckdb",
-         "raw_dir": workdir / "raw"},
+        {
+            "base_url": url,
+            "api_key": API_KEY,
+            "db_path": workdir / "vats.duckdb",
+            "raw_dir": workdir / "raw",
+        },
         env_file=None,
     )
     with runtime.using(runtime.Runtime(settings)):
@@ -205,7 +235,9 @@ def dlt_side_by_side(url: str, days: int, workdir: Path) -> dict[str, float] | N
         return None
     out = subprocess.run(
         [sys.executable, str(HERE / "dlt_bench.py"), url, API_KEY, str(days), str(workdir)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -217,6 +249,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--keep", type=Path, help="keep the warehouse and archive here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -231,29 +264,41 @@ def main() -> None:
         print(f"emulator: {args.agents} agents, {args.days} days pre-rendered in {startup:.1f} s")
         first, last = day_range(args.days)
         rate = emulator_rate(url, first, last)
-        print(f"fetch + orjson.loads alone: {rate['rows']:,} rows, {rate['mb']:.0f} MB, "
-              f"{rate['rows_per_s']:,.0f} rows/s")
+        print(
+            f"fetch + orjson.loads alone: {rate['rows']:,} rows, {rate['mb']:.0f} MB, "
+            f"{rate['rows_per_s']:,.0f} rows/s"
+        )
         with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
+            workdir = args.keep or Path(tmp)
             result = run_pipeline(url, args.days, workdir, args.concurrency, args.profile)
-            print(f"pipeline {args.days} days: {result['rows']:,} rows in {result['seconds']:.1f}"
-                  f" s = {result['rows_per_s']:,.0f} rows/s; peak RSS "
-                  f"{result['peak_rss_mb']:.0f} MiB; {result['requests']} requests for "
-                  f"{result['pages']} pages")
-            print(f"  stage seconds (summed over threads): {result['stage_seconds_summed_over_threads']}")
+            print(
+                f"pipeline {args.days} days: {result['rows']:,} rows in {result['seconds']:.1f}"
+                f" s = {result['rows_per_s']:,.0f} rows/s; peak RSS "
+                f"{result['peak_rss_mb']:.0f} MiB; {result['requests']} requests for "
+                f"{result['pages']} pages"
+            )
+            print(
+                f"  stage seconds (summed over threads): {result['stage_seconds_summed_over_threads']}"
+            )
             reader = duckdb_read_json(workdir / "raw")
-            print(f"duckdb read_json of the archived JSON: {reader['rows']:,} rows in "
-                  f"{reader['seconds']:.1f} s = {reader['rows_per_s']:,.0f} rows/s "
-                  f"(pipeline is {reader['rows_per_s'] / result['rows_per_s']:.2f}x slower)")
+            print(
+                f"duckdb read_json of the archived JSON: {reader['rows']:,} rows in "
+                f"{reader['seconds']:.1f} s = {reader['rows_per_s']:,.0f} rows/s "
+                f"(pipeline is {reader['rows_per_s'] / result['rows_per_s']:.2f}x slower)"
+            )
             daily = daily_on_top(url, workdir)
-            print(f"daily on top of {args.days} days: {daily['daily_s']:.2f} s "
-                  f"({daily['rows']:,} rows; Prefect start-up {daily['prefect_startup_s']:.1f} s "
-                  "not included)")
+            print(
+                f"daily on top of {args.days} days: {daily['daily_s']:.2f} s "
+                f"({daily['rows']:,} rows; Prefect start-up {daily['prefect_startup_s']:.1f} s "
+                "not included)"
+            )
             if args.days > 30:
                 with tempfile.TemporaryDirectory() as tmp30:
                     small = run_pipeline(url, 30, Path(tmp30), args.concurrency, False)
-                print(f"pipeline 30 days: peak RSS {small['peak_rss_mb']:.0f} MiB "
-                      f"({small['rows_per_s']:,.0f} rows/s)")
+                print(
+                    f"pipeline 30 days: peak RSS {small['peak_rss_mb']:.0f} MiB "
+                    f"({small['rows_per_s']:,.0f} rows/s)"
+                )
             dlt = dlt_side_by_side(url, min(args.days, 120), workdir)
             if dlt is None:
                 print("dlt: not installed (pip install -e '.[bench]' to compare)")

@@ -1,5 +1,5 @@
 create table if not exists calls (
-    uid         varchar primary key,
+    uid         varchar not null,
     direction   varchar,
     status      varchar,
     client      varchar,
@@ -18,7 +18,7 @@ create table if not exists calls (
 );
 
 comment on table calls is 'External call history (spec 4.1/4.2 and the history webhook), one row per call uid. Upserted idempotently: re-reading a window never duplicates a call.';
-comment on column calls.uid is 'The PBX''s unique call id (uid in history, callid in webhooks).';
+comment on column calls.uid is 'The PBX''s unique call id (uid in history, callid in webhooks). Unique: every write is a MERGE by uid (no index, so bulk loads stay fast).';
 comment on column calls.direction is 'in = inbound (client called us), out = outbound.';
 comment on column calls.status is 'Lower-case canonical status: success, missed, cancel, busy, notavailable, notallowed, notfound. CSV rows only know success/missed.';
 comment on column calls.client is 'The client''s phone number as the PBX reports it.';

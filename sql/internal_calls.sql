@@ -1,5 +1,5 @@
 create table if not exists internal_calls (
-    uid        varchar primary key,
+    uid        varchar not null,
     status     varchar,
     from_login varchar,
     to_login   varchar,
@@ -13,6 +13,7 @@ create table if not exists internal_calls (
 );
 
 comment on table internal_calls is 'Internal (employee to employee) call history (spec 4.3/4.4), one row per uid.';
+comment on column internal_calls.uid is 'The PBX''s unique id of the internal call; unique (every write is a MERGE by uid).';
 comment on column internal_calls.status is 'Lower-case canonical status: success, noanswer, missed, cancel, busy.';
 comment on column internal_calls.from_login is 'Caller''s login (a login@domain value is cut at @).';
 comment on column internal_calls.to_login is 'Callee''s login.';

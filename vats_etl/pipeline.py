@@ -20,6 +20,7 @@ import contextlib
 import itertools
 import logging
 import math
+import os
 import threading
 import time
 import uuid
@@ -48,8 +49,11 @@ SETTLE = timedelta(hours=6)
 DAILY_MAX_DAYS = 31
 TABLES: dict[str, str] = {"external": "calls", "internal": "internal_calls"}
 # Write a transaction once this many rows are waiting (fewer, larger upserts are faster).
-BATCH_ROWS = 50_000
+BATCH_ROWS = 150_000
 BATCH_SECONDS = 2.0
+# Fetchers wait on the network; parsing and validating need a core each. More of those at
+# once than there are cores only thrash (polars already runs its own thread pool).
+CPU_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 # Longest a run keeps the DuckDB file to itself before letting other writers in.
 HOLD_S = 5.0
 
@@ -314,7 +318,8 @@ def process_chunk(
         )
         started = time.perf_counter()
         try:
-            return parse_history(chunk.kind, chunk.fmt, response.body)
+            with CPU_SLOTS:
+                return parse_history(chunk.kind, chunk.fmt, response.body)
         except errors.UnknownShape as exc:
             raise errors.UnknownShape(f"{chunk.kind}/{chunk.fmt} {window}: {exc}") from None
         finally:
@@ -331,7 +336,8 @@ def process_chunk(
             result.fetched_at = page.fetched_at
         if density:
             density.learn(chunk.kind, chunk.window, [p.frame for p in parsed_pages])
-        apply_validation(result, parsed_pages, now())
+        with CPU_SLOTS:
+            apply_validation(result, parsed_pages, now())
     except errors.VatsError as exc:
         result.error = str(exc)
         result.good = result.rejected = None

@@ -146,37 +146,35 @@ def _rank_sql(alias: str) -> str:
 
 
 def upsert_sql(table: str, columns: Sequence[str], *, key: str = "uid", ranked: bool) -> str:
-    """INSERT ... ON CONFLICT that merges per the rules in docs/architecture.md.
+    """A MERGE that applies the rules of docs/architecture.md.
 
     Non-null values of the winning row win and its gaps are filled from the other; with
-    `ranked`, the winner is the higher-ranked source (ties: the incoming row). `loaded_at`
-    moves only when some value actually changes, so re-running a load changes nothing.
+    `ranked`, the winner is the higher-ranked source (ties: the incoming row). A row is
+    updated only when some value actually changes (then `loaded_at` moves), so re-running a
+    load changes nothing. The key has no index: an ART index on millions of varchar uids
+    halved bulk-load speed and grew with the table; uniqueness holds because every write
+    goes through this MERGE with a batch already deduplicated by key (see :func:`upsert`).
     """
     values = [c for c in columns if c not in {key, "loaded_at", "source"}]
-    new_wins = f"{_rank_sql('excluded')} >= {_rank_sql(table)}" if ranked else "true"
+    new_wins = f"{_rank_sql('incoming')} >= {_rank_sql('current')}" if ranked else "true"
 
     def merged(col: str) -> str:
         return (
-            f"case when {new_wins} then coalesce(excluded.{col}, {table}.{col}) "
-            f"else coalesce({table}.{col}, excluded.{col}) end"
+            f"case when {new_wins} then coalesce(incoming.{col}, current.{col}) "
+            f"else coalesce(current.{col}, incoming.{col}) end"
         )
 
     assignments = [f"{col} = {merged(col)}" for col in values]
-    tracked = list(values)
+    changes = [f"({merged(col)}) is distinct from current.{col}" for col in values]
     if ranked:
-        assignments.append(
-            f"source = case when {new_wins} then excluded.source else {table}.source end"
-        )
-        tracked.append("source")
-    changed = " or ".join(f"({merged(c)}) is distinct from {table}.{c}" for c in values)
-    if ranked:
-        changed += f" or ({new_wins} and excluded.source is distinct from {table}.source)"
-    assignments.append(
-        f"loaded_at = case when {changed} then excluded.loaded_at else {table}.loaded_at end"
-    )
+        winner = f"case when {new_wins} then incoming.source else current.source end"
+        assignments.append(f"source = {winner}")
+        changes.append(f"({winner}) is distinct from current.source")
+    assignments.append("loaded_at = incoming.loaded_at")
     return (
-        f"insert into {table} by name select * from incoming "
-        f"on conflict ({key}) do update set " + ", ".join(assignments)
+        f"merge into {table} as current using incoming on current.{key} = incoming.{key} "
+        f"when matched and ({' or '.join(changes)}) then update set {', '.join(assignments)} "
+        "when not matched then insert by name"
     )
 
 

@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--prerender-days", type=int, default=0, help="render this many past days at start"
     )
+    parser.add_argument(
+        "--cache-mb", type=int, default=512, help="memory for rendered days (pre-render: more)"
+    )
     parser.add_argument("--crm-url", default=None, help="push webhooks to this URL")
     parser.add_argument("--crm-token", default=None)
     parser.add_argument("--webhook-format", choices=("json", "form"), default="json")
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         csv_shape=args.csv_shape if args.csv_shape == "9r" else int(args.csv_shape),
         malformed_rate=args.malformed_rate,
         prerender_days=args.prerender_days,
+        cache_mb=args.cache_mb,
         printer=lambda line: print(line, flush=True),
     )
 

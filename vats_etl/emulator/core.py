@@ -68,6 +68,7 @@ class Emulator:
         malformed_rate: float = 0.0,
         csv_shape: int | str = 10,
         clock: Callable[[], datetime] | None = None,
+        cache_mb: int = 512,
     ) -> None:
         if seed < 0:
             raise ValueError("seed must be a non-negative integer")
@@ -94,8 +95,10 @@ class Emulator:
         self.style = Style(seed, profile == "realistic", csv_shape, malformed_rate)
         self.uids = UidScrambler(seed)
         self.model = CallModel(seed, agents, self.zone, Timeline(seed, agents))
-        self._rows: Lru[DayRows] = Lru(256, max_weight=512 << 20, weigh=lambda r: r.weight)
-        self._bodies: Lru[bytes] = Lru(1024, max_weight=512 << 20, weigh=len)
+        # Rendered rows and bodies; a benchmark that pre-renders a long range needs more.
+        budget = cache_mb << 20
+        self._rows: Lru[DayRows] = Lru(4096, max_weight=budget, weigh=lambda r: r.weight)
+        self._bodies: Lru[bytes] = Lru(4096, max_weight=budget, weigh=len)
         self._responses: Lru[tuple[bytes, int]] = Lru(
             1024, max_weight=256 << 20, weigh=lambda r: len(r[0])
         )

@@ -641,6 +641,7 @@ def run(
     csv_shape: int | str = 10,
     malformed_rate: float = 0.0,
     prerender_days: int = 0,
+    cache_mb: int = 512,
     printer: Callable[[str], None] = print,
 ) -> None:
     """Serve the emulator until Ctrl-C or SIGTERM; push webhooks when ``crm_url`` is given."""
@@ -652,6 +653,7 @@ def run(
         page_cap=page_cap,
         csv_shape=csv_shape,
         malformed_rate=malformed_rate,
+        cache_mb=cache_mb,
     )
     if prerender_days > 0:
         today = emu.today()
