@@ -397,3 +397,126 @@ def demo(ctx: Context, days: int, agents: int, seed: int, faults: str) -> None:
         console.print(f"\n[dim]{example.sql}[/dim]", highlight=False)
         console.print(table)
     _exit_for(summary)
+
+
+# -- webhook receiver (issue 6) ---------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface (0.0.0.0: all).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8088,
+    show_default=True,
+    help="TCP port (0: any free port).",
+)
+@click.option("--path", "url_path", default="/", show_default=True, help="URL path the PBX posts.")
+@click.option(
+    "--spool-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write-ahead spool folder [default: webhook-spool next to the DB].",
+)
+@click.option(
+    "--max-body",
+    type=click.IntRange(1024, 16 << 20),
+    default=64 * 1024,
+    show_default=True,
+    help="Largest accepted body in bytes (larger: 413).",
+)
+@pass_context
+def webhook(
+    ctx: Context, host: str, port: int, url_path: str, spool_dir: Path | None, max_body: int
+) -> None:
+    """Receive the PBX's webhooks (history, event, contact, rating) in real time.
+
+    Needs VATS_CRM_TOKEN (the crm_token set in the PBX cabinet). Every accepted request is
+    on disk before it is answered and reaches the DuckDB file within about a second; the
+    receiver stops on Ctrl-C or SIGTERM after applying what it holds. See docs/webhook.md.
+    """
+    from vats_etl.webhook import ReceiverConfig, run, summary
+
+    settings = ctx.settings()
+    if not settings.crm_token:
+        raise errors.ConfigError(
+            "VATS_CRM_TOKEN is not set (the crm_token entered in the PBX cabinet)"
+        )
+    config = ReceiverConfig(
+        db_path=settings.db_path,
+        token=settings.crm_token,
+        spool_dir=spool_dir,
+        host=host,
+        port=port,
+        path=url_path,
+        max_body_bytes=max_body,
+        lock_timeout_s=min(settings.db_lock_timeout_s, 5.0),
+    )
+
+    def ready(receiver: Any) -> None:
+        click.echo(
+            f"listening on {receiver.url} (warehouse {settings.db_path}, spool {config.spool});"
+            " Ctrl-C stops"
+        )
+        sys.stdout.flush()
+
+    receiver = run(config, on_ready=ready)
+    click.echo(f"stopped: {summary(receiver)}", err=True)
+
+
+@main.command("contacts-import")
+@click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--replace", is_flag=True, help="The file becomes the whole table (default: merge).")
+@pass_context
+def contacts_import(ctx: Context, csv_file: Path, replace: bool) -> None:
+    """Import the client directory the webhook receiver answers `contact` requests from.
+
+    CSV_FILE has a header naming a phone and a contact_name (or name) column, optionally
+    responsible (login, extension or number); ',' or ';' separated, UTF-8. Rows are merged
+    by phone (digits only, 8XXXXXXXXXX counts as 7XXXXXXXXXX). A running receiver sees
+    the change within a minute.
+    """
+    from datetime import UTC, datetime
+
+    from vats_etl import warehouse
+    from vats_etl.webhook import import_contacts
+
+    settings = ctx.settings()
+    with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s) as con:
+        result = import_contacts(con, csv_file, imported_at=datetime.now(UTC), replace=replace)
+    skipped = f"; {result.skipped:,} rows without a phone skipped" if result.skipped else ""
+    click.echo(f"imported {result.rows:,} contacts{skipped}; {result.total:,} in the table")
+
+
+# -- directory snapshots (issue 4) ------------------------------------------------------------
+
+
+@main.command()
+@pass_context
+def snapshot(ctx: Context) -> None:
+    """Snapshot the directory into SCD2 history (employees and their departments, departments
+    and members, numbers and routes, SIMs, blacklist). A re-run in the same state changes
+    nothing; `daily` does this first."""
+    from rich.table import Table
+
+    from vats_etl import runtime
+
+    settings = ctx.settings()
+    settings.require_api()
+    from flows.snapshot import snapshot as snapshot_flow
+
+    console = _console()
+    with (
+        runtime.using(runtime.Runtime(settings)),
+        console.status("reading the directory (users, departments, numbers, SIMs, blacklist)"),
+    ):
+        summary = snapshot_flow()
+    table = Table(title=f"snapshot {summary.taken_at:%Y-%m-%d %H:%M:%S} UTC", title_justify="left")
+    for column in ("table", "seen", "new versions", "closed", "unchanged"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for name, t in summary.tables.items():
+        table.add_row(name, f"{t.seen:,}", f"{t.opened:,}", f"{t.closed:,}", f"{t.unchanged:,}")
+    console.print(table)
+    console.print(
+        f"{summary.requests} requests; "
+        + ("changes recorded" if summary.changed else "no change since the last snapshot")
+    )

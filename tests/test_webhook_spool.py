@@ -1,0 +1,218 @@
+"""The write-ahead spool: group commit, reading to the durable end, torn tails, rotation,
+release after commit, exclusive use, and a failed write that must not corrupt later lines."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from vats_etl.errors import WebhookError
+from vats_etl.webhook import spool as spool_module
+from vats_etl.webhook.spool import Position, Spool, SpoolFull, list_segments, segment_name
+
+
+class Commits:
+    """Collects what the writer thread reports, and lets a test wait for it."""
+
+    def __init__(self) -> None:
+        self.done: list[object] = []
+        self.errors: list[OSError] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, waiters: list[object], error: OSError | None) -> None:
+        with self.cond:
+            if error is None:
+                self.done.extend(waiters)
+            else:
+                self.errors.append(error)
+                self.done.extend(waiters)
+            self.cond.notify_all()
+
+    def wait(self, count: int) -> None:
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.done) >= count, timeout=10)
+
+
+def line(i: int) -> bytes:
+    return b'{"k":"event","at":%d,"d":{}}\n' % i
+
+
+def read_all(
+    spool: Spool, start: Position | None = None
+) -> tuple[list[bytes], Position, list[int]]:
+    chunk = spool.read(start or spool.first_position(), max_lines=10**6)
+    return chunk.lines, chunk.end, chunk.finished
+
+
+@pytest.fixture
+def commits() -> Commits:
+    return Commits()
+
+
+@pytest.fixture
+def spool(tmp_path: Path, commits: Commits):
+    s = Spool(tmp_path / "spool", commits)
+    s.open()
+    yield s
+    s.close()
+    s.unlock()
+
+
+def test_lines_are_durable_and_readable_in_order(spool, commits):
+    for i in range(100):
+        spool.submit(line(i), i)
+    commits.wait(100)
+    assert commits.done == list(range(100))
+    lines, end, finished = read_all(spool)
+    assert lines == [line(i) for i in range(100)]
+    assert finished == []  # the active segment is never finished
+    assert read_all(spool, end)[0] == []
+
+
+def test_group_commit_shares_fsyncs_between_concurrent_submitters(spool, commits):
+    def submitter(base: int) -> None:
+        for i in range(200):
+            spool.submit(line(base + i), base + i)
+
+    threads = [threading.Thread(target=submitter, args=(k * 1000,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    commits.wait(1600)
+    assert spool.commits < 1600  # many submissions shared one fsync
+    assert sorted(read_all(spool)[0]) == sorted(
+        line(k * 1000 + i) for k in range(8) for i in range(200)
+    )
+
+
+def test_reopening_seals_old_segments_and_skips_a_torn_tail(tmp_path, commits):
+    directory = tmp_path / "spool"
+    first = Spool(directory, commits)
+    first.open()
+    for i in range(3):
+        first.submit(line(i), i)
+    commits.wait(3)
+    first.close()
+    first.unlock()
+    (old,) = list_segments(directory)
+    with open(directory / segment_name(old), "ab") as fh:
+        fh.write(b'{"k":"event","at":99,"d"')  # a crash in the middle of a write
+
+    second = Spool(directory, commits)
+    second.open()
+    try:
+        second.submit(line(3), 3)
+        commits.wait(4)
+        chunk = second.read(second.first_position(), max_lines=100)
+        assert chunk.lines == [line(0), line(1), line(2), line(3)]
+        assert chunk.finished == [old] and chunk.torn == 1
+        second.release(chunk.finished)
+        assert not (directory / segment_name(old)).exists()
+        assert read_all(second, chunk.end)[0] == []
+    finally:
+        second.close()
+        second.unlock()
+
+
+def test_max_lines_and_resuming_across_segments(tmp_path, commits):
+    s = Spool(tmp_path / "spool", commits, segment_max_bytes=200)  # rotate every few lines
+    s.open()
+    try:
+        for i in range(50):
+            s.submit(line(i), i)
+            commits.wait(i + 1)  # one line per fsync, so segments fill up and rotate
+        assert len(list_segments(s.directory)) > 5
+        got: list[bytes] = []
+        pos = s.first_position()
+        released: list[int] = []
+        while True:
+            chunk = s.read(pos, max_lines=7)
+            if not chunk.lines and not chunk.finished:
+                break
+            got.extend(chunk.lines)
+            released.extend(chunk.finished)
+            s.release(chunk.finished)
+            pos = chunk.end
+        assert got == [line(i) for i in range(50)]
+        assert set(list_segments(s.directory)) == {s._active}  # only the live one remains
+    finally:
+        s.close()
+        s.unlock()
+
+
+def test_idle_rotation_lets_applied_segments_go(tmp_path, commits):
+    s = Spool(tmp_path / "spool", commits, segment_max_age_s=0.05)
+    s.open()
+    try:
+        s.submit(line(1), 1)
+        commits.wait(1)
+        assert s.wait_for_data(Position(0, 0), timeout=1)
+        threading.Event().wait(0.3)  # idle: the writer rotates by age
+        chunk = s.read(s.first_position(), max_lines=10)
+        assert chunk.lines == [line(1)] and len(chunk.finished) == 1
+        s.release(chunk.finished)
+        assert s.backlog_bytes() == 0
+    finally:
+        s.close()
+        s.unlock()
+
+
+def test_one_receiver_per_directory(spool, commits):
+    other = Spool(spool.directory, commits)
+    with pytest.raises(WebhookError, match="in use by another webhook receiver"):
+        other.open()
+
+
+def test_spool_full_is_refused(tmp_path, commits):
+    s = Spool(tmp_path / "spool", commits, max_bytes=100)
+    s.open()
+    try:
+        s.submit(line(1), 1)
+        commits.wait(1)
+        with pytest.raises(SpoolFull):
+            for i in range(10):
+                s.submit(line(i), i)
+    finally:
+        s.close()
+        s.unlock()
+
+
+def test_failed_write_is_cut_back_and_later_lines_stay_intact(tmp_path, commits, monkeypatch):
+    s = Spool(tmp_path / "spool", commits)
+    s.open()
+    try:
+        s.submit(line(1), 1)
+        commits.wait(1)
+        real_fdatasync = os.fdatasync
+        calls = {"n": 0}
+
+        def failing_fdatasync(fd: int) -> None:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise OSError(28, "No space left on device")
+            real_fdatasync(fd)
+
+        monkeypatch.setattr(spool_module.os, "fdatasync", failing_fdatasync)
+        s.submit(line(2), 2)  # written, but its fsync fails: refused, cut back
+        commits.wait(2)
+        assert len(commits.errors) == 1
+        s.submit(line(3), 3)
+        commits.wait(3)
+        assert len(commits.errors) == 1
+        lines, _, _ = read_all(s)
+        assert lines == [line(1), line(3)]  # the refused line is gone, line 3 intact
+    finally:
+        s.close()
+        s.unlock()
+
+
+def test_close_commits_what_is_queued_and_drops_an_empty_segment(tmp_path, commits):
+    s = Spool(tmp_path / "spool", commits)
+    s.open()
+    s.close()
+    s.unlock()
+    assert list_segments(tmp_path / "spool") == []

@@ -1,0 +1,40 @@
+"""The real-time webhook receiver (spec section 2): the PBX POSTs ``history``, ``event``,
+``contact`` and ``rating`` to one endpoint; we answer within milliseconds and never lose an
+accepted request.
+
+Modules (request path, left to right)::
+
+    http.py      minimal HTTP/1.1 server on asyncio streams (keep-alive, limits)
+    payloads.py  body → validated, normalised Record (pure); token check; BadRequest
+    spool.py     write-ahead spool: JSON-lines segments, group commit (one fsync per group)
+    apply.py     spool → DuckDB in micro-batches (one short transaction each), idempotent
+    contacts.py  contacts table import and the in-memory contact index
+    server.py    Receiver: wires the above; run() for the CLI, serve_in_background() for tests
+
+See docs/webhook.md for the operator's view.
+"""
+
+from vats_etl.webhook.contacts import ContactIndex, import_contacts, phone_key
+from vats_etl.webhook.payloads import BadRequest, Record
+from vats_etl.webhook.server import (
+    Receiver,
+    ReceiverConfig,
+    default_spool_dir,
+    run,
+    serve_in_background,
+    summary,
+)
+
+__all__ = [
+    "BadRequest",
+    "ContactIndex",
+    "Receiver",
+    "ReceiverConfig",
+    "Record",
+    "default_spool_dir",
+    "import_contacts",
+    "phone_key",
+    "run",
+    "serve_in_background",
+    "summary",
+]

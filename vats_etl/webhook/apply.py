@@ -1,0 +1,350 @@
+"""Spooled webhooks → DuckDB in micro-batches, on one background thread.
+
+The applier reads the spool from its cursor up to the durable end (at most
+``max_records`` lines), opens the warehouse (``warehouse.connect`` waits while another
+process — a backfill, the daily flow — holds it), writes the whole batch in one transaction,
+commits, closes, and only then moves its cursor and lets the spool delete the segments it
+finished. Then it sleeps ``interval_s`` (not when a backlog remains) so the database is free
+most of the time. A crash anywhere leaves the cursor's records in the spool; the next start
+reads from the first segment again and applying is idempotent:
+
+* ``history`` and ``rating`` rows are merged per uid in spool order (later non-null values
+  win) and go through :func:`vats_etl.warehouse.upsert` with source ``webhook``: re-applying
+  the same values changes nothing; the rank ``api_json > webhook > api_csv`` and the
+  coalescing merge reconcile them with batch loads in any order, and a rating that arrives
+  before its history makes a row (uid, client, user_login, rating) that the history fills in;
+* ``event`` rows are inserted by ``event_hash``; a hash already stored is ignored.
+
+A batch the database refuses for a reason other than the lock is retried record by record;
+records that fail on their own are set aside in ``failed.jsonl`` in the spool (logged), so
+one poison record cannot stall the stream. When every record fails, the cause is taken to
+be the database (disk full, broken file): nothing is set aside and the batch is retried
+with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Final
+
+import duckdb
+import polars as pl
+
+from vats_etl import errors, warehouse
+from vats_etl.webhook.contacts import ContactIndex
+from vats_etl.webhook.payloads import Record, Value
+from vats_etl.webhook.spool import Chunk, Position, Spool
+
+log = logging.getLogger(__name__)
+
+UTC_MICROS: Final = pl.Datetime("us", "UTC")
+CALL_COLUMNS: Final[dict[str, pl.DataType]] = {
+    "uid": pl.String(),
+    "direction": pl.String(),
+    "status": pl.String(),
+    "client": pl.String(),
+    "diversion": pl.String(),
+    "user_login": pl.String(),
+    "group_name": pl.String(),
+    "started_at": pl.Int64(),
+    "duration_s": pl.Int32(),
+    "record_url": pl.String(),
+    "rating": pl.Int8(),
+}
+EVENT_COLUMNS: Final[dict[str, pl.DataType]] = {
+    "event_hash": pl.String(),
+    "callid": pl.String(),
+    "type": pl.String(),
+    "direction": pl.String(),
+    "client": pl.String(),
+    "diversion": pl.String(),
+    "user_login": pl.String(),
+    "ext": pl.String(),
+    "telnum": pl.String(),
+    "group_name": pl.String(),
+}
+GIVE_UP_AFTER: Final = 5  # attempts at a batch that fails as a whole before isolating it
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    calls: int
+    events: int
+
+
+def calls_frame(records: Sequence[Record]) -> pl.DataFrame:
+    """history + rating records → one ``calls`` row per uid (later non-null values win)."""
+    merged: dict[str, dict[str, Value]] = {}
+    for record in records:
+        if record.kind == "event":
+            continue
+        uid = record.data["uid"]
+        assert isinstance(uid, str)
+        row = merged.setdefault(uid, {})
+        for name, value in record.data.items():
+            if value is not None:
+                row[name] = value
+    columns = {name: [row.get(name) for row in merged.values()] for name in CALL_COLUMNS}
+    return pl.DataFrame(columns, schema=CALL_COLUMNS).with_columns(
+        pl.col("started_at").cast(UTC_MICROS), source=pl.lit("webhook")
+    )
+
+
+def events_frame(records: Sequence[Record], loaded_at: datetime) -> pl.DataFrame:
+    """event records → ``webhook_events`` rows, first delivery of each hash kept."""
+    rows: dict[str, Record] = {}
+    for record in records:
+        if record.kind == "event":
+            key = record.data["event_hash"]
+            assert isinstance(key, str)
+            rows.setdefault(key, record)
+    columns = {name: [r.data.get(name) for r in rows.values()] for name in EVENT_COLUMNS}
+    return pl.DataFrame(columns, schema=EVENT_COLUMNS).with_columns(
+        received_at=pl.Series([r.received_at_us for r in rows.values()], dtype=pl.Int64).cast(
+            UTC_MICROS
+        ),
+        loaded_at=pl.lit(loaded_at).dt.cast_time_unit("us").dt.convert_time_zone("UTC"),
+    )
+
+
+def apply_batch(
+    con: duckdb.DuckDBPyConnection, records: Sequence[Record], loaded_at: datetime
+) -> BatchResult:
+    """Write ``records`` in one transaction (idempotent; see the module docstring)."""
+    calls = calls_frame(records)
+    events = events_frame(records, loaded_at)
+    con.execute("begin")
+    try:
+        n_calls = warehouse.upsert(con, "calls", calls, loaded_at)
+        if not events.is_empty():
+            con.register("incoming_events", events)
+            try:
+                con.execute(
+                    "insert into webhook_events by name select * from incoming_events "
+                    "on conflict (event_hash) do nothing"
+                )
+            finally:
+                con.unregister("incoming_events")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return BatchResult(n_calls, events.height)
+
+
+def successful_calls(records: Sequence[Record]) -> list[tuple[str | None, str | None, int | None]]:
+    found: list[tuple[str | None, str | None, int | None]] = []
+    for record in records:
+        data = record.data
+        if record.kind == "history" and data.get("status") == "success":
+            client, login, started = data.get("client"), data.get("user_login"), data["started_at"]
+            found.append(
+                (
+                    client if isinstance(client, str) else None,
+                    login if isinstance(login, str) else None,
+                    started if isinstance(started, int) else None,
+                )
+            )
+    return found
+
+
+@dataclass
+class ApplierStats:
+    applied: int = 0  # records committed to the warehouse (re-applied ones count again)
+    batches: int = 0
+    failed_records: int = 0  # set aside in failed.jsonl
+    torn_tails: int = 0
+    busy_waits: int = 0
+    last_batch_ms: float = 0.0
+    max_batch_ms: float = 0.0
+    last_error: str | None = None
+    batch_ms: list[float] = field(default_factory=list)
+
+
+class Applier:
+    """The background thread that drains the spool into the warehouse."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        db_path: Path,
+        index: ContactIndex,
+        *,
+        interval_s: float = 0.5,
+        max_records: int = 5000,
+        lock_timeout_s: float = 5.0,
+        refresh_s: float = 60.0,
+    ) -> None:
+        self._spool = spool
+        self._db_path = db_path
+        self._index = index
+        self._interval_s = interval_s
+        self._max_records = max_records
+        self._lock_timeout_s = lock_timeout_s
+        self._refresh_s = refresh_s
+        self._stop = threading.Event()
+        self._drain_deadline = float("inf")
+        self._schema_ready = False
+        self._last_refresh = float("-inf")
+        self._attempts = 0
+        self._busy_since: float | None = None
+        self._cursor = Position(0, 0)
+        self._caught_up = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stats = ApplierStats()
+
+    def start(self) -> None:
+        self._cursor = self._spool.first_position()
+        self._thread = threading.Thread(target=self._run, name="webhook-apply", daemon=True)
+        self._thread.start()
+
+    def stop(self, drain_timeout_s: float = 10.0) -> bool:
+        """Apply what is spooled (for at most ``drain_timeout_s``), then stop. True when
+        nothing was left behind (what is left is applied at the next start)."""
+        self._drain_deadline = time.monotonic() + drain_timeout_s
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return self._caught_up.is_set()
+
+    def prepare(self) -> None:
+        """Create the schema and load the contact index (the receiver calls this once
+        before it listens; failures are retried by the thread)."""
+        with warehouse.connect(self._db_path, timeout_s=self._lock_timeout_s, schema=True) as con:
+            self._schema_ready = True
+            self._refresh(con)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            if self._stop.is_set() and time.monotonic() >= self._drain_deadline:
+                return
+            chunk = self._spool.read(self._cursor, max_lines=self._max_records)
+            if not chunk.lines and not chunk.finished:
+                self._caught_up.set()
+                if self._stop.is_set():
+                    return
+                if self._refresh_due():
+                    self._guarded(self._refresh_only)
+                self._spool.wait_for_data(self._cursor, timeout=min(1.0, self._refresh_s))
+                continue
+            self._caught_up.clear()
+            if not self._guarded(partial(self._apply, chunk)):
+                self._backoff()
+                continue
+            self._cursor = chunk.end
+            self._spool.release(chunk.finished)
+            if len(chunk.lines) < self._max_records and not self._stop.is_set():
+                self._stop.wait(self._interval_s)
+
+    def _guarded(self, step: Callable[[], None]) -> bool:
+        try:
+            step()
+        except errors.DatabaseBusy as exc:
+            self.stats.busy_waits += 1
+            self.stats.last_error = str(exc)
+            now = time.monotonic()
+            if self._busy_since is None or now - self._busy_since > 60:
+                log.warning("webhook applier waits for the warehouse: %s", exc)
+                self._busy_since = now
+            return False
+        except (duckdb.Error, errors.VatsError, OSError) as exc:
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("webhook applier failed (will retry): %s", self.stats.last_error)
+            return False
+        self._busy_since = None
+        return True
+
+    def _backoff(self) -> None:
+        self._stop.wait(min(0.2 * 2 ** min(self._attempts, 5), 5.0))
+
+    def _refresh_due(self) -> bool:
+        return time.monotonic() - self._last_refresh >= self._refresh_s
+
+    def _connect_timeout(self) -> float:
+        remaining = self._drain_deadline - time.monotonic()
+        return max(0.1, min(self._lock_timeout_s, remaining))
+
+    def _refresh_only(self) -> None:
+        with warehouse.connect(
+            self._db_path, timeout_s=self._connect_timeout(), schema=not self._schema_ready
+        ) as con:
+            self._schema_ready = True
+            self._refresh(con)
+
+    def _refresh(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._index.refresh(con)
+        self._last_refresh = time.monotonic()
+
+    def _apply(self, chunk: Chunk) -> None:
+        records, bad = _decode(chunk.lines)
+        started = time.perf_counter()
+        with warehouse.connect(
+            self._db_path, timeout_s=self._connect_timeout(), schema=not self._schema_ready
+        ) as con:
+            self._schema_ready = True
+            loaded_at = datetime.now(UTC)
+            try:
+                if records:
+                    apply_batch(con, [r for _, r in records], loaded_at)
+            except duckdb.Error as exc:
+                self._attempts += 1
+                if self._attempts < GIVE_UP_AFTER:
+                    raise
+                self._isolate(con, records, loaded_at, exc)
+            self._attempts = 0
+            self._index.note_success(successful_calls([r for _, r in records]))
+            if self._refresh_due():
+                self._refresh(con)
+        for line, reason in bad:
+            log.error("spool line cannot be read (%s): set aside in failed.jsonl", reason)
+            self._spool.record_failure(line)
+            self.stats.failed_records += 1
+        self.stats.torn_tails += chunk.torn
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self.stats.applied += len(records)
+        self.stats.batches += 1
+        self.stats.last_batch_ms = elapsed_ms
+        self.stats.max_batch_ms = max(self.stats.max_batch_ms, elapsed_ms)
+        self.stats.batch_ms.append(elapsed_ms)
+        del self.stats.batch_ms[:-1000]
+
+    def _isolate(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        records: list[tuple[bytes, Record]],
+        loaded_at: datetime,
+        batch_error: duckdb.Error,
+    ) -> None:
+        """Apply one by one; set aside the records that fail, unless all of them do."""
+        failures: list[tuple[bytes, duckdb.Error]] = []
+        for line, record in records:
+            try:
+                apply_batch(con, [record], loaded_at)
+            except duckdb.Error as exc:
+                failures.append((line, exc))
+        if failures and len(failures) == len(records):
+            raise batch_error
+        for line, error in failures:
+            log.error("webhook record refused by the warehouse, set aside: %s", error)
+            self._spool.record_failure(line)
+            self.stats.failed_records += 1
+
+
+def _decode(lines: list[bytes]) -> tuple[list[tuple[bytes, Record]], list[tuple[bytes, str]]]:
+    good: list[tuple[bytes, Record]] = []
+    bad: list[tuple[bytes, str]] = []
+    for line in lines:
+        try:
+            good.append((line, Record.from_json(line)))
+        except (ValueError, KeyError, TypeError) as exc:
+            bad.append((line, f"{type(exc).__name__}: {exc}"))
+    return good, bad
