@@ -23,6 +23,7 @@ from vats_etl.parse import (
     Parsed,
     parse_history,
 )
+from vats_etl.schemas import validate
 
 
 def utc(text: str) -> datetime:
@@ -291,21 +292,24 @@ def test_spec_internal_json_example() -> None:
 
 
 def test_spec_internal_csv_example_strips_domain_from_logins() -> None:
-    # Spec 4.3's example (its two lines were run together in the seed's text). Note that
-    # its second column holds "out"/"in", not a status: validation rejects such rows.
+    # Spec 4.3's example (its two lines were run together in the seed's text). Its second
+    # column holds "out"/"in", not a status: the status then follows from the duration.
     body = (
         b"1910575453,out,admin@domain,manager@domain,2022-03-17T12:54:45Z,5,0,\n"
         b"2012250090,in,manager@domain,admin@domain,2022-03-17T12:54:27Z,11,0,\n"
+        b"2012250091,Out,manager@domain,admin@domain,2022-03-17T12:55:27Z,3,42,\n"
     )
     parsed = parse_history("internal", "csv", body)
 
     assert parsed.shape == "inner-csv8"
     assert parsed.frame.schema == pl.Schema(INTERNAL_SCHEMA)
     assert rows(parsed, "uid", "status", "from_login", "to_login", "wait_s", "record_url") == [
-        ("1910575453", "out", "admin", "manager", 5, None),
-        ("2012250090", "in", "manager", "admin", 11, None),
+        ("1910575453", "noanswer", "admin", "manager", 5, None),
+        ("2012250090", "noanswer", "manager", "admin", 11, None),
+        ("2012250091", "success", "manager", "admin", 3, None),
     ]
-    assert parsed.raw["from"].to_list() == ["admin@domain", "manager@domain"]
+    assert validate("internal", parsed, datetime(2030, 1, 1, tzinfo=UTC)).rejected.is_empty()
+    assert parsed.raw["from"].to_list() == ["admin@domain", "manager@domain", "manager@domain"]
 
 
 def test_internal_json_logins_lose_the_domain_too_and_bare_domain_is_lossy() -> None:

@@ -41,6 +41,10 @@ External CSV ``type`` → canonical ``direction``/``status``::
 
 CSV carries no ``destination``, ``user_name`` or ``group_name``; those are null.
 
+Internal ``status`` of ``in`` or ``out`` (as in the spec's internal CSV example, section 4.3)
+names who called, not how the call ended: it becomes ``success`` when the duration is
+positive, else ``noanswer``. Other values are lower-cased as usual.
+
 Shapes. JSON must be a bare array of objects (keys we do not know are ignored). CSV has no
 header; the *first record* fixes the column count: 8, 9 or 10 for external (9 is split into
 ``csv9-account`` and ``csv9-rating`` by whether column 6 or column 5 holds the timestamps),
@@ -390,11 +394,22 @@ def _external_frame_from_csv(raw: pl.DataFrame) -> pl.DataFrame:
     return _select_canonical(raw, exprs, CALL_SCHEMA)
 
 
+def _internal_status() -> pl.Expr:
+    """The spec's internal CSV example carries `in`/`out` where the status belongs; such a
+    value says who called, not how it ended, so the status follows from the duration (as
+    for the external CSV's `out`): success when the call lasted, else noanswer."""
+    status = _lower("status")
+    lasted = _whole_number("duration", pl.Int32()) > 0
+    direction_word = status.is_in(["in", "out"])
+    by_duration = pl.when(lasted).then(pl.lit("success")).otherwise(pl.lit("noanswer"))
+    return pl.when(direction_word).then(by_duration).otherwise(status)
+
+
 def _internal_frame(raw: pl.DataFrame) -> pl.DataFrame:
     fields = set(raw.columns)
     exprs = {
         "uid": _text("uid"),
-        "status": _lower("status"),
+        "status": _internal_status(),
         "from_login": _login("from"),
         "to_login": _login("to"),
         "from_name": _text("from_name") if "from_name" in fields else _null(pl.String()),
