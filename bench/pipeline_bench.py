@@ -28,7 +28,6 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import orjson
 
 API_KEY = "bench-key"
@@ -85,7 +84,10 @@ def emulator_rate(url: str, first: date, last: date) -> dict[str, float]:
         for window in periods.days(first, last, zone):
             for kind in ("external", "internal"):
                 for page in client.history(
-                    kind, "json", window, decode=lambda _w, r: orjson.loads(r.body)  # type: ignore[arg-type]
+                    kind,
+                    "json",
+                    window,
+                    decode=lambda _w, r: orjson.loads(r.body),  # type: ignore[arg-type]
                 ):
                     nbytes += len(page.body)
                     rows += len(page.decoded)
@@ -278,7 +280,8 @@ def main() -> None:
                 f"{result['pages']} pages"
             )
             print(
-                f"  stage seconds (summed over threads): {result['stage_seconds_summed_over_threads']}"
+                "  stage seconds (summed over threads):",
+                result["stage_seconds_summed_over_threads"],
             )
             reader = duckdb_read_json(workdir / "raw")
             print(
@@ -303,7 +306,12 @@ def main() -> None:
             if dlt is None:
                 print("dlt: not installed (pip install -e '.[bench]' to compare)")
             else:
-                print(f"dlt: {dlt}")
+                for path, figures in dlt.items():
+                    print(
+                        f"dlt {path} path, merge on uid, {figures['days']} days: "
+                        f"{figures['rows']:,} rows, {figures['rows_per_s']:,.0f} rows/s, "
+                        f"peak RSS {figures['peak_rss_mb']:.0f} MiB"
+                    )
     finally:
         proc.terminate()
         proc.wait(10)

@@ -343,7 +343,7 @@ class PbxClient:
         return dict(self.get_json(f"users/{login}"))
 
     def user_groups(self, login: str) -> list[dict[str, Any]]:
-        return _as_items(f"users/{login}/groups", self.get_json(f"users/{login}/groups"))
+        return self.list_all(f"users/{login}/groups")
 
     def subscription(self, login: str, group_id: str | None = None) -> bool:
         params = {"group_id": group_id} if group_id else None
@@ -372,7 +372,7 @@ class PbxClient:
 
     def blacklist(self, *, with_statistics: bool = False) -> list[dict[str, Any]]:
         params = {"with": "statistics"} if with_statistics else None
-        return _as_items("blacklist/telnums", self.get_json("blacklist/telnums", params))
+        return self.list_all("blacklist/telnums", params)
 
     def block_anonymous(self) -> bool:
         return bool(self.get_json("blacklist/block-anonymous").get("state"))
@@ -408,7 +408,8 @@ def _items(path: str, body: bytes) -> list[dict[str, Any]]:
 
 
 def _next_start(path: str, body: bytes, start: int) -> int | None:
-    """Where the next page starts, from info.next (or info.total), or None at the end."""
+    """Where the next page starts, from info.next (or info.total), or None at the end.
+    A bare array (some accounts answer so for small lists) is a single page."""
     data = orjson.loads(body)
     if not isinstance(data, dict):
         return None
