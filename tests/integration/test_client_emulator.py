@@ -149,9 +149,12 @@ def test_a_permanent_failure_fails_clearly_and_fast(emu):
     [("disabled", errors.CrmDisabled), ("switched_off", errors.CrmSwitchedOff)],
 )
 def test_crm_states_map_to_named_errors(emu, crm_state, exc):
-    with EmulatorServer(emu, api_key=API_KEY, crm_state=crm_state) as srv, client_for(srv) as c:
-        with pytest.raises(exc):
-            c.users()
+    with (
+        EmulatorServer(emu, api_key=API_KEY, crm_state=crm_state) as srv,
+        client_for(srv) as c,
+        pytest.raises(exc),
+    ):
+        c.users()
 
 
 def test_wrong_key_is_invalid_token_without_retrying(server):
