@@ -1,0 +1,69 @@
+"""The Prefect flows (in-process, against the session's test Prefect API)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from flows.backfill import backfill
+from flows.daily import daily
+from flows.replay import replay
+from tests.integration.conftest import FAST_RETRY, checksums, clock, make_settings, query
+from vats_etl import runtime
+
+
+def latest_artifact(key: str) -> str:
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=50
+        )
+    assert found, f"no artifact {key}"
+    newest = max(found, key=lambda a: a.created)
+    return str(newest.data)
+
+
+def test_backfill_flow_loads_publishes_copy_and_summary(prefect_harness, server, tmp_path):
+    settings = make_settings(server.base_url, tmp_path)
+    seen: list[int] = []
+    rt = runtime.Runtime(settings, retry=FAST_RETRY, clock=clock, on_plan=seen.append)
+    with runtime.using(rt):
+        summary = backfill(date(2024, 5, 30), date(2024, 6, 2))
+        markdown = latest_artifact("backfill-summary")
+        again = backfill(date(2024, 5, 30), date(2024, 6, 2))
+    assert summary.status == "ok" and summary.rows_loaded > 0
+    assert seen == [8, 0]  # 4 days x 2 kinds, then everything settled: nothing to fetch
+    assert again.skipped == 8 and again.rows_loaded == 0
+    assert settings.read_db_path.exists()
+    assert "| external |" in markdown and "| internal |" in markdown
+    assert f"| {summary.totals['external'].rows_loaded} |" in markdown
+    assert "8 settled chunks skipped" in latest_artifact("backfill-summary")
+
+
+def test_daily_flow_catches_up_from_the_first_unsettled_day(prefect_harness, server, tmp_path):
+    settings = make_settings(server.base_url, tmp_path)
+    planned: list[int] = []
+    with runtime.using(
+        runtime.Runtime(settings, retry=FAST_RETRY, clock=clock, on_plan=planned.append)
+    ):
+        backfill(date(2024, 6, 1), date(2024, 6, 5))  # the emulator's today is 2024-06-10
+        summary = daily()
+    assert summary.status == "ok"
+    # 6..10 June were never loaded: daily goes back to them (2 kinds a day), not just 2 days
+    days = query(settings.db_path, "select distinct day from load_runs order by day")
+    assert [d for (d,) in days] == [date(2024, 6, d) for d in range(1, 11)]
+    assert planned[-1] == 10
+    assert "| external |" in latest_artifact("daily-summary")
+
+
+def test_replay_flow_equals_the_loaded_tables(prefect_harness, server, tmp_path):
+    settings = make_settings(server.base_url, tmp_path)
+    with runtime.using(runtime.Runtime(settings, retry=FAST_RETRY, clock=clock)):
+        backfill(date(2024, 6, 3), date(2024, 6, 4))
+    rebuilt = settings.replace(db_path=tmp_path / "rebuilt.duckdb")
+    with runtime.using(runtime.Runtime(rebuilt)):
+        summary = replay()
+    assert summary.status == "ok"
+    assert checksums(rebuilt.db_path) == checksums(settings.db_path)
+    assert "Replay" in latest_artifact("replay-summary")
