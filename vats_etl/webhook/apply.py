@@ -214,10 +214,11 @@ class Applier:
             self._thread.join()
         return self._caught_up.is_set()
 
-    def prepare(self) -> None:
-        """Create the schema and load the contact index (the receiver calls this once
-        before it listens; failures are retried by the thread)."""
-        with warehouse.connect(self._db_path, timeout_s=self._lock_timeout_s, schema=True) as con:
+    def prepare(self, timeout_s: float) -> None:
+        """Create the schema and load the contact index (the receiver tries this once, for
+        at most ``timeout_s``, before it listens; when the warehouse is busy the thread does
+        it as soon as it can)."""
+        with warehouse.connect(self._db_path, timeout_s=timeout_s, schema=True) as con:
             self._schema_ready = True
             self._refresh(con)
 

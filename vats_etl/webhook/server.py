@@ -36,6 +36,7 @@ from vats_etl.webhook.spool import Spool, SpoolFull
 log = logging.getLogger("vats_etl.webhook")
 
 OK_BODY = b'{"result":"ok"}'
+START_LOCK_WAIT_S = 1.0
 
 
 def default_spool_dir(db_path: Path) -> Path:
@@ -126,8 +127,10 @@ class Receiver:
             refresh_s=cfg.index_refresh_s,
         )
         self._applier = applier
-        try:
-            await self._loop.run_in_executor(None, applier.prepare)
+        try:  # do not keep the PBX waiting long for a busy warehouse: listen, apply later
+            await self._loop.run_in_executor(
+                None, applier.prepare, min(cfg.lock_timeout_s, START_LOCK_WAIT_S)
+            )
         except errors.DatabaseBusy as exc:
             log.warning("warehouse busy at start (%s): requests are spooled meanwhile", exc)
         except errors.VatsError:
