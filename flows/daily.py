@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.history import load_history, publish_read_copy, publish_summary
-from vats_etl import pipeline, runtime, warehouse
+from flows.snapshot import refresh_directory
+from vats_etl import errors, pipeline, runtime, warehouse
 from vats_etl.client import Fmt, Kind
 from vats_etl.pipeline import RunSummary
 
@@ -20,12 +21,21 @@ def daily(
     earlier days never settled, so a skipped run loses nothing."""
     rt = runtime.current()
     settings = rt.settings
+    # directory first, so the new history is enriched with today's employees; a failed
+    # snapshot does not stop the history load but fails the run
+    snapshot_failure = None
+    try:
+        refresh_directory()
+    except errors.VatsError as exc:
+        snapshot_failure = ("directory snapshot", str(exc))
     with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s) as con:
         first, last = pipeline.daily_range(con, rt.clock(), settings.zone, kinds)
     chunks = pipeline.plan(first, last, settings.zone, kinds, formats)
     if rt.on_plan is not None:
         rt.on_plan(len(chunks))
     summary = load_history(chunks, pipeline.new_run_id(), concurrency)
+    if snapshot_failure is not None:
+        summary.failures.append(snapshot_failure)
     publish_read_copy()
     publish_summary("daily-summary", f"Daily {first} – {last}", summary)
     return summary

@@ -31,3 +31,12 @@ comment on column load_runs.status is 'ok, partial (some rows quarantined) or fa
 comment on column load_runs.rows_received is 'Rows in the final (non-truncated) responses of the chunk.';
 comment on column load_runs.pages is 'Responses kept for the chunk; requests counts the full ones that were split too.';
 comment on column load_runs.fetched_at is 'When the chunk''s last response arrived; a chunk fetched well after its window ended is settled and not re-read by a resumed backfill.';
+comment on column load_runs.chunk_id is 'Unique id of one loaded chunk.';
+comment on column load_runs.window_start is 'Start (UTC, inclusive) of the window the chunk covers.';
+comment on column load_runs.window_end is 'End (UTC, exclusive) of the window the chunk covers.';
+comment on column load_runs.rows_loaded is 'Rows upserted into calls / internal_calls.';
+comment on column load_runs.rows_quarantined is 'Rows sent to quarantine instead.';
+comment on column load_runs.error is 'Why the chunk failed (status failed), one line.';
+comment on column load_runs.started_at is 'When processing of the chunk began (UTC).';
+comment on column load_runs.finished_at is 'When the chunk was written (UTC).';
+comment on column load_runs.fetch_s is 'Seconds spent in HTTP requests for the chunk (fetch_s, parse_s, validate_s and load_s split the chunk''s time by stage).';

@@ -15,3 +15,8 @@ comment on column quarantine.row_hash is 'md5 of kind and the raw row: one quara
 comment on column quarantine.raw is 'The row exactly as received, as a JSON object of strings.';
 comment on column quarantine.reasons is 'Every reason the row was rejected, human readable.';
 comment on column quarantine.chunk_id is 'load_runs.chunk_id of the chunk that last delivered the row.';
+comment on column quarantine.kind is 'external or internal history.';
+comment on column quarantine.format is 'json or csv: the format the row came in.';
+comment on column quarantine.uid is 'The row''s uid when it could be read (null for rows without one).';
+comment on column quarantine.first_seen_at is 'When the row was first rejected (UTC).';
+comment on column quarantine.last_seen_at is 'When a load last delivered (and rejected) the row (UTC).';

@@ -504,6 +504,9 @@ def snapshot(ctx: Context) -> None:
     settings.require_api()
     from flows.snapshot import snapshot as snapshot_flow
 
+    if not ctx.verbose:  # a failure is told in one line below, not by Prefect's run logs
+        for name in ("prefect.flow_runs", "prefect.task_runs"):
+            logging.getLogger(name).disabled = True
     console = _console()
     with (
         runtime.using(runtime.Runtime(settings)),

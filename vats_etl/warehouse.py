@@ -83,8 +83,12 @@ def connect(
     read_only: bool = False,
     timeout_s: float = 60.0,
     schema: bool = True,
+    tz: str | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse, waiting up to `timeout_s` while another process holds it."""
+    """Open the warehouse, waiting up to `timeout_s` while another process holds it.
+
+    A writer also keeps `kpi_settings.tz` equal to `tz` (default: VATS_TZ as the running
+    command sees it)."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
@@ -112,9 +116,75 @@ def connect(
         con.execute("set timezone = 'UTC'")
         if schema and not read_only:
             ensure_schema(con)
+            sync_kpi_settings(con, tz or company_tz())
         yield con
     finally:
         con.close()
+
+
+def company_tz() -> str | None:
+    """VATS_TZ as the running command sees it (CLI flags and .env included), if it loads."""
+    from vats_etl import runtime  # lazy: runtime imports the pipeline, which imports us
+
+    try:
+        return runtime.current().settings.tz
+    except errors.ConfigError:
+        return None
+
+
+def sync_kpi_settings(con: duckdb.DuckDBPyConnection, tz: str | None) -> None:
+    """Keep the one `kpi_settings` row (sql/kpi_settings.sql creates it with defaults) and
+    write `tz`; analysts' own values (W, T_short, N, ...) are never touched."""
+    con.execute("insert into kpi_settings (id) values (1) on conflict do nothing")
+    if tz:
+        con.execute(
+            "update kpi_settings set tz = ? where id = 1 and tz is distinct from ?", [tz, tz]
+        )
+
+
+# Derived rows cached for speed (sql/view_caches.sql): view -> its cache table. A view serves
+# its cache only while view_caches matches calls and kpi_settings, so a stale cache is never
+# wrong, only unused.
+VIEW_CACHES = {"inbound_outcomes": "inbound_outcomes_cache"}
+_CACHE_PARAMS = ("short_abandon_s", "service_level_s", "recovery_window_s", "repeat_window_s")
+
+
+def refresh_view_caches(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Recompute every stale cache in one transaction; returns the views refreshed."""
+    existing = {row[0] for row in con.execute("select table_name from duckdb_tables()").fetchall()}
+    if not {"view_caches", *VIEW_CACHES.values()} <= existing:
+        return []
+    params = ", ".join(f"ks.{p}" for p in _CACHE_PARAMS)
+    refreshed = []
+    for view, table in VIEW_CACHES.items():
+        con.execute("begin transaction")
+        try:
+            state = con.execute(
+                f"select {params}, (select count(*) from calls), "
+                "(select max(loaded_at) from calls) from kpi_settings as ks limit 1"
+            ).fetchall()[0]
+            cached = con.execute(
+                f"select {', '.join(_CACHE_PARAMS)}, calls_rows, calls_loaded_at "
+                "from view_caches where relation = ?",
+                [view],
+            ).fetchall()
+            if cached and tuple(cached[0]) == tuple(state):
+                con.execute("rollback")
+                continue
+            con.execute("delete from view_caches where relation = ?", [view])
+            con.execute(f"delete from {table}")
+            con.execute(f"insert into {table} select * from {view}")  # computed live now
+            con.execute(
+                f"insert into view_caches ({', '.join(_CACHE_PARAMS)}, relation, calls_rows, "
+                "calls_loaded_at, refreshed_at) values (?, ?, ?, ?, ?, ?, ?, now())",
+                [*state[: len(_CACHE_PARAMS)], view, *state[len(_CACHE_PARAMS) :]],
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        refreshed.append(view)
+    return refreshed
 
 
 def read_copy_path(path: Path) -> Path:
@@ -131,6 +201,7 @@ def publish_read_copy(path: Path, *, timeout_s: float = 60.0) -> Path:
     target = read_copy_path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with connect(path, timeout_s=timeout_s, schema=False) as con:
+        refresh_view_caches(con)
         con.execute("checkpoint")
         shutil.copyfile(path, tmp)
     os.replace(tmp, target)

@@ -1,0 +1,74 @@
+"""Snapshot: read the PBX directory and keep its SCD2 history (thin wiring of
+vats_etl.snapshots). `daily` calls :func:`refresh_directory` before loading history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.history import publish_read_copy
+from vats_etl import errors, runtime, snapshots
+from vats_etl.snapshots import Snapshot, SnapshotSummary
+
+# Worth another try: the PBX or the network gave up (the client already retried inside).
+TRANSIENT = (errors.GaveUp, errors.ServerError)
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    return isinstance(state.result(raise_on_failure=False), TRANSIENT)
+
+
+@task(
+    name="read-directory",
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def read_directory() -> Snapshot:
+    """Network: every directory endpoint, each body archived before anything is parsed."""
+    rt = runtime.current()
+    with rt.client() as client:
+        return snapshots.take(client, rt.settings, rt.clock())
+
+
+@task(name="store-snapshot", cache_policy=NO_CACHE)
+def store_snapshot(snapshot: Snapshot) -> SnapshotSummary:
+    """One transaction over every history table."""
+    return snapshots.store(runtime.current().settings, snapshot)
+
+
+def refresh_directory() -> SnapshotSummary:
+    return store_snapshot(read_directory())
+
+
+def summary_markdown(summary: SnapshotSummary) -> str:
+    lines = [
+        f"# Directory snapshot {summary.taken_at:%Y-%m-%d %H:%M:%S} UTC",
+        "",
+        f"{summary.requests} requests; " + ("changes recorded" if summary.changed else "no change"),
+        "",
+        "| table | rows seen | new versions | closed | unchanged |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {table} | {t.seen} | {t.opened} | {t.closed} | {t.unchanged} |"
+        for table, t in summary.tables.items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@flow(name="vats-snapshot")
+def snapshot() -> SnapshotSummary:
+    """Snapshot users, departments, numbers, SIMs, blacklist and options into SCD2 history."""
+    summary = refresh_directory()
+    publish_read_copy()
+    create_markdown_artifact(
+        summary_markdown(summary),
+        key="snapshot-summary",
+        description="changes recorded" if summary.changed else "no change",
+    )
+    return summary

@@ -1,0 +1,100 @@
+create or replace view calls_enriched as
+with settings as (
+    select ks.tz from kpi_settings as ks limit 1
+),
+
+user_versions as (
+    select
+        uh.user_login,
+        uh.user_name,
+        uh.position,
+        uh.role,
+        uh.ext,
+        case
+            when uh.valid_from = min(uh.valid_from) over () then '-infinity'::timestamptz
+            else uh.valid_from
+        end as version_from,
+        coalesce(uh.valid_to, 'infinity'::timestamptz) as version_to
+    from users_history as uh
+),
+
+probed as (
+    -- a call without history (a rating that came by webhook first) is enriched as of now
+    select
+        c.*,
+        coalesce(c.started_at, 'infinity'::timestamptz) as probe_at
+    from calls as c
+),
+
+joined as (
+    -- versions of one key never overlap, so each call matches at most one of each
+    select
+        p.*,
+        uv.user_name as version_user_name,
+        uv.position as user_position,
+        uv.role as user_role,
+        uv.ext as user_ext,
+        uds.user_department
+    from probed as p
+    left join user_versions as uv
+        on
+            uv.user_login = p.user_login
+            and p.probe_at >= uv.version_from
+            and (p.probe_at < uv.version_to or uv.version_to = 'infinity')
+    left join user_department_spans as uds
+        on
+            uds.user_login = p.user_login
+            and p.probe_at >= uds.span_from
+            and (p.probe_at < uds.span_to or uds.span_to = 'infinity')
+),
+
+localized as (
+    select
+        j.*,
+        timezone(s.tz, j.started_at) as started_local
+    from joined as j
+    cross join settings as s
+)
+
+select
+    l.uid,
+    l.direction,
+    l.status,
+    l.client,
+    l.diversion,
+    l.destination,
+    l.user_login,
+    coalesce(l.user_name, l.version_user_name) as user_name,
+    l.group_name,
+    l.started_at,
+    l.wait_s,
+    l.duration_s,
+    l.record_url,
+    l.rating,
+    l.source,
+    l.loaded_at,
+    l.started_local,
+    l.started_local::date as local_date,
+    hour(l.started_local) as local_hour,
+    isodow(l.started_local) as weekday,
+    date_trunc('week', l.started_local)::date as week_start,
+    l.user_position,
+    l.user_role,
+    l.user_ext,
+    l.user_department,
+    coalesce(l.group_name, l.user_department, 'Без отдела') as department
+from localized as l;
+
+comment on view calls_enriched is 'Every external call (calls) with local time buckets in kpi_settings.tz and the employee''s attributes valid at the call''s start (point in time, from users_history and group_members_history), not today''s. A rating that arrived by webhook before its call''s history (started_at null) gets the employee''s current attributes.';
+comment on column calls_enriched.user_name is 'Employee name delivered with the call, else the name of the employee''s version valid at call time.';
+comment on column calls_enriched.started_local is 'Call start as local wall-clock time in kpi_settings.tz (TIMESTAMP without zone).';
+comment on column calls_enriched.local_date is 'Local calendar day of the call (kpi_settings.tz).';
+comment on column calls_enriched.local_hour is 'Local hour of the call start, 0-23 (kpi_settings.tz).';
+comment on column calls_enriched.weekday is 'Local ISO weekday of the call: 1 = Monday ... 7 = Sunday.';
+comment on column calls_enriched.week_start is 'Monday (local date) of the call''s week.';
+comment on column calls_enriched.user_position is 'Employee''s position valid at call time (users_history).';
+comment on column calls_enriched.user_role is 'Employee''s PBX role valid at call time (users_history).';
+comment on column calls_enriched.user_ext is 'Employee''s extension valid at call time (users_history).';
+comment on column calls_enriched.user_department is 'Department(s) the employee belonged to at the call''s start, comma separated (null when unknown).';
+comment on column calls_enriched.department is 'Department the call is counted for: the call''s group_name, else the employee''s department at call time, else ''Без отдела''.';
+comment on column calls_enriched.user_login is 'Login of the employee on the call (calls.user_login: user, or account when user is empty).';

@@ -1,0 +1,245 @@
+create or replace view inbound_outcomes as
+with settings as (
+    select
+        ks.short_abandon_s,
+        ks.service_level_s,
+        ks.recovery_window_s,
+        ks.repeat_window_s
+    from kpi_settings as ks
+    limit 1
+),
+
+calls_state as (
+    select
+        count(*) as calls_rows,
+        max(c.loaded_at) as calls_loaded_at
+    from calls as c
+),
+
+state as (
+    select
+        s.*,
+        coalesce(
+            vc.short_abandon_s = s.short_abandon_s
+            and vc.service_level_s = s.service_level_s
+            and vc.recovery_window_s = s.recovery_window_s
+            and vc.repeat_window_s = s.repeat_window_s
+            and vc.calls_rows = cs.calls_rows
+            and vc.calls_loaded_at is not distinct from cs.calls_loaded_at,
+            false
+        ) as is_cached
+    from settings as s
+    cross join calls_state as cs
+    left join view_caches as vc on vc.relation = 'inbound_outcomes'
+),
+
+live_settings as (
+    -- empty while the cache is valid: then nothing below is computed
+    select st.* from state as st where not st.is_cached
+),
+
+classified as (
+    select
+        c.uid,
+        c.client,
+        c.started_at,
+        c.user_login,
+        c.direction = 'in' as is_inbound,
+        c.direction = 'out' as is_outbound,
+        c.direction = 'in' and coalesce(c.status = 'success', false) as is_answered,
+        c.direction = 'in'
+        and coalesce(c.status <> 'success', true)
+        and coalesce(c.wait_s < ls.short_abandon_s, false) as is_short_abandon,
+        coalesce(c.wait_s <= ls.service_level_s, false) as is_quick,
+        c.direction = 'out' and coalesce(c.status = 'success' and c.duration_s > 0, false)
+            as is_callback,
+        to_seconds(ls.recovery_window_s) as recovery_window,
+        to_seconds(ls.repeat_window_s) as repeat_window
+    from calls as c
+    cross join live_settings as ls
+    where c.started_at is not null and c.direction in ('in', 'out')
+),
+
+timeline as (
+    -- every call of a known client, plus a marker at each miss's deadline (started_at + W)
+    select
+        cl.*,
+        cl.is_inbound and not cl.is_answered and not cl.is_short_abandon as is_missed,
+        false as is_marker
+    from classified as cl
+    where cl.client is not null
+    union all
+    select
+        cl.uid,
+        cl.client,
+        cl.started_at + cl.recovery_window as started_at,
+        cl.user_login,
+        false as is_inbound,
+        false as is_outbound,
+        false as is_answered,
+        false as is_short_abandon,
+        false as is_quick,
+        false as is_callback,
+        cl.recovery_window,
+        cl.repeat_window,
+        false as is_missed,
+        true as is_marker
+    from classified as cl
+    where
+        cl.client is not null
+        and cl.is_inbound
+        and not cl.is_answered
+        and not cl.is_short_abandon
+),
+
+sequenced as materialized (
+    -- one pass over each client's calls in time order (markers after calls of the same second)
+    select
+        t.*,
+        lag(case when t.is_inbound then t.started_at end ignore nulls) over by_client
+            as previous_inbound_at,
+        lead(case when t.is_inbound then t.started_at end ignore nulls) over by_client
+            as next_inbound_at,
+        lead(case when t.is_callback then t.uid end ignore nulls) over by_client
+            as next_callback_uid,
+        lead(case when t.is_answered then t.uid end ignore nulls) over by_client
+            as next_answered_uid,
+        count_if(t.is_outbound) over (by_client rows unbounded preceding) as outbound_seq,
+        count_if(t.is_callback or t.is_answered) over (by_client rows unbounded preceding)
+            as conversations_before
+    from timeline as t
+    window by_client as (partition by t.client order by t.started_at, t.is_marker, t.uid)
+),
+
+conversations as (
+    select
+        sq.uid,
+        sq.started_at,
+        sq.user_login,
+        sq.outbound_seq
+    from sequenced as sq
+    where sq.is_callback or sq.is_answered
+),
+
+misses as (
+    select
+        sq.*,
+        sq.started_at + sq.recovery_window as recovery_deadline_at,
+        first_value(sq.uid) over (
+            partition by sq.client, sq.conversations_before
+            order by sq.started_at, sq.uid
+        ) as lost_contact_id
+    from sequenced as sq
+    where sq.is_missed
+),
+
+recoveries as (
+    select
+        m.uid,
+        m.recovery_deadline_at,
+        m.lost_contact_id,
+        case
+            when cb.started_at <= m.recovery_deadline_at
+                and cb.started_at <= coalesce(ai.started_at, cb.started_at) then 'callback'
+            when ai.started_at <= m.recovery_deadline_at then 'client_called_again'
+        end as recovery,
+        case when cb.started_at <= m.recovery_deadline_at then cb.started_at end as callback_at,
+        case when ai.started_at <= m.recovery_deadline_at then ai.started_at end as answered_at,
+        cb.user_login as callback_login,
+        ai.user_login as answered_login,
+        cb.outbound_seq - m.outbound_seq as attempts_to_callback,
+        ai.outbound_seq - m.outbound_seq as attempts_to_answer,
+        mk.outbound_seq - m.outbound_seq as attempts_in_window
+    from misses as m
+    left join conversations as cb on cb.uid = m.next_callback_uid
+    left join conversations as ai on ai.uid = m.next_answered_uid
+    left join sequenced as mk on mk.uid = m.uid and mk.is_marker
+),
+
+live as (
+    select
+        cl.uid,
+        cl.is_answered,
+        cl.is_short_abandon,
+        not cl.is_answered and not cl.is_short_abandon as is_missed,
+        cl.is_answered and cl.is_quick as is_within_service_level,
+        coalesce(
+            sq.started_at - sq.previous_inbound_at <= cl.repeat_window
+            or sq.next_inbound_at - sq.started_at <= cl.repeat_window,
+            false
+        ) as is_repeat_caller,
+        r.recovery,
+        case r.recovery
+            when 'callback' then r.callback_at
+            when 'client_called_again' then r.answered_at
+        end as recovered_at,
+        case r.recovery
+            when 'callback' then r.callback_login
+            when 'client_called_again' then r.answered_login
+        end as recovered_by_login,
+        case r.recovery
+            when 'callback' then r.attempts_to_callback
+            when 'client_called_again' then r.attempts_to_answer
+            else r.attempts_in_window
+        end as callback_attempts,
+        case
+            when not cl.is_answered and not cl.is_short_abandon
+                then cl.started_at + cl.recovery_window
+        end as recovery_deadline_at,
+        case
+            when not cl.is_answered and not cl.is_short_abandon
+                then coalesce(r.lost_contact_id, cl.uid)
+        end as lost_contact_id,
+        cl.started_at
+    from classified as cl
+    left join sequenced as sq on sq.uid = cl.uid and not sq.is_marker
+    left join recoveries as r on r.uid = cl.uid
+    where cl.is_inbound
+)
+
+select
+    l.uid,
+    l.is_answered,
+    l.is_short_abandon,
+    l.is_missed,
+    l.is_within_service_level,
+    l.is_repeat_caller,
+    l.recovery,
+    l.recovered_at,
+    date_diff('second', l.started_at, l.recovered_at) as time_to_recovery_s,
+    l.recovered_by_login,
+    case when l.is_missed then coalesce(l.callback_attempts, 0) end::bigint as callback_attempts,
+    l.recovery_deadline_at,
+    l.lost_contact_id
+from live as l
+union all
+select
+    oc.uid,
+    oc.is_answered,
+    oc.is_short_abandon,
+    oc.is_missed,
+    oc.is_within_service_level,
+    oc.is_repeat_caller,
+    oc.recovery,
+    oc.recovered_at,
+    oc.time_to_recovery_s,
+    oc.recovered_by_login,
+    oc.callback_attempts,
+    oc.recovery_deadline_at,
+    oc.lost_contact_id
+from inbound_outcomes_cache as oc
+where (select st.is_cached from state as st);
+
+comment on view inbound_outcomes is 'The KPI definitions of DESIGN.md applied to every inbound call (calls with direction in and a start time), from calls and kpi_settings only: classification, repeat caller, and for each miss its recovery and lost contact. One pass over each client''s calls in time order. Served from inbound_outcomes_cache while view_caches says the cache matches calls and kpi_settings, computed live otherwise (same rows, slower). Read it through inbound_calls / missed_calls.';
+comment on column inbound_outcomes.is_answered is 'status = success.';
+comment on column inbound_outcomes.is_short_abandon is 'Not answered and wait_s < kpi_settings.short_abandon_s (T_short).';
+comment on column inbound_outcomes.is_missed is 'Not answered and not a short abandon.';
+comment on column inbound_outcomes.is_within_service_level is 'Answered with wait_s <= kpi_settings.service_level_s (N).';
+comment on column inbound_outcomes.is_repeat_caller is 'Another inbound call of the same client at most kpi_settings.repeat_window_s (7 days) before or after this one.';
+comment on column inbound_outcomes.recovery is 'For a miss: callback (first an outgoing call to the client succeeded with duration > 0 within W), client_called_again (first the client''s inbound call within W was answered) or null (not called back).';
+comment on column inbound_outcomes.recovered_at is 'Start (UTC) of the recovering call.';
+comment on column inbound_outcomes.time_to_recovery_s is 'Seconds from the miss to recovered_at.';
+comment on column inbound_outcomes.recovered_by_login is 'Employee who made the callback or answered the client.';
+comment on column inbound_outcomes.callback_attempts is 'For a miss: outgoing calls to the client after it, within W and up to the recovery (a successful callback included).';
+comment on column inbound_outcomes.recovery_deadline_at is 'For a miss: started_at + W.';
+comment on column inbound_outcomes.lost_contact_id is 'For a miss: uid of the first miss of its lost contact (misses of one client with no conversation between them).';

@@ -1,0 +1,123 @@
+create or replace view kpi_by_employee_weekly as
+with inbound as (
+    select
+        ic.week_start,
+        ic.user_login,
+        count(*) as offered,
+        count(*) filter (where ic.is_short_abandon) as short_abandons,
+        count(*) filter (where ic.is_answered) as answered,
+        count(*) filter (where ic.is_missed) as missed,
+        count(*) filter (where ic.is_answered)
+    / nullif(count(*) filter (where not ic.is_short_abandon), 0) as answer_rate,
+        count(*) filter (where ic.is_within_service_level)
+        / nullif(count(*) filter (where not ic.is_short_abandon), 0) as service_level,
+        avg(ic.wait_s) filter (where ic.is_answered) as asa_s,
+        quantile_cont(ic.wait_s, 0.9) filter (where ic.is_answered) as asa_p90_s,
+        avg(ic.duration_s) filter (where ic.is_answered) as talk_mean_s,
+        median(ic.duration_s) filter (where ic.is_answered) as talk_median_s,
+        count(*) filter (where ic.recovery = 'callback') as recovered_callback,
+        count(*) filter (where ic.recovery = 'client_called_again') as recovered_client,
+        count(*) filter (where ic.is_missed and ic.recovery is null) as not_called_back,
+        median(ic.time_to_recovery_s) filter (where ic.recovery = 'callback') as callback_median_s,
+        quantile_cont(ic.time_to_recovery_s, 0.9) filter (where ic.recovery = 'callback')
+            as callback_p90_s,
+        count(distinct ic.lost_contact_id) as lost_contacts,
+        count(*) filter (where ic.is_repeat_caller) / count(*) as repeat_caller_share,
+        count(ic.rating) as rated_calls,
+        avg(ic.rating) as rating_mean,
+        count(*) filter (where ic.rating >= 4) / nullif(count(ic.rating), 0) as csat_share
+    from inbound_calls as ic
+        where ic.user_login is not null
+    group by ic.week_start, ic.user_login
+),
+
+employee_calls as (
+    select
+        ce.week_start,
+        ce.user_login,
+        arg_max(ce.user_name, ce.started_at) as user_name,
+        arg_max(ce.user_department, ce.started_at) as user_department,
+        count(*) filter (where ce.direction = 'out') as outbound_calls,
+        count(*) filter (where ce.direction = 'out' and ce.status = 'success' and ce.duration_s > 0)
+            as outbound_connected,
+        sum(ce.duration_s) filter (where ce.direction = 'out' and ce.status = 'success')
+            as outbound_talk_s
+    from calls_enriched as ce
+    where ce.user_login is not null and ce.started_at is not null
+    group by ce.week_start, ce.user_login
+),
+
+callbacks as (
+    select
+        date_trunc('week', timezone(ks.tz, io.recovered_at))::date as week_start,
+        io.recovered_by_login as user_login,
+        count(*) as callbacks_made
+    from inbound_outcomes as io
+    cross join kpi_settings as ks
+    where io.recovery = 'callback' and io.recovered_by_login is not null
+    group by all
+)
+
+select
+    ec.week_start,
+    ec.user_login,
+    ec.user_name,
+    ec.user_department,
+    coalesce(i.offered, 0) as offered,
+    coalesce(i.short_abandons, 0) as short_abandons,
+    coalesce(i.answered, 0) as answered,
+    coalesce(i.missed, 0) as missed,
+    i.answer_rate,
+    i.service_level,
+    i.asa_s,
+    i.asa_p90_s,
+    i.talk_mean_s,
+    i.talk_median_s,
+    coalesce(i.recovered_callback, 0) as recovered_callback,
+    coalesce(i.recovered_client, 0) as recovered_client,
+    coalesce(i.not_called_back, 0) as not_called_back,
+    i.callback_median_s,
+    i.callback_p90_s,
+    coalesce(i.lost_contacts, 0) as lost_contacts,
+    i.repeat_caller_share,
+    coalesce(i.rated_calls, 0) as rated_calls,
+    i.rating_mean,
+    i.csat_share,
+    ec.outbound_calls,
+    ec.outbound_connected,
+    coalesce(ec.outbound_talk_s, 0)::bigint as outbound_talk_s,
+    coalesce(cb.callbacks_made, 0) as callbacks_made
+from employee_calls as ec
+left join inbound as i
+    on i.week_start = ec.week_start and i.user_login = ec.user_login
+left join callbacks as cb
+    on cb.week_start = ec.week_start and cb.user_login = ec.user_login;
+
+comment on view kpi_by_employee_weekly is 'Per local week and employee (calls.user_login): KPIs of the inbound calls delivered to the employee, their outbound work and the missed calls they recovered by calling back. Inbound calls that reached no employee are only in the department views.';
+comment on column kpi_by_employee_weekly.week_start is 'Monday (local date) of the week.';
+comment on column kpi_by_employee_weekly.user_name is 'The employee''s name on their last call of the week.';
+comment on column kpi_by_employee_weekly.user_department is 'Department(s) the employee belonged to at their last call of the week.';
+comment on column kpi_by_employee_weekly.outbound_calls is 'Outgoing external calls the employee made in the week.';
+comment on column kpi_by_employee_weekly.outbound_connected is 'Of those, successful with duration > 0.';
+comment on column kpi_by_employee_weekly.outbound_talk_s is 'Sum of duration_s of successful outgoing calls.';
+comment on column kpi_by_employee_weekly.callbacks_made is 'Missed calls (of anyone) this employee recovered by a callback made in the week.';
+comment on column kpi_by_employee_weekly.offered is 'Inbound calls delivered to the employee (short abandons included).';
+comment on column kpi_by_employee_weekly.short_abandons is 'Unanswered inbound calls with wait_s < T_short (kpi_settings.short_abandon_s).';
+comment on column kpi_by_employee_weekly.answered is 'Inbound calls with status success.';
+comment on column kpi_by_employee_weekly.missed is 'Inbound calls neither answered nor short abandons (rows of missed_calls).';
+comment on column kpi_by_employee_weekly.answer_rate is 'answered / (offered - short_abandons), 0..1.';
+comment on column kpi_by_employee_weekly.service_level is 'SL(N): answered with wait_s <= N (kpi_settings.service_level_s) / (offered - short_abandons), 0..1.';
+comment on column kpi_by_employee_weekly.asa_s is 'Average speed of answer: mean wait_s of answered calls.';
+comment on column kpi_by_employee_weekly.asa_p90_s is '90th percentile (linear interpolation) of wait_s of answered calls.';
+comment on column kpi_by_employee_weekly.talk_mean_s is 'Mean duration_s of answered calls (duration as delivered by the PBX).';
+comment on column kpi_by_employee_weekly.talk_median_s is 'Median duration_s of answered calls.';
+comment on column kpi_by_employee_weekly.recovered_callback is 'Missed calls recovered by a callback within W (missed_calls.recovery = callback).';
+comment on column kpi_by_employee_weekly.recovered_client is 'Missed calls recovered because the client called again within W and was answered.';
+comment on column kpi_by_employee_weekly.not_called_back is 'Missed calls not recovered within W.';
+comment on column kpi_by_employee_weekly.callback_median_s is 'Median time from the missed call to the callback that recovered it, seconds.';
+comment on column kpi_by_employee_weekly.callback_p90_s is '90th percentile of that time (linear interpolation), seconds.';
+comment on column kpi_by_employee_weekly.lost_contacts is 'Distinct lost contacts (missed_calls.lost_contact_id) among the missed calls here: misses of one client before they talk count once.';
+comment on column kpi_by_employee_weekly.repeat_caller_share is 'Share of offered calls whose number made >= 2 inbound calls within 7 days (inbound_calls.is_repeat_caller).';
+comment on column kpi_by_employee_weekly.rated_calls is 'Inbound calls with a client rating (ratings without a loaded call are in ratings only).';
+comment on column kpi_by_employee_weekly.rating_mean is 'Mean rating 1-5 of rated_calls; not rated is never a score.';
+comment on column kpi_by_employee_weekly.csat_share is 'Share of rated_calls rated 4 or 5.';

@@ -1,0 +1,53 @@
+create or replace view kpi_by_number_weekly as
+select
+    ic.week_start,
+    ic.diversion,
+    count(*) as offered,
+    count(*) filter (where ic.is_short_abandon) as short_abandons,
+    count(*) filter (where ic.is_answered) as answered,
+    count(*) filter (where ic.is_missed) as missed,
+    count(*) filter (where ic.is_answered)
+    / nullif(count(*) filter (where not ic.is_short_abandon), 0) as answer_rate,
+    count(*) filter (where ic.is_within_service_level)
+    / nullif(count(*) filter (where not ic.is_short_abandon), 0) as service_level,
+    avg(ic.wait_s) filter (where ic.is_answered) as asa_s,
+    quantile_cont(ic.wait_s, 0.9) filter (where ic.is_answered) as asa_p90_s,
+    avg(ic.duration_s) filter (where ic.is_answered) as talk_mean_s,
+    median(ic.duration_s) filter (where ic.is_answered) as talk_median_s,
+    count(*) filter (where ic.recovery = 'callback') as recovered_callback,
+    count(*) filter (where ic.recovery = 'client_called_again') as recovered_client,
+    count(*) filter (where ic.is_missed and ic.recovery is null) as not_called_back,
+    median(ic.time_to_recovery_s) filter (where ic.recovery = 'callback') as callback_median_s,
+    quantile_cont(ic.time_to_recovery_s, 0.9) filter (where ic.recovery = 'callback')
+        as callback_p90_s,
+    count(distinct ic.lost_contact_id) as lost_contacts,
+    count(*) filter (where ic.is_repeat_caller) / count(*) as repeat_caller_share,
+    count(ic.rating) as rated_calls,
+    avg(ic.rating) as rating_mean,
+    count(*) filter (where ic.rating >= 4) / nullif(count(ic.rating), 0) as csat_share
+from inbound_calls as ic
+group by ic.week_start, ic.diversion;
+
+comment on view kpi_by_number_weekly is 'Call-center KPIs per local week and number dialled (calls.diversion): which of our numbers lose calls. Route details of each number are in telnums / telnums_history.';
+comment on column kpi_by_number_weekly.week_start is 'Monday (local date) of the week.';
+comment on column kpi_by_number_weekly.diversion is 'Our number the calls came in on (null when the PBX did not report it).';
+comment on column kpi_by_number_weekly.offered is 'Inbound calls (short abandons included).';
+comment on column kpi_by_number_weekly.short_abandons is 'Unanswered inbound calls with wait_s < T_short (kpi_settings.short_abandon_s).';
+comment on column kpi_by_number_weekly.answered is 'Inbound calls with status success.';
+comment on column kpi_by_number_weekly.missed is 'Inbound calls neither answered nor short abandons (rows of missed_calls).';
+comment on column kpi_by_number_weekly.answer_rate is 'answered / (offered - short_abandons), 0..1.';
+comment on column kpi_by_number_weekly.service_level is 'SL(N): answered with wait_s <= N (kpi_settings.service_level_s) / (offered - short_abandons), 0..1.';
+comment on column kpi_by_number_weekly.asa_s is 'Average speed of answer: mean wait_s of answered calls.';
+comment on column kpi_by_number_weekly.asa_p90_s is '90th percentile (linear interpolation) of wait_s of answered calls.';
+comment on column kpi_by_number_weekly.talk_mean_s is 'Mean duration_s of answered calls (duration as delivered by the PBX).';
+comment on column kpi_by_number_weekly.talk_median_s is 'Median duration_s of answered calls.';
+comment on column kpi_by_number_weekly.recovered_callback is 'Missed calls recovered by a callback within W (missed_calls.recovery = callback).';
+comment on column kpi_by_number_weekly.recovered_client is 'Missed calls recovered because the client called again within W and was answered.';
+comment on column kpi_by_number_weekly.not_called_back is 'Missed calls not recovered within W.';
+comment on column kpi_by_number_weekly.callback_median_s is 'Median time from the missed call to the callback that recovered it, seconds.';
+comment on column kpi_by_number_weekly.callback_p90_s is '90th percentile of that time (linear interpolation), seconds.';
+comment on column kpi_by_number_weekly.lost_contacts is 'Distinct lost contacts (missed_calls.lost_contact_id) among the missed calls here: misses of one client before they talk count once.';
+comment on column kpi_by_number_weekly.repeat_caller_share is 'Share of offered calls whose number made >= 2 inbound calls within 7 days (inbound_calls.is_repeat_caller).';
+comment on column kpi_by_number_weekly.rated_calls is 'Inbound calls with a client rating (ratings without a loaded call are in ratings only).';
+comment on column kpi_by_number_weekly.rating_mean is 'Mean rating 1-5 of rated_calls; not rated is never a score.';
+comment on column kpi_by_number_weekly.csat_share is 'Share of rated_calls rated 4 or 5.';

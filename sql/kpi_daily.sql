@@ -1,0 +1,55 @@
+create or replace view kpi_daily as
+select
+    ic.local_date,
+    ic.department,
+    grouping(ic.department) = 1 as is_total,
+    count(*) as offered,
+    count(*) filter (where ic.is_short_abandon) as short_abandons,
+    count(*) filter (where ic.is_answered) as answered,
+    count(*) filter (where ic.is_missed) as missed,
+    count(*) filter (where ic.is_answered)
+    / nullif(count(*) filter (where not ic.is_short_abandon), 0) as answer_rate,
+    count(*) filter (where ic.is_within_service_level)
+    / nullif(count(*) filter (where not ic.is_short_abandon), 0) as service_level,
+    avg(ic.wait_s) filter (where ic.is_answered) as asa_s,
+    quantile_cont(ic.wait_s, 0.9) filter (where ic.is_answered) as asa_p90_s,
+    avg(ic.duration_s) filter (where ic.is_answered) as talk_mean_s,
+    median(ic.duration_s) filter (where ic.is_answered) as talk_median_s,
+    count(*) filter (where ic.recovery = 'callback') as recovered_callback,
+    count(*) filter (where ic.recovery = 'client_called_again') as recovered_client,
+    count(*) filter (where ic.is_missed and ic.recovery is null) as not_called_back,
+    median(ic.time_to_recovery_s) filter (where ic.recovery = 'callback') as callback_median_s,
+    quantile_cont(ic.time_to_recovery_s, 0.9) filter (where ic.recovery = 'callback')
+        as callback_p90_s,
+    count(distinct ic.lost_contact_id) as lost_contacts,
+    count(*) filter (where ic.is_repeat_caller) / count(*) as repeat_caller_share,
+    count(ic.rating) as rated_calls,
+    avg(ic.rating) as rating_mean,
+    count(*) filter (where ic.rating >= 4) / nullif(count(ic.rating), 0) as csat_share
+from inbound_calls as ic
+group by grouping sets ((ic.local_date, ic.department), (ic.local_date));
+
+comment on view kpi_daily is 'Call-center KPIs per local day (kpi_settings.tz) and department, plus one total row per day (department null, is_total). Inbound external calls; definitions in DESIGN.md, parameters in kpi_settings.';
+comment on column kpi_daily.local_date is 'Local day of the calls.';
+comment on column kpi_daily.department is 'calls_enriched.department; null on the total row.';
+comment on column kpi_daily.is_total is 'True on the row that adds up every department of the day.';
+comment on column kpi_daily.offered is 'Inbound calls (short abandons included).';
+comment on column kpi_daily.short_abandons is 'Unanswered inbound calls with wait_s < T_short (kpi_settings.short_abandon_s).';
+comment on column kpi_daily.answered is 'Inbound calls with status success.';
+comment on column kpi_daily.missed is 'Inbound calls neither answered nor short abandons (rows of missed_calls).';
+comment on column kpi_daily.answer_rate is 'answered / (offered - short_abandons), 0..1.';
+comment on column kpi_daily.service_level is 'SL(N): answered with wait_s <= N (kpi_settings.service_level_s) / (offered - short_abandons), 0..1.';
+comment on column kpi_daily.asa_s is 'Average speed of answer: mean wait_s of answered calls.';
+comment on column kpi_daily.asa_p90_s is '90th percentile (linear interpolation) of wait_s of answered calls.';
+comment on column kpi_daily.talk_mean_s is 'Mean duration_s of answered calls (duration as delivered by the PBX).';
+comment on column kpi_daily.talk_median_s is 'Median duration_s of answered calls.';
+comment on column kpi_daily.recovered_callback is 'Missed calls recovered by a callback within W (missed_calls.recovery = callback).';
+comment on column kpi_daily.recovered_client is 'Missed calls recovered because the client called again within W and was answered.';
+comment on column kpi_daily.not_called_back is 'Missed calls not recovered within W.';
+comment on column kpi_daily.callback_median_s is 'Median time from the missed call to the callback that recovered it, seconds.';
+comment on column kpi_daily.callback_p90_s is '90th percentile of that time (linear interpolation), seconds.';
+comment on column kpi_daily.lost_contacts is 'Distinct lost contacts (missed_calls.lost_contact_id) among the missed calls here: misses of one client before they talk count once.';
+comment on column kpi_daily.repeat_caller_share is 'Share of offered calls whose number made >= 2 inbound calls within 7 days (inbound_calls.is_repeat_caller).';
+comment on column kpi_daily.rated_calls is 'Inbound calls with a client rating (ratings without a loaded call are in ratings only).';
+comment on column kpi_daily.rating_mean is 'Mean rating 1-5 of rated_calls; not rated is never a score.';
+comment on column kpi_daily.csat_share is 'Share of rated_calls rated 4 or 5.';

@@ -1,0 +1,62 @@
+create or replace view kpi_heatmap as
+select
+    ic.week_start,
+    ic.department,
+    grouping(ic.department) = 1 as is_total,
+    ic.weekday,
+    ic.local_hour,
+    count(*) as offered,
+    count(*) filter (where ic.is_short_abandon) as short_abandons,
+    count(*) filter (where ic.is_answered) as answered,
+    count(*) filter (where ic.is_missed) as missed,
+    count(*) filter (where ic.is_answered)
+    / nullif(count(*) filter (where not ic.is_short_abandon), 0) as answer_rate,
+    count(*) filter (where ic.is_within_service_level)
+    / nullif(count(*) filter (where not ic.is_short_abandon), 0) as service_level,
+    avg(ic.wait_s) filter (where ic.is_answered) as asa_s,
+    quantile_cont(ic.wait_s, 0.9) filter (where ic.is_answered) as asa_p90_s,
+    avg(ic.duration_s) filter (where ic.is_answered) as talk_mean_s,
+    median(ic.duration_s) filter (where ic.is_answered) as talk_median_s,
+    count(*) filter (where ic.recovery = 'callback') as recovered_callback,
+    count(*) filter (where ic.recovery = 'client_called_again') as recovered_client,
+    count(*) filter (where ic.is_missed and ic.recovery is null) as not_called_back,
+    median(ic.time_to_recovery_s) filter (where ic.recovery = 'callback') as callback_median_s,
+    quantile_cont(ic.time_to_recovery_s, 0.9) filter (where ic.recovery = 'callback')
+        as callback_p90_s,
+    count(distinct ic.lost_contact_id) as lost_contacts,
+    count(*) filter (where ic.is_repeat_caller) / count(*) as repeat_caller_share,
+    count(ic.rating) as rated_calls,
+    avg(ic.rating) as rating_mean,
+    count(*) filter (where ic.rating >= 4) / nullif(count(ic.rating), 0) as csat_share
+from inbound_calls as ic
+group by grouping sets (
+    (ic.week_start, ic.department, ic.weekday, ic.local_hour),
+    (ic.week_start, ic.weekday, ic.local_hour)
+);
+
+comment on view kpi_heatmap is 'Call-center KPIs per local week, weekday and hour of the day (kpi_settings.tz), per department and in total (department null, is_total): the weekday x hour heatmap. Cells without calls have no row. To span several weeks sum the counts, do not average the rates.';
+comment on column kpi_heatmap.week_start is 'Monday (local date) of the week.';
+comment on column kpi_heatmap.department is 'calls_enriched.department; null on total rows.';
+comment on column kpi_heatmap.is_total is 'True on rows that add up every department.';
+comment on column kpi_heatmap.weekday is 'Local ISO weekday: 1 = Monday ... 7 = Sunday.';
+comment on column kpi_heatmap.local_hour is 'Local hour of the call start, 0-23.';
+comment on column kpi_heatmap.offered is 'Inbound calls (short abandons included).';
+comment on column kpi_heatmap.short_abandons is 'Unanswered inbound calls with wait_s < T_short (kpi_settings.short_abandon_s).';
+comment on column kpi_heatmap.answered is 'Inbound calls with status success.';
+comment on column kpi_heatmap.missed is 'Inbound calls neither answered nor short abandons (rows of missed_calls).';
+comment on column kpi_heatmap.answer_rate is 'answered / (offered - short_abandons), 0..1.';
+comment on column kpi_heatmap.service_level is 'SL(N): answered with wait_s <= N (kpi_settings.service_level_s) / (offered - short_abandons), 0..1.';
+comment on column kpi_heatmap.asa_s is 'Average speed of answer: mean wait_s of answered calls.';
+comment on column kpi_heatmap.asa_p90_s is '90th percentile (linear interpolation) of wait_s of answered calls.';
+comment on column kpi_heatmap.talk_mean_s is 'Mean duration_s of answered calls (duration as delivered by the PBX).';
+comment on column kpi_heatmap.talk_median_s is 'Median duration_s of answered calls.';
+comment on column kpi_heatmap.recovered_callback is 'Missed calls recovered by a callback within W (missed_calls.recovery = callback).';
+comment on column kpi_heatmap.recovered_client is 'Missed calls recovered because the client called again within W and was answered.';
+comment on column kpi_heatmap.not_called_back is 'Missed calls not recovered within W.';
+comment on column kpi_heatmap.callback_median_s is 'Median time from the missed call to the callback that recovered it, seconds.';
+comment on column kpi_heatmap.callback_p90_s is '90th percentile of that time (linear interpolation), seconds.';
+comment on column kpi_heatmap.lost_contacts is 'Distinct lost contacts (missed_calls.lost_contact_id) among the missed calls here: misses of one client before they talk count once.';
+comment on column kpi_heatmap.repeat_caller_share is 'Share of offered calls whose number made >= 2 inbound calls within 7 days (inbound_calls.is_repeat_caller).';
+comment on column kpi_heatmap.rated_calls is 'Inbound calls with a client rating (ratings without a loaded call are in ratings only).';
+comment on column kpi_heatmap.rating_mean is 'Mean rating 1-5 of rated_calls; not rated is never a score.';
+comment on column kpi_heatmap.csat_share is 'Share of rated_calls rated 4 or 5.';

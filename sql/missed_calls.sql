@@ -1,0 +1,43 @@
+create or replace view missed_calls as
+select
+    ic.uid,
+    ic.client,
+    ic.started_at,
+    ic.diversion,
+    ic.group_name,
+    ic.department,
+    ic.user_login,
+    ic.wait_s,
+    case
+        when ic.destination = 'offtime' then 'offtime'
+        when ic.destination in ('vm', 'am') then 'voicemail'
+        when ic.destination = 'ivr' then 'ivr'
+        when ic.status = 'busy' then 'busy'
+        when ic.status = 'cancel' then 'cancel'
+        else 'no_answer'
+    end as reason,
+    ic.recovery,
+    ic.recovered_at,
+    ic.time_to_recovery_s,
+    ic.recovered_by_login,
+    ic.callback_attempts,
+    ic.recovery_deadline_at,
+    ic.lost_contact_id,
+    ic.local_date,
+    ic.local_hour,
+    ic.weekday,
+    ic.week_start
+from inbound_calls as ic
+where ic.is_missed;
+
+comment on view missed_calls is 'One row per missed inbound call (not answered; short abandons excluded) with its recovery, by the definitions in DESIGN.md and W = kpi_settings.recovery_window_s: recovered by callback when an outgoing call to the same client succeeds with duration > 0 within W; recovered by the client when the client calls again within W and is answered; whichever comes first; otherwise not called back (recovery null).';
+comment on column missed_calls.department is 'Department the call counts for (calls_enriched.department).';
+comment on column missed_calls.user_login is 'Employee the missed call was delivered to, when the PBX reports one.';
+comment on column missed_calls.reason is 'Why it was missed: offtime (out of hours), voicemail (destination vm/am), ivr (hung up in the menu), busy, cancel (the client hung up while ringing), no_answer (anything else).';
+comment on column missed_calls.recovery is 'callback, client_called_again, or null = not called back within W.';
+comment on column missed_calls.recovered_at is 'Start (UTC) of the call that recovered the miss: the first successful callback or answered inbound call of the client within W.';
+comment on column missed_calls.time_to_recovery_s is 'Seconds from the missed call''s start to recovered_at.';
+comment on column missed_calls.recovered_by_login is 'Employee who made the callback or answered the client''s call.';
+comment on column missed_calls.callback_attempts is 'Outgoing calls to the client after the miss, within W and up to the recovery (the successful callback included).';
+comment on column missed_calls.recovery_deadline_at is 'started_at + W (UTC): later calls no longer recover this miss.';
+comment on column missed_calls.lost_contact_id is 'uid of the first miss of a "lost contact": misses of one client collapse into one contact until the client and the company talk (an answered inbound call or a successful callback, at any time).';
