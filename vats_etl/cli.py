@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
@@ -23,6 +23,7 @@ from vats_etl.config import Settings, load_settings
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from vats_etl.client import Fmt, Kind
     from vats_etl.pipeline import ChunkResult, RunSummary
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
@@ -196,12 +197,12 @@ def _run_flow(settings: Settings, label: str, call: Callable[[], RunSummary]) ->
     _exit_for(summary)
 
 
-def _kinds(value: str) -> tuple[str, ...]:
+def _kinds(value: str) -> tuple[Kind, ...]:
     chosen = tuple(k.strip() for k in value.split(",") if k.strip())
     unknown = set(chosen) - set(KINDS)
     if unknown or not chosen:
         raise click.BadParameter(f"choose from {', '.join(KINDS)}", param_hint="--kinds")
-    return chosen
+    return tuple(cast("Kind", k) for k in chosen)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -237,17 +238,12 @@ def backfill(
         raise click.BadParameter("--to is before --from", param_hint="--to")
     from flows.backfill import backfill as backfill_flow
 
+    chosen = _kinds(kinds)
+    formats = (cast("Fmt", fmt),)
     _run_flow(
         settings,
         "backfill",
-        lambda: backfill_flow(
-            first,
-            last,
-            _kinds(kinds),
-            (fmt,),
-            concurrency=concurrency,
-            force=force,  # type: ignore[arg-type]
-        ),
+        lambda: backfill_flow(first, last, chosen, formats, concurrency=concurrency, force=force),
     )
 
 
@@ -260,7 +256,8 @@ def daily(ctx: Context, kinds: str) -> None:
     settings.require_api()
     from flows.daily import daily as daily_flow
 
-    _run_flow(settings, "daily", lambda: daily_flow(_kinds(kinds)))  # type: ignore[arg-type]
+    chosen = _kinds(kinds)
+    _run_flow(settings, "daily", lambda: daily_flow(chosen))
 
 
 @main.command()
