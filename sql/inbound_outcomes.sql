@@ -38,7 +38,7 @@ live_settings as (
     select st.* from state as st where not st.is_cached
 ),
 
-classified as (
+classified as materialized (
     select
         c.uid,
         c.client,
@@ -156,18 +156,43 @@ recoveries as (
     left join sequenced as mk on mk.uid = m.uid and mk.is_marker
 ),
 
-live as (
+inbound as (
+    -- every inbound call once: from the timeline when the client is known, else from calls
+    select
+        sq.uid,
+        sq.started_at,
+        sq.is_answered,
+        sq.is_short_abandon,
+        sq.is_quick,
+        sq.recovery_window,
+        coalesce(
+            sq.started_at - sq.previous_inbound_at <= sq.repeat_window
+            or sq.next_inbound_at - sq.started_at <= sq.repeat_window,
+            false
+        ) as is_repeat_caller
+    from sequenced as sq
+    where sq.is_inbound
+    union all
     select
         cl.uid,
+        cl.started_at,
         cl.is_answered,
         cl.is_short_abandon,
-        not cl.is_answered and not cl.is_short_abandon as is_missed,
-        cl.is_answered and cl.is_quick as is_within_service_level,
-        coalesce(
-            sq.started_at - sq.previous_inbound_at <= cl.repeat_window
-            or sq.next_inbound_at - sq.started_at <= cl.repeat_window,
-            false
-        ) as is_repeat_caller,
+        cl.is_quick,
+        cl.recovery_window,
+        false as is_repeat_caller
+    from classified as cl
+    where cl.is_inbound and cl.client is null
+),
+
+live as (
+    select
+        i.uid,
+        i.is_answered,
+        i.is_short_abandon,
+        not i.is_answered and not i.is_short_abandon as is_missed,
+        i.is_answered and i.is_quick as is_within_service_level,
+        i.is_repeat_caller,
         r.recovery,
         case r.recovery
             when 'callback' then r.callback_at
@@ -183,18 +208,16 @@ live as (
             else r.attempts_in_window
         end as callback_attempts,
         case
-            when not cl.is_answered and not cl.is_short_abandon
-                then cl.started_at + cl.recovery_window
+            when not i.is_answered and not i.is_short_abandon
+                then i.started_at + i.recovery_window
         end as recovery_deadline_at,
         case
-            when not cl.is_answered and not cl.is_short_abandon
-                then coalesce(r.lost_contact_id, cl.uid)
+            when not i.is_answered and not i.is_short_abandon
+                then coalesce(r.lost_contact_id, i.uid)
         end as lost_contact_id,
-        cl.started_at
-    from classified as cl
-    left join sequenced as sq on sq.uid = cl.uid and not sq.is_marker
-    left join recoveries as r on r.uid = cl.uid
-    where cl.is_inbound
+        i.started_at
+    from inbound as i
+    left join recoveries as r on r.uid = i.uid
 )
 
 select

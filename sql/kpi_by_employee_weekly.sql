@@ -1,5 +1,36 @@
 create or replace view kpi_by_employee_weekly as
-with inbound as (
+with outcomes as materialized (
+    select * from inbound_outcomes
+),
+
+employee_calls as materialized (
+    -- every call of an employee, inbound ones with their outcome: read once, used thrice
+    select
+        ce.uid,
+        ce.week_start,
+        ce.user_login,
+        ce.user_name,
+        ce.user_department,
+        ce.direction,
+        ce.status,
+        ce.started_at,
+        ce.wait_s,
+        ce.duration_s,
+        ce.rating,
+        io.is_answered,
+        io.is_short_abandon,
+        io.is_missed,
+        io.is_within_service_level,
+        io.is_repeat_caller,
+        io.recovery,
+        io.time_to_recovery_s,
+        io.lost_contact_id
+    from calls_enriched as ce
+    left join outcomes as io on io.uid = ce.uid
+    where ce.user_login is not null and ce.started_at is not null
+),
+
+inbound as (
     select
         ic.week_start,
         ic.user_login,
@@ -8,7 +39,7 @@ with inbound as (
         count(*) filter (where ic.is_answered) as answered,
         count(*) filter (where ic.is_missed) as missed,
         count(*) filter (where ic.is_answered)
-    / nullif(count(*) filter (where not ic.is_short_abandon), 0) as answer_rate,
+        / nullif(count(*) filter (where not ic.is_short_abandon), 0) as answer_rate,
         count(*) filter (where ic.is_within_service_level)
         / nullif(count(*) filter (where not ic.is_short_abandon), 0) as service_level,
         avg(ic.wait_s) filter (where ic.is_answered) as asa_s,
@@ -21,30 +52,29 @@ with inbound as (
         median(ic.time_to_recovery_s) filter (where ic.recovery = 'callback') as callback_median_s,
         quantile_cont(ic.time_to_recovery_s, 0.9) filter (where ic.recovery = 'callback')
             as callback_p90_s,
-        count(distinct ic.lost_contact_id) as lost_contacts,
+        count(*) filter (where ic.is_missed and ic.uid = ic.lost_contact_id) as lost_contacts,
         count(*) filter (where ic.is_repeat_caller) / count(*) as repeat_caller_share,
         count(ic.rating) as rated_calls,
         avg(ic.rating) as rating_mean,
         count(*) filter (where ic.rating >= 4) / nullif(count(ic.rating), 0) as csat_share
-    from inbound_calls as ic
-        where ic.user_login is not null
+    from employee_calls as ic
+    where ic.direction = 'in'
     group by ic.week_start, ic.user_login
 ),
 
-employee_calls as (
+employee as (
     select
-        ce.week_start,
-        ce.user_login,
-        arg_max(ce.user_name, ce.started_at) as user_name,
-        arg_max(ce.user_department, ce.started_at) as user_department,
-        count(*) filter (where ce.direction = 'out') as outbound_calls,
-        count(*) filter (where ce.direction = 'out' and ce.status = 'success' and ce.duration_s > 0)
+        ec.week_start,
+        ec.user_login,
+        arg_max(ec.user_name, ec.started_at) as user_name,
+        arg_max(ec.user_department, ec.started_at) as user_department,
+        count(*) filter (where ec.direction = 'out') as outbound_calls,
+        count(*) filter (where ec.direction = 'out' and ec.status = 'success' and ec.duration_s > 0)
             as outbound_connected,
-        sum(ce.duration_s) filter (where ce.direction = 'out' and ce.status = 'success')
+        sum(ec.duration_s) filter (where ec.direction = 'out' and ec.status = 'success')
             as outbound_talk_s
-    from calls_enriched as ce
-    where ce.user_login is not null and ce.started_at is not null
-    group by ce.week_start, ce.user_login
+    from employee_calls as ec
+    group by ec.week_start, ec.user_login
 ),
 
 callbacks as (
@@ -52,7 +82,7 @@ callbacks as (
         date_trunc('week', timezone(ks.tz, io.recovered_at))::date as week_start,
         io.recovered_by_login as user_login,
         count(*) as callbacks_made
-    from inbound_outcomes as io
+    from outcomes as io
     cross join kpi_settings as ks
     where io.recovery = 'callback' and io.recovered_by_login is not null
     group by all
@@ -87,7 +117,7 @@ select
     ec.outbound_connected,
     coalesce(ec.outbound_talk_s, 0)::bigint as outbound_talk_s,
     coalesce(cb.callbacks_made, 0) as callbacks_made
-from employee_calls as ec
+from employee as ec
 left join inbound as i
     on i.week_start = ec.week_start and i.user_login = ec.user_login
 left join callbacks as cb
@@ -116,7 +146,7 @@ comment on column kpi_by_employee_weekly.recovered_client is 'Missed calls recov
 comment on column kpi_by_employee_weekly.not_called_back is 'Missed calls not recovered within W.';
 comment on column kpi_by_employee_weekly.callback_median_s is 'Median time from the missed call to the callback that recovered it, seconds.';
 comment on column kpi_by_employee_weekly.callback_p90_s is '90th percentile of that time (linear interpolation), seconds.';
-comment on column kpi_by_employee_weekly.lost_contacts is 'Distinct lost contacts (missed_calls.lost_contact_id) among the missed calls here: misses of one client before they talk count once.';
+comment on column kpi_by_employee_weekly.lost_contacts is 'Lost contacts that began here (their first miss is in this row): misses of one client before they talk count once, and the counts add up across rows.';
 comment on column kpi_by_employee_weekly.repeat_caller_share is 'Share of offered calls whose number made >= 2 inbound calls within 7 days (inbound_calls.is_repeat_caller).';
 comment on column kpi_by_employee_weekly.rated_calls is 'Inbound calls with a client rating (ratings without a loaded call are in ratings only).';
 comment on column kpi_by_employee_weekly.rating_mean is 'Mean rating 1-5 of rated_calls; not rated is never a score.';

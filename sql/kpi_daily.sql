@@ -21,7 +21,7 @@ select
     median(ic.time_to_recovery_s) filter (where ic.recovery = 'callback') as callback_median_s,
     quantile_cont(ic.time_to_recovery_s, 0.9) filter (where ic.recovery = 'callback')
         as callback_p90_s,
-    count(distinct ic.lost_contact_id) as lost_contacts,
+    count(*) filter (where ic.is_missed and ic.uid = ic.lost_contact_id) as lost_contacts,
     count(*) filter (where ic.is_repeat_caller) / count(*) as repeat_caller_share,
     count(ic.rating) as rated_calls,
     avg(ic.rating) as rating_mean,
@@ -48,7 +48,7 @@ comment on column kpi_daily.recovered_client is 'Missed calls recovered because 
 comment on column kpi_daily.not_called_back is 'Missed calls not recovered within W.';
 comment on column kpi_daily.callback_median_s is 'Median time from the missed call to the callback that recovered it, seconds.';
 comment on column kpi_daily.callback_p90_s is '90th percentile of that time (linear interpolation), seconds.';
-comment on column kpi_daily.lost_contacts is 'Distinct lost contacts (missed_calls.lost_contact_id) among the missed calls here: misses of one client before they talk count once.';
+comment on column kpi_daily.lost_contacts is 'Lost contacts that began here (their first miss is in this row): misses of one client before they talk count once, and the counts add up across rows.';
 comment on column kpi_daily.repeat_caller_share is 'Share of offered calls whose number made >= 2 inbound calls within 7 days (inbound_calls.is_repeat_caller).';
 comment on column kpi_daily.rated_calls is 'Inbound calls with a client rating (ratings without a loaded call are in ratings only).';
 comment on column kpi_daily.rating_mean is 'Mean rating 1-5 of rated_calls; not rated is never a score.';

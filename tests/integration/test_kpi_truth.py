@@ -170,7 +170,7 @@ def kpis(rows: list[dict[str, Any]], misses: dict[str, Miss], repeat: set[str]) 
         "not_called_back": sum(m.recovery is None for m in missed),
         "callback_median_s": p(callbacks, 0.5),
         "callback_p90_s": p(callbacks, 0.9),
-        "lost_contacts": len({m.lost_contact_id for m in missed}),
+        "lost_contacts": sum(m.lost_contact_id == m.uid for m in missed),
         "repeat_caller_share": sum(r["uid"] in repeat for r in rows) / len(rows),
         "rated_calls": len(rated),
         "rating_mean": mean(rated),

@@ -205,3 +205,13 @@ def test_answered_and_outbound_calls_are_not_missed(con: duckdb.DuckDBPyConnecti
         [call("answered"), callback("out-failed", status="busy", duration_s=0), miss("m1")],
     )
     assert list(missed(con)) == ["m1"]
+
+
+def test_a_lost_contact_counts_once_where_it_began(con: duckdb.DuckDBPyConnection) -> None:
+    insert_calls(con, [miss("mon"), miss("tue", started_at=T0 + DAY), miss("x", client="2")])
+    daily = rows(
+        con, "select local_date, missed, lost_contacts from kpi_daily where is_total order by 1"
+    )
+    assert [(r["missed"], r["lost_contacts"]) for r in daily] == [(2, 2), (1, 0)]
+    weekly = rows(con, "select missed, lost_contacts from kpi_weekly where is_total")
+    assert weekly == [{"missed": 3, "lost_contacts": 2}]
