@@ -115,7 +115,7 @@ def connect(
     try:
         con.execute("set timezone = 'UTC'")
         if schema and not read_only:
-            ensure_schema(con)
+            _ensure_schema_once(con, path)
             sync_kpi_settings(con, tz or company_tz())
         yield con
     finally:
