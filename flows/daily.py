@@ -6,6 +6,7 @@ from prefect import flow
 
 from flows.history import load_history, publish_read_copy, publish_summary
 from flows.snapshot import refresh_directory
+from flows.weekly import build_dashboards
 from vats_etl import errors, pipeline, runtime, warehouse
 from vats_etl.client import Fmt, Kind
 from vats_etl.pipeline import RunSummary
@@ -37,5 +38,9 @@ def daily(
     if snapshot_failure is not None:
         summary.failures.append(snapshot_failure)
     publish_read_copy()
+    try:  # the managers' dashboards, from the copy just published (a failure fails the run)
+        build_dashboards()
+    except errors.VatsError as exc:
+        summary.failures.append(("dashboards", str(exc)))
     publish_summary("daily-summary", f"Daily {first} – {last}", summary)
     return summary

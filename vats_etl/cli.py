@@ -39,10 +39,14 @@ def _quiet_prefect(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 
-def _console() -> Console:
+def _console(*, stderr: bool = True) -> Console:
+    """Progress and summaries go to stderr; a pipe or log file gets 120 columns, not 80."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=120)
+    return console
 
 
 def _fail(message: str) -> NoReturn:
@@ -384,6 +388,7 @@ def demo(ctx: Context, days: int, agents: int, seed: int, faults: str) -> None:
         with _progress(settings, "daily"):
             summary = daily_flow()
         _print_summary(summary)
+    console = _console(stderr=False)  # the results are the demo's output
     console.print(f"\nwarehouse: {settings.db_path}  (analysts: open {settings.read_db_path})")
     for example, columns, rows in demo_lib.run_examples(settings.read_db_path):
         table = Table(title=example.title, title_justify="left")
@@ -519,4 +524,240 @@ def snapshot(ctx: Context) -> None:
     console.print(
         f"{summary.requests} requests; "
         + ("changes recorded" if summary.changed else "no change since the last snapshot")
+    )
+
+
+# -- dashboards, weekly email, schedules (issue 5) --------------------------------------------
+
+
+def _report_period(settings: Settings, date_from: Any, date_to: Any, week: str | None) -> Any:
+    from vats_etl import dashboards
+    from vats_etl.reports import Period
+
+    if week and (date_from or date_to):
+        raise click.UsageError("give either --week or --from/--to")
+    if week:
+        return Period.week(week)
+    if date_from or date_to:
+        if not (date_from and date_to):
+            raise click.UsageError("--from and --to go together")
+        if date_to < date_from:
+            raise click.BadParameter("--to is before --from", param_hint="--to")
+        return Period(date_from.date(), date_to.date())
+    return dashboards.recent_period(settings)
+
+
+@main.command()
+@click.option("--from", "date_from", type=DATE, help="First day (YYYY-MM-DD), with --to.")
+@click.option("--to", "date_to", type=DATE, help="Last day, included.")
+@click.option("--week", help="ISO week instead, e.g. 2026-W47.")
+@click.option("--department", help="Only this department (its name as the dashboards show it).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder [VATS_DASHBOARDS_DIR, else dashboards/].",
+)
+@pass_context
+def report(
+    ctx: Context,
+    date_from: Any,
+    date_to: Any,
+    week: str | None,
+    department: str | None,
+    out: Path | None,
+) -> None:
+    """Write the dashboards: overview, missed calls, ratings (self-contained HTML).
+
+    The period is --week, or --from/--to (days in VATS_TZ, both included); by default the
+    last seven full days. Reads the published read copy, so it never blocks a load. Writes
+    overview.html, missed-calls.html (+ missed-calls.csv, the whole not-called-back list)
+    and ratings.html; with --department the names end in the department's name.
+    See docs/dashboards.md.
+    """
+    import time
+
+    from vats_etl import dashboards, reports
+
+    settings = ctx.settings()
+    period = _report_period(settings, date_from, date_to, week)
+    target = out or dashboards.default_out_dir()
+    started = time.perf_counter()
+    with _console().status(f"building dashboards for {period.label()}"):
+        with reports.open_read(settings) as con:
+            reader = reports.Reader(con, period, department)
+            files = dashboards.build(reader)
+            meta = reader.meta()
+        written = dashboards.write_files(target, files)
+    for path in written:
+        click.echo(str(path))
+    if department is not None and department not in meta.departments:
+        known = ", ".join(meta.departments) or "none"
+        click.echo(
+            f"warning: no calls of department {department!r} in {period}; departments: {known}",
+            err=True,
+        )
+    cutoff = f"{meta.cutoff:%Y-%m-%d %H:%M}" if meta.cutoff else "no data"
+    click.echo(
+        f"{period.label()}: data up to {cutoff} ({settings.tz}); "
+        f"{time.perf_counter() - started:.1f} s",
+        err=True,
+    )
+
+
+@main.command("email-weekly")
+@click.option("--week", help="ISO week, e.g. 2026-W47 [default: last week in VATS_TZ].")
+@click.option(
+    "--routing",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="VATS_EMAIL_ROUTING",
+    help="TOML file: department -> addresses (docs/operations.md) [VATS_EMAIL_ROUTING].",
+)
+@click.option("--dry-run", is_flag=True, help="Write the messages to --out instead of sending.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("weekly-email"),
+    show_default=True,
+    help="Folder for --dry-run (.eml and .html per message).",
+)
+@click.option(
+    "--cap",
+    type=click.IntRange(1, 1000),
+    default=25,
+    show_default=True,
+    help="Rows of the not-called-back list in the body; all of them go in a CSV attachment.",
+)
+@click.option(
+    "--late-after",
+    "late_after_min",
+    type=click.IntRange(1, 10080),
+    default=60,
+    show_default=True,
+    help="Minutes after which a callback is listed as late.",
+)
+@click.option(
+    "--cafile",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    envvar="SMTP_CA_FILE",
+    help="CA certificates to trust for the SMTP server's TLS [SMTP_CA_FILE].",
+)
+@pass_context
+def email_weekly(
+    ctx: Context,
+    week: str | None,
+    routing: Path | None,
+    dry_run: bool,
+    out: Path,
+    cap: int,
+    late_after_min: int,
+    cafile: Path | None,
+) -> None:
+    """Send the weekly missed-call email: one message per department of the routing file
+    plus a roll-up to REPORT_TO, over SMTP_HOST/SMTP_PORT/SMTP_SECURITY (SMTP_USER and
+    SMTP_PASSWORD to log in), from REPORT_FROM.
+
+    Exits 1 when any message did not go, naming the messages that went and those that did
+    not. A week without misses still sends.
+    """
+    from vats_etl import dashboards, weekly_email
+    from vats_etl.reports import Period
+
+    settings = ctx.settings()
+    period = Period.week(week) if week else dashboards.default_period(settings)
+    plan = weekly_email.load_routing(routing)
+    config = None if dry_run else weekly_email.SmtpConfig.from_settings(settings, cafile=cafile)
+    with _console().status(f"composing the weekly email for {period.label()}"):
+        messages, warnings = weekly_email.prepare(
+            settings, period, plan, dry_run=dry_run, cap=cap, late_after_s=late_after_min * 60
+        )
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if config is None:
+        for path in weekly_email.write_dry_run(messages, out):
+            click.echo(str(path))
+        click.echo(f"dry run: {len(messages)} messages for {period.iso_week} in {out}", err=True)
+        return
+
+    def report_one(outgoing: weekly_email.Outgoing, error: str | None) -> None:
+        status = "sent" if error is None else "NOT sent"
+        detail = "" if error is None else f": {error}"
+        click.echo(f"{status} {outgoing.key} -> {', '.join(outgoing.recipients)}{detail}")
+
+    result = weekly_email.send(messages, config, on_message=report_one)
+    if not result.ok:
+        _fail(result.summary())
+    click.echo(f"{result.summary()} for {period.iso_week}", err=True)
+
+
+@main.command()
+@click.option(
+    "--daily-cron",
+    envvar="VATS_DAILY_CRON",
+    default="0 6 * * *",
+    show_default=True,
+    help="When the daily load runs, cron in VATS_TZ [VATS_DAILY_CRON].",
+)
+@click.option(
+    "--weekly-cron",
+    envvar="VATS_WEEKLY_CRON",
+    default="0 8 * * 1",
+    show_default=True,
+    help="When the weekly email goes, cron in VATS_TZ [VATS_WEEKLY_CRON].",
+)
+@click.option(
+    "--routing",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="VATS_EMAIL_ROUTING",
+    help="Routing file for the weekly email [VATS_EMAIL_ROUTING].",
+)
+@pass_context
+def serve(ctx: Context, daily_cron: str, weekly_cron: str, routing: Path | None) -> None:
+    """Register the daily load and the weekly email as Prefect deployments, scheduled in
+    VATS_TZ, and run them until Ctrl-C or SIGTERM.
+
+    Needs a Prefect server (`prefect server start`) at PREFECT_API_URL; runs, logs and the
+    schedules show in its UI. See docs/operations.md (also for a systemd unit).
+    """
+    from dotenv import load_dotenv
+    from prefect.schedules import Cron
+
+    settings = ctx.settings()
+    settings.require_api()
+    for option, cron in (("--daily-cron", daily_cron), ("--weekly-cron", weekly_cron)):
+        try:
+            Cron(cron, timezone=settings.tz)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc).splitlines()[0], param_hint=option) from None
+    # flow runs are subprocesses that build their settings from the environment
+    if Path(ctx.env_file).is_file():
+        load_dotenv(ctx.env_file, override=False)
+    names = {"base_url": "VATS_BASE_URL", "db_path": "VATS_DB", "raw_dir": "VATS_RAW_DIR"}
+    for name, var in (*names.items(), ("tz", "VATS_TZ")):
+        value = ctx.overrides.get(name)
+        if value is not None:
+            os.environ[var] = str(value)
+    if os.environ.get("PREFECT_LOGGING_LEVEL") == "WARNING":  # set by _quiet_prefect
+        os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
+    if os.environ.get("PREFECT_LOGGING_TO_API_ENABLED") == "false":
+        os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "true"
+    api = os.environ.get("PREFECT_API_URL")
+    if not api:
+        click.echo(
+            "warning: PREFECT_API_URL is not set: a temporary Prefect API lives only as long "
+            "as this process (no UI); see docs/operations.md",
+            err=True,
+        )
+    from flows.serve import DAILY_DEPLOYMENT, WEEKLY_DEPLOYMENT
+    from flows.serve import serve as serve_flows
+
+    click.echo(
+        f"serving {DAILY_DEPLOYMENT} ({daily_cron}) and {WEEKLY_DEPLOYMENT} ({weekly_cron}), "
+        f"{settings.tz}, against {api or 'a temporary Prefect API'}; Ctrl-C stops"
+    )
+    sys.stdout.flush()
+    serve_flows(
+        tz=settings.tz,
+        daily_cron=daily_cron,
+        weekly_cron=weekly_cron,
+        routing=str(routing.resolve()) if routing else None,
     )

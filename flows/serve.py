@@ -1,0 +1,67 @@
+"""Schedules: the daily load (06:00) and the weekly email (Monday 08:00), both in the
+company time zone, served against a Prefect server (`vats-etl serve`, docs/operations.md).
+
+Flow runs execute in subprocesses of the serving process and build their settings from its
+environment (and `.env`), so `vats-etl serve` exports its options there first."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from prefect import serve as prefect_serve
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
+from prefect.types.entrypoint import EntrypointType
+
+from flows.daily import daily
+from flows.weekly import weekly_email_flow
+
+DAILY_CRON = "0 6 * * *"
+WEEKLY_CRON = "0 8 * * 1"
+DAILY_DEPLOYMENT = "vats-daily/daily"
+WEEKLY_DEPLOYMENT = "vats-weekly-email/weekly-email"
+
+
+def deployments(
+    *,
+    tz: str,
+    daily_cron: str = DAILY_CRON,
+    weekly_cron: str = WEEKLY_CRON,
+    routing: str | None = None,
+) -> list[RunnerDeployment]:
+    weekly_parameters: dict[str, Any] = {"routing": routing} if routing else {}
+    made = [
+        daily.to_deployment(
+            name="daily",
+            schedules=[Cron(daily_cron, timezone=tz)],
+            description="Load yesterday and today, snapshot the directory, rebuild dashboards.",
+            tags=["vats-etl"],
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        ),
+        weekly_email_flow.to_deployment(
+            name="weekly-email",
+            schedules=[Cron(weekly_cron, timezone=tz)],
+            parameters=weekly_parameters,
+            description="Weekly missed-call email: one message per department plus a roll-up.",
+            tags=["vats-etl"],
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        ),
+    ]
+    # to_deployment answers a coroutine only when called from async code; we are sync
+    return [cast(RunnerDeployment, d) for d in made]
+
+
+def serve(
+    *,
+    tz: str,
+    daily_cron: str = DAILY_CRON,
+    weekly_cron: str = WEEKLY_CRON,
+    routing: str | None = None,
+    limit: int | None = 1,
+) -> None:
+    """Register both deployments and run their scheduled runs until interrupted."""
+    prefect_serve(
+        *deployments(tz=tz, daily_cron=daily_cron, weekly_cron=weekly_cron, routing=routing),
+        limit=limit,
+        print_starting_message=False,
+    )

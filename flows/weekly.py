@@ -1,0 +1,75 @@
+"""Weekly missed-call email and the dashboards (thin wiring of vats_etl.weekly_email and
+vats_etl.dashboards). `daily` calls :func:`build_dashboards` after publishing the read copy;
+`vats-etl serve` schedules :func:`weekly_email` (Monday 08:00 in VATS_TZ by default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from vats_etl import dashboards, errors, runtime, weekly_email
+from vats_etl.reports import Period
+from vats_etl.weekly_email import Outgoing, SendResult
+
+
+@task(name="build-dashboards", cache_policy=NO_CACHE)
+def build_dashboards(out: str | None = None) -> list[str]:
+    """Rebuild overview, missed calls and ratings for the last seven full days."""
+    rt = runtime.current()
+    period = dashboards.recent_period(rt.settings, rt.clock())
+    target = Path(out) if out else dashboards.default_out_dir()
+    return [str(p) for p in dashboards.write(rt.settings, period, target, now=rt.clock())]
+
+
+@task(name="compose-weekly-email", cache_policy=NO_CACHE)
+def compose_weekly(
+    week: str | None, routing: str | None, dry_run: bool, cap: int, late_after_min: int
+) -> tuple[list[Outgoing], list[str]]:
+    rt = runtime.current()
+    period = Period.week(week) if week else dashboards.default_period(rt.settings, rt.clock())
+    return weekly_email.prepare(
+        rt.settings,
+        period,
+        weekly_email.load_routing(Path(routing) if routing else None),
+        dry_run=dry_run,
+        cap=cap,
+        late_after_s=late_after_min * 60,
+        now=rt.clock(),
+    )
+
+
+# Not retried: a retry would send again what already went. send() itself goes on past a
+# refused message and reconnects once when the connection drops.
+@task(name="send-weekly-email", cache_policy=NO_CACHE)
+def send_weekly(messages: list[Outgoing]) -> SendResult:
+    settings = runtime.current().settings
+    return weekly_email.send(messages, weekly_email.SmtpConfig.from_settings(settings))
+
+
+@flow(name="vats-weekly-email")
+def weekly_email_flow(
+    week: str | None = None,
+    routing: str | None = None,
+    dry_run_dir: str | None = None,
+    cap: int = weekly_email.ACTION_CAP,
+    late_after_min: int = weekly_email.LATE_AFTER_S // 60,
+) -> str:
+    """One message per department in the routing file plus the roll-up to REPORT_TO, for
+    `week` (ISO, e.g. 2026-W47; default: last week). Fails when any message did not go."""
+    messages, warnings = compose_weekly(week, routing, dry_run_dir is not None, cap, late_after_min)
+    if dry_run_dir is not None:
+        written = weekly_email.write_dry_run(messages, Path(dry_run_dir))
+        return f"dry run: {len(written)} messages written to {dry_run_dir}"
+    result = send_weekly(messages)
+    lines = [f"- {m.key}: {m.subject} → {', '.join(m.recipients)}" for m in messages]
+    create_markdown_artifact(
+        "# Weekly email\n\n" + "\n".join([*lines, "", result.summary(), *warnings]) + "\n",
+        key="weekly-email",
+        description=result.summary()[:200],
+    )
+    if not result.ok:
+        raise errors.EmailError(result.summary())
+    return result.summary()
