@@ -32,20 +32,22 @@ class Example:
 EXAMPLES = (
     Example(
         "Answer rate and service level by day (all departments), last 7 days",
-        "select local_date, offered, answered, missed, round(answer_rate * 100, 1) as answer_pct,"
-        " round(service_level * 100, 1) as sl20_pct, round(asa_s, 1) as asa_s"
+        "select local_date, offered, answered, missed, not_called_back,"
+        " round(100 * answer_rate, 1) as answer_pct,"
+        " round(100 * service_level, 1) as sl20_pct, round(asa_s, 1) as asa_s"
         " from kpi_daily where is_total order by local_date desc limit 7",
     ),
     Example(
         "Clients we missed and never called back (oldest first)",
         "select client, started_at, department, reason from missed_calls"
-        " where recovery is null order by started_at limit 5",
+        " where recovery is null and recovery_deadline_at < now()"
+        " order by started_at limit 5",
     ),
     Example(
-        "Employees by client rating (Wilson lower bound, minimum sample applied)",
-        "select user_name, rated, round(mean_rating, 2) as mean, round(wilson_lower, 3) as wilson"
-        " from rating_by_employee where wilson_lower is not null"
-        " order by wilson_lower desc limit 5",
+        "Employees ranked by client ratings (Wilson lower bound of CSAT, minimum sample)",
+        "select rating_rank, user_name, rated_calls, round(rating_mean, 2) as rating_mean,"
+        " round(100 * csat_wilson_lower, 1) as csat_lower_pct"
+        " from rating_by_employee where is_ranked order by rating_rank limit 5",
     ),
 )
 
