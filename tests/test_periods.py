@@ -1,5 +1,6 @@
 """Spec 4.5 period rules and day windows, including zone edges."""
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -136,7 +137,7 @@ def test_week_containing_dst_change_is_167_hours():
 def test_days_cover_the_range_without_gaps():
     windows = periods.days(date(2024, 3, 25), date(2024, 4, 2), BERLIN)
     assert len(windows) == 9
-    assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
 
 
 def test_days_rejects_reversed_range():
