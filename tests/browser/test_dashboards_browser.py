@@ -1,0 +1,128 @@
+"""Headless Chromium opens every dashboard from a file: no console errors, every chart drawn
+with data, a screenshot for people, and hostile PBX names shown as text (no dialog fires)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser import support
+from tests.browser.cdp import Browser, Tab, chromium, chromium_path
+from vats_etl import dashboards, reports
+from vats_etl.reports import Reader
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+PAGES = ("overview.html", "missed-calls.html", "ratings.html")
+
+# For each plotly chart: points in its data and marks drawn in its SVG (bars, markers,
+# lines, heatmap image).
+CHARTS_JS = """
+Array.from(document.querySelectorAll('.js-plotly-plot')).map(function (el) {
+  var points = (el.data || []).reduce(function (n, t) {
+    var values = t.type === 'heatmap' ? [].concat.apply([], t.z || []) : (t.y || t.x || []);
+    return n + values.filter(function (v) { return v !== null && v !== undefined; }).length;
+  }, 0);
+  var marks = el.querySelectorAll(
+    'g.trace.bars path, g.points path, path.js-line, g.hm image, .heatmaplayer image').length;
+  var box = el.getBoundingClientRect();
+  return {id: el.id, traces: (el.data || []).length, points: points, marks: marks,
+          width: box.width, height: box.height};
+})
+"""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if chromium_path() is None:
+        pytest.fail("chromium is not installed: run `make chromium` (apt-get install chromium)")
+    settings = support.build(tmp_path_factory.mktemp("browser-db"))
+    out = tmp_path_factory.mktemp("dashboards")
+    dashboards.write(settings, support.WEEK, out, now=support.NOW)
+    with reports.open_read(settings) as con:  # the XSS department's own pages too
+        reader = Reader(con, support.WEEK, support.XSS_DEPARTMENT, now=support.NOW)
+        dashboards.write_files(out, dashboards.build(reader))
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+def _open(browser: Browser, path: Path) -> Tab:
+    tab = browser.new_tab()
+    tab.open(path.resolve().as_uri())
+    tab.settle(0.5)
+    return tab
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_dashboard_renders_in_chromium(
+    browser: Browser, built: Path, page: str, tmp_path: Path
+) -> None:
+    tab = _open(browser, built / page)
+    assert tab.evaluate("typeof Plotly") == "object"  # the inlined bundle loaded offline
+    charts: list[dict[str, Any]] = tab.evaluate(CHARTS_JS)
+    expected = {
+        "overview.html": {"chart-daily", "chart-heatmap", "chart-service_level", "chart-asa"},
+        "missed-calls.html": {
+            "chart-recovery",
+            "chart-reason",
+            "chart-department",
+            "chart-number",
+        },
+        "ratings.html": {"chart-distribution", "chart-trend", "chart-employees"},
+    }[page]
+    assert {c["id"] for c in charts} == expected
+    for chart in charts:
+        assert chart["traces"] > 0 and chart["points"] > 0, chart
+        assert chart["marks"] > 0, chart  # something was drawn, not an empty frame
+        assert 200 < chart["width"] < 1400 and chart["height"] > 150, chart
+    shot = tab.screenshot(tmp_path / page.replace(".html", ".png"))
+    assert shot.stat().st_size > 20_000
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert tab.log.problems == [], tab.log.problems
+    assert tab.log.dialogs == []
+
+
+def test_hostile_names_show_as_text(browser: Browser, built: Path) -> None:
+    tab = _open(browser, built / "ratings.html")
+    text = tab.evaluate("document.body.innerText")
+    assert support.XSS_NAME in text  # in the employee table, as text
+    assert tab.evaluate("document.querySelectorAll('body script').length") == _count_scripts(
+        built / "ratings.html"
+    )  # no script element was injected
+    labels = tab.evaluate(
+        "Array.from(document.querySelectorAll('#chart-employees .ytick text'))"
+        ".map(function (t) { return t.textContent; })"
+    )
+    assert support.XSS_NAME in labels  # the chart's axis shows the name as it is
+    link = tab.evaluate(
+        "Array.from(document.querySelectorAll('#low-ratings a')).map(function (a) {"
+        " return a.getAttribute('href'); })"
+    )
+    assert link and all(href.startswith("https://") for href in link)
+    assert tab.log.dialogs == [] and tab.log.problems == []
+
+    missed = _open(browser, built / "missed-calls-отдел-img-src-x-onerror-alert-2.html")
+    text = missed.evaluate("document.body.innerText")
+    assert support.XSS_DEPARTMENT in text and support.XSS_NUMBER in text
+    assert missed.evaluate("document.querySelectorAll('img').length") == 0
+    number_labels = missed.evaluate(
+        "Array.from(document.querySelectorAll('#chart-number .ytick text'))"
+        ".map(function (t) { return t.textContent; })"
+    )
+    assert support.XSS_NUMBER in number_labels
+    missed.settle(0.5)
+    assert missed.log.dialogs == [] and missed.log.problems == []
+
+
+def _count_scripts(path: Path) -> int:
+    html = path.read_text("utf-8")
+    body = html[html.index("<body>") :]
+    return body.count("<script")

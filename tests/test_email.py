@@ -1,0 +1,526 @@
+"""The weekly missed-call email: routing, composing, and sending to a real SMTP server on
+loopback (aiosmtpd) in the clear, with STARTTLS and login, and over implicit TLS; refused
+connections, failed logins and refused recipients."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import ipaddress
+import logging
+import smtplib
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.browser import support
+from tests.sql.helpers import DAY, HOUR, T0, call
+from vats_etl import errors, reports, warehouse, weekly_email
+from vats_etl.config import Secret, Settings
+from vats_etl.reports import Period, Reader
+from vats_etl.weekly_email import Outgoing, SmtpConfig
+
+pytestmark = pytest.mark.timeout(180)
+
+USER, PASSWORD = "reports", "s3cret-pw-Zq9"
+SALES_HEAD = "head.sales@example.ru"
+XSS_HEAD = "xss.head@example.ru"
+BOSS = "director@example.ru"
+
+
+# -- an SMTP server on loopback ------------------------------------------------------------------
+
+
+@dataclass
+class Inbox:
+    refuse: set[str] = field(default_factory=set)
+    received: list[tuple[str, list[str], EmailMessage]] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 OK"
+
+    def authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            USER.encode(),
+            PASSWORD.encode(),
+        )
+        self.logins.append(f"{mechanism}:{'ok' if ok else 'refused'}")
+        return AuthResult(success=ok, handled=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Cert:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> Any:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
+    """A throwaway self-signed certificate for 127.0.0.1 / localhost."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("cert")
+    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Cert(folder / "cert.pem", folder / "key.pem")
+
+
+@contextmanager
+def smtp_server(
+    *, mode: str = "none", cert: Cert | None = None, refuse: set[str] | None = None
+) -> Iterator[tuple[Inbox, int]]:
+    """mode: none (plain, no login), starttls (TLS required, login required), ssl."""
+    inbox = Inbox(refuse=refuse or set())
+    port = free_port()
+    kwargs: dict[str, Any] = {}
+    if mode == "starttls":
+        assert cert is not None
+        kwargs = {
+            "tls_context": cert.server_context(),
+            "require_starttls": True,
+            "authenticator": inbox.authenticate,
+            "auth_required": True,
+        }
+    elif mode == "ssl":
+        assert cert is not None
+        kwargs = {
+            "ssl_context": cert.server_context(),
+            "authenticator": inbox.authenticate,
+            "auth_required": True,
+            "auth_require_tls": False,  # aiosmtpd only counts STARTTLS as TLS; this is TLS
+        }
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+# -- a warehouse and the command -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return support.build(tmp_path_factory.mktemp("email"))
+
+
+@pytest.fixture(scope="module")
+def figures(settings: Settings) -> dict[str | None, tuple[int, int]]:
+    """(missed, not called back) of week 2024-W23 per department and in total."""
+    with reports.open_read(settings) as con:
+        reader = Reader(con, support.WEEK)
+        departments = reader.meta().departments
+        found = {}
+        for department in (None, *departments):
+            kpis = reader.for_department(department).kpis()[0]
+            found[department] = (kpis["missed"], kpis["not_called_back"])
+    return found
+
+
+@pytest.fixture(scope="module")
+def busiest(figures: dict[str | None, tuple[int, int]]) -> str:
+    """A real department with misses in the week (the emulator's names)."""
+    return max((d for d in figures if d and d != support.XSS_DEPARTMENT), key=lambda d: figures[d])
+
+
+@pytest.fixture
+def routing(tmp_path: Path, busiest: str) -> Path:
+    path = tmp_path / "routing.toml"
+    path.write_text(
+        f'rollup = ["{BOSS}"]\n\n[departments]\n"{busiest}" = ["{SALES_HEAD}"]\n'
+        f'"{support.XSS_DEPARTMENT}" = "{XSS_HEAD}"\n',
+        "utf-8",
+    )
+    return path
+
+
+def env_for(
+    settings: Settings, port: int, security: str, **more: str | None
+) -> dict[str, str | None]:
+    return {
+        "VATS_DB": str(settings.db_path),
+        "VATS_TZ": "Europe/Moscow",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "SMTP_SECURITY": security,
+        "SMTP_USER": None,
+        "SMTP_PASSWORD": None,
+        "SMTP_CA_FILE": None,
+        "VATS_EMAIL_ROUTING": None,
+        "REPORT_FROM": "ВАТС отчёты <reports@example.ru>",
+        "REPORT_TO": "ops@example.ru",
+        **more,
+    }
+
+
+def send(env: dict[str, str | None], *args: str) -> tuple[int, str, str]:
+    return support.cli(
+        "--env-file", "/dev/null", "email-weekly", "--week", "2024-W23", *args, env=env
+    )
+
+
+def parts(message: EmailMessage) -> tuple[str, str, dict[str, bytes]]:
+    plain = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert plain is not None and html is not None
+    attachments = {
+        str(a.get_filename()): a.get_payload(decode=True) for a in message.iter_attachments()
+    }
+    return str(plain.get_content()), str(html.get_content()), attachments  # type: ignore[misc]
+
+
+# -- over SMTP -------------------------------------------------------------------------------------
+
+
+def test_messages_arrive_with_recipients_figures_parts_and_attachments(
+    settings: Settings,
+    routing: Path,
+    busiest: str,
+    figures: dict[str | None, tuple[int, int]],
+) -> None:
+    with smtp_server() as (inbox, port):
+        code, out, err = send(
+            env_for(settings, port, "none"), "--routing", str(routing), "--cap", "3"
+        )
+    assert code == 0, err
+    assert [line.split(" -> ")[0] for line in out.splitlines()] == [
+        f"sent {busiest}",
+        f"sent {support.XSS_DEPARTMENT}",
+        "sent roll-up",
+    ]
+    assert "sent 3 of 3 messages for 2024-W23" in err
+    by_to = {tuple(rcpt): (sender, msg) for sender, rcpt, msg in inbox.received}
+    assert set(by_to) == {(SALES_HEAD,), (XSS_HEAD,), ("ops@example.ru", BOSS)}
+    for recipients, department in (
+        ((SALES_HEAD,), busiest),
+        ((XSS_HEAD,), support.XSS_DEPARTMENT),
+        (("ops@example.ru", BOSS), None),
+    ):
+        sender, message = by_to[recipients]
+        assert sender == "reports@example.ru"
+        missed, not_called_back = figures[department]
+        who = department or "все отделы"
+        assert message["Subject"] == (
+            f"Пропущенные звонки · {who} · 2024-W23: "
+            f"пропущено {missed}, не перезвонили {not_called_back}"
+        )
+        assert message["To"] == ", ".join(recipients)
+        assert message.get_content_type() == "multipart/mixed"
+        plain, html, attachments = parts(message)
+        assert f"пропущенных звонков: {not_called_back}" in plain
+        assert "<script" not in html.lower() and "javascript" not in html.lower()
+        assert "<style" not in html and 'style="' in html  # inline CSS only
+        assert "неделя 2024-W23 (3–9 июня 2024)" in html and "Данные по 09.06.2024" in html
+        assert support.XSS_NAME not in html and support.XSS_DEPARTMENT not in html
+        tag = "2024-W23" + reports_suffix(department)
+        dashboard = attachments[f"missed-calls-{tag}.html"].decode()
+        assert "Plotly.newPlot" in dashboard and "Пропущенные звонки" in dashboard
+        if not_called_back > 3:  # capped: the whole list goes along as CSV
+            csv_text = attachments[f"not-called-back-{tag}.csv"].decode("utf-8-sig")
+            assert csv_text.startswith("Клиент;") and len(csv_text.splitlines()) > 4
+            assert "весь список — во вложении" in html
+    _, xss_message = by_to[(XSS_HEAD,)]
+    _, html, _ = parts(xss_message)
+    assert "Отдел &lt;img src=x onerror=alert(2)&gt;" in html
+    assert "&lt;b onmouseover=alert(3)&gt;74950000000&lt;/b&gt;" in html  # by number dialled
+    assert "79990008888" in html  # the miss nobody called back
+
+
+def reports_suffix(department: str | None) -> str:
+    from vats_etl import dashboards
+
+    return dashboards.suffix(department)
+
+
+def test_starttls_and_login(settings: Settings, routing: Path, cert: Cert) -> None:
+    with smtp_server(mode="starttls", cert=cert) as (inbox, port):
+        env = env_for(
+            settings, port, "starttls", SMTP_USER=USER, SMTP_PASSWORD=PASSWORD,
+            SMTP_CA_FILE=str(cert.cert),
+        )  # fmt: skip
+        code, _, err = send(env, "--routing", str(routing))
+    assert code == 0, err
+    assert len(inbox.received) == 3 and inbox.logins == ["PLAIN:ok"]
+
+
+def test_failed_login_is_one_line_and_never_shows_the_password(
+    settings: Settings, routing: Path, cert: Cert, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with smtp_server(mode="starttls", cert=cert) as (inbox, port):
+        env = env_for(
+            settings, port, "starttls", SMTP_USER=USER, SMTP_PASSWORD="wrong-" + PASSWORD,
+            SMTP_CA_FILE=str(cert.cert),
+        )  # fmt: skip
+        code, out, err = send(env, "--routing", str(routing))
+    assert code == 1 and out == ""
+    *warnings, last = err.splitlines()
+    assert last.startswith(
+        f"error: SMTP login as {USER} at 127.0.0.1:{port} (starttls) failed: 535"
+    )
+    assert all(w.startswith("warning: no recipients") for w in warnings)
+    assert inbox.received == []
+    for text in (out, err, caplog.text):
+        assert PASSWORD not in text
+    config = SmtpConfig("h", 25, user=USER, password=Secret(PASSWORD))
+    assert PASSWORD not in repr(config) and PASSWORD not in str(config)
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_implicit_tls(settings: Settings, routing: Path, cert: Cert) -> None:
+    with smtp_server(mode="ssl", cert=cert) as (inbox, port):
+        env = env_for(settings, port, "ssl", SMTP_USER=USER, SMTP_PASSWORD=PASSWORD)
+        code, _, err = send(env, "--routing", str(routing), "--cafile", str(cert.cert))
+        assert code == 0, err
+        assert len(inbox.received) == 3
+        code, _, err = send(env, "--routing", str(routing))  # the certificate is not trusted
+    assert code == 1
+    assert err.splitlines()[-1].startswith(f"error: TLS with SMTP 127.0.0.1:{port} (ssl) failed")
+    assert "CERTIFICATE_VERIFY_FAILED" in err and len(inbox.received) == 3
+
+
+def test_refused_connection(settings: Settings, routing: Path) -> None:
+    port = free_port()  # nothing listens there
+    code, out, err = send(env_for(settings, port, "none"), "--routing", str(routing))
+    assert code == 1 and out == ""
+    assert err.splitlines()[-1] == (
+        f"error: cannot connect to SMTP 127.0.0.1:{port} (none): Connection refused"
+    )
+
+
+def test_a_partly_sent_batch_names_what_went_and_what_did_not(
+    settings: Settings, routing: Path, busiest: str
+) -> None:
+    with smtp_server(refuse={XSS_HEAD}) as (inbox, port):
+        code, out, err = send(env_for(settings, port, "none"), "--routing", str(routing))
+    assert code == 1
+    assert f"NOT sent {support.XSS_DEPARTMENT} -> {XSS_HEAD}: every recipient refused" in out
+    assert [rcpt for _, rcpt, _ in inbox.received] == [[SALES_HEAD], ["ops@example.ru", BOSS]]
+    last = err.splitlines()[-1]
+    assert last.startswith("error: sent 2 of 3 messages; NOT sent: ")
+    assert last.endswith(f"sent: {busiest}, roll-up")
+
+
+def test_a_week_without_misses_still_sends(tmp_path: Path) -> None:
+    db = tmp_path / "calm.duckdb"
+    calm = [call(f"ok{i}", started_at=T0 + i * HOUR, client=f"7900111{i:04d}") for i in range(5)]
+    with warehouse.connect(db, tz="Europe/Moscow") as con:
+        from tests.sql.helpers import insert_calls
+
+        insert_calls(con, calm)
+    warehouse.publish_read_copy(db)
+    settings = support.settings_for(db)
+    with smtp_server() as (inbox, port):
+        env = env_for(settings, port, "none")
+        code, _, err = support.cli(
+            "--env-file", "/dev/null", "email-weekly", "--week", "2024-W10", env=env
+        )
+    assert code == 0, err
+    [(_, rcpt, message)] = inbox.received
+    assert rcpt == ["ops@example.ru"]
+    assert message["Subject"].endswith("2024-W10: пропущено 0, не перезвонили 0")
+    plain, html, attachments = parts(message)
+    assert "пропущенных звонков не было" in html and "пропущенных звонков не было" in plain
+    assert list(attachments) == ["missed-calls-2024-W10.html"]
+    assert T0 + DAY > T0  # the calls are on Monday of that week
+
+
+def test_dry_run_writes_messages_without_smtp(
+    settings: Settings, routing: Path, tmp_path: Path
+) -> None:
+    env = env_for(settings, 0, "none", SMTP_HOST=None, REPORT_FROM=None, REPORT_TO=None)
+    code, out, err = send(env, "--routing", str(routing), "--dry-run", "--out", str(tmp_path))
+    assert code == 0, err
+    files = [Path(line) for line in out.splitlines()]
+    assert [f.name for f in files][-1] == "03-roll-up.eml" and len(files) == 3
+    message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert message["From"] == "vats-etl <vats-etl@localhost>"
+    assert (tmp_path / "03-roll-up.html").read_text().startswith("<!doctype html>")
+
+
+def test_missing_settings_are_clear(settings: Settings, routing: Path) -> None:
+    code, _, err = send(env_for(settings, 25, "none", SMTP_HOST=None), "--routing", str(routing))
+    assert (code, err) == (1, "error: SMTP_HOST is not set\n")
+    code, _, err = send(env_for(settings, 25, "none", REPORT_TO=None), "--week", "2024-W23")
+    assert code == 1 and "REPORT_TO is not set" in err
+    code, _, err = send(env_for(settings, 25, "none", REPORT_FROM=None), "--routing", str(routing))
+    assert code == 1 and "REPORT_FROM is not set" in err
+
+
+# -- pure parts ------------------------------------------------------------------------------
+
+
+def test_routing_file_format() -> None:
+    routing = weekly_email.parse_routing(
+        'rollup = "boss@example.ru"\n[departments]\n"Отдел продаж" = ["a@example.ru", '
+        '"Иван Петров <b@example.ru>"]\n"Склад" = "c@example.ru"\n'
+    )
+    assert routing.rollup == ("boss@example.ru",)
+    assert routing.departments == {
+        "Отдел продаж": ("a@example.ru", "b@example.ru"),
+        "Склад": ("c@example.ru",),
+    }
+    for bad, message in (
+        ('[departments]\n"A" = ["not an address"]', "not an e-mail address"),
+        ('[departments]\n"A" = 5', "expected an address"),
+        ("recipients = []", "unknown keys recipients"),
+        ("[departments", "not valid TOML"),
+    ):
+        with pytest.raises(errors.ConfigError, match=message):
+            weekly_email.parse_routing(bad)
+    assert weekly_email.load_routing(None) == weekly_email.Routing()
+    with pytest.raises(errors.ConfigError, match="cannot read routing file"):
+        weekly_email.load_routing(Path("/nonexistent/routing.toml"))
+
+
+def test_heat_cells() -> None:
+    import polars as pl
+
+    heat = (
+        pl.DataFrame(
+            {
+                "weekday": [d for d in range(1, 8) for _ in range(24)],
+                "local_hour": list(range(24)) * 7,
+            }
+        )
+        .with_columns(
+            offered=pl.when((pl.col("local_hour") == 10) | (pl.col("local_hour") == 12))
+            .then(10)
+            .otherwise(0),
+            answerable=pl.when((pl.col("local_hour") == 10) | (pl.col("local_hour") == 12))
+            .then(10)
+            .otherwise(0),
+            missed=pl.when((pl.col("weekday") == 1) & (pl.col("local_hour") == 10))
+            .then(5)
+            .otherwise(0),
+        )
+        .with_columns(
+            missed_rate=pl.when(pl.col("answerable") > 0).then(
+                pl.col("missed") / pl.col("answerable")
+            )
+        )
+    )
+    table = weekly_email.heat_table(heat)
+    assert table["hours"] == [10, 11, 12]  # first to last busy hour
+    monday = table["rows"][0]["cells"]
+    assert monday[0].text == "5" and monday[0].background == "#a50f15"  # 50 %: darkest
+    assert monday[1].text == "" and monday[1].background == "#eef1f4"  # no calls: grey
+    assert monday[2].text == "0" and monday[2].background == "#fff5f0"  # calls, no misses
+    assert [c.title for c in table["worst"]] == ["Пн 10:00 — пропущено 5 из 10 (50,0\u00a0%)"]
+
+
+class FakeSmtp:
+    def __init__(self, script: list[str]) -> None:
+        self.script = script
+        self.sent: list[str] = []
+
+    def send_message(self, message: EmailMessage, to_addrs: list[str]) -> dict[str, Any]:
+        action = self.script.pop(0) if self.script else "ok"
+        if action == "drop":
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        self.sent.append(str(message["Subject"]))
+        return {}
+
+    def quit(self) -> None:
+        pass
+
+
+def _outgoing(key: str) -> Outgoing:
+    message = EmailMessage()
+    message["Subject"] = key
+    return Outgoing(key, key, (f"{key}@example.ru",), message, 0, 0)
+
+
+def test_a_dropped_connection_is_reopened_once_and_nothing_is_lost_silently() -> None:
+    config = SmtpConfig("127.0.0.1", 25, security="none")
+    connections = [FakeSmtp(["ok", "drop"]), FakeSmtp([])]
+    result = weekly_email.send(
+        [_outgoing(k) for k in ("a", "b", "c")],
+        config,
+        connect=lambda _: connections.pop(0),  # type: ignore[arg-type,return-value]
+    )
+    assert result.ok and result.sent == ["a", "b", "c"]
+
+    def refuse_second(_: SmtpConfig) -> Any:
+        if not first:
+            raise errors.EmailError(
+                "cannot connect to SMTP 127.0.0.1:25 (none): Connection refused"
+            )
+        return first.pop(0)
+
+    first = [FakeSmtp(["ok", "drop"])]
+    result = weekly_email.send(
+        [_outgoing(k) for k in ("a", "b", "c")], config, connect=refuse_second
+    )
+    assert result.sent == ["a"]
+    assert [k for k, _ in result.failed] == ["b", "c"]
+    assert "sent 1 of 3 messages; NOT sent: b (cannot connect" in result.summary()
+
+
+def test_period_default_is_last_week() -> None:
+    assert Period.week("2024-W23") == support.WEEK
