@@ -16,6 +16,8 @@ their small warehouses.
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -170,6 +172,17 @@ def main() -> None:
             worst = max(worst, best) if label.startswith("year") else worst
             sizes = sorted(f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in Path(tmp).iterdir())
             print(f"{label:<22} {best:6.2f} s   ({', '.join(sizes)})")
+        # a fresh process, as cron or a person runs it: imports and the first query included
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", "from vats_etl.cli import run_cli; run_cli()", "--db", str(db),
+             "--env-file", "/dev/null", "report", "--out", tmp, *cases["year (--from/--to)"]],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        cold = time.perf_counter() - started
+        print(f"{'year, fresh process':<22} {cold:6.2f} s   (vats-etl report, wall clock)")
+        worst = max(worst, cold)
     verdict = "under" if worst < TARGET_S else "OVER"
     print(f"every dashboard for the year: {worst:.2f} s, {verdict} the {TARGET_S:.0f} s target")
 

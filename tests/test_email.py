@@ -364,6 +364,14 @@ def test_a_partly_sent_batch_names_what_went_and_what_did_not(
     last = err.splitlines()[-1]
     assert last.startswith("error: sent 2 of 3 messages; NOT sent: ")
     assert last.endswith(f"sent: {busiest}, roll-up")
+    # resend only what did not go
+    with smtp_server() as (inbox, port):
+        env = env_for(settings, port, "none")
+        code, out, err = send(env, "--routing", str(routing), "--only", support.XSS_DEPARTMENT)
+        assert code == 0, err
+        assert [rcpt for _, rcpt, _ in inbox.received] == [[XSS_HEAD]]
+        code, _, err = send(env, "--routing", str(routing), "--only", "Склад")
+    assert code == 2 and "no message Склад; messages: " in err and len(inbox.received) == 1
 
 
 def test_a_week_without_misses_still_sends(tmp_path: Path) -> None:

@@ -641,6 +641,11 @@ def report(
     envvar="SMTP_CA_FILE",
     help="CA certificates to trust for the SMTP server's TLS [SMTP_CA_FILE].",
 )
+@click.option(
+    "--only",
+    multiple=True,
+    help="Send only this message: a department of the routing file, or roll-up (repeatable).",
+)
 @pass_context
 def email_weekly(
     ctx: Context,
@@ -651,6 +656,7 @@ def email_weekly(
     cap: int,
     late_after_min: int,
     cafile: Path | None,
+    only: tuple[str, ...],
 ) -> None:
     """Send the weekly missed-call email: one message per department of the routing file
     plus a roll-up to REPORT_TO, over SMTP_HOST/SMTP_PORT/SMTP_SECURITY (SMTP_USER and
@@ -670,6 +676,15 @@ def email_weekly(
         messages, warnings = weekly_email.prepare(
             settings, period, plan, dry_run=dry_run, cap=cap, late_after_s=late_after_min * 60
         )
+    if only:
+        unknown = sorted(set(only) - {m.key for m in messages})
+        if unknown:
+            keys = ", ".join(m.key for m in messages)
+            raise click.BadParameter(
+                f"no message {', '.join(unknown)}; messages: {keys}", param_hint="--only"
+            )
+        messages = [m for m in messages if m.key in only]
+        warnings = []
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     if config is None:

@@ -412,14 +412,14 @@ def chart_rating_trend(weekly: pl.DataFrame) -> go.Figure | None:
         y=weekly["rated_calls"].to_list(),
         name="оценённых звонков",
         marker_color="#cfd8dc",
-        yaxis="y2",
         hovertemplate="неделя с %{x|%d.%m.%Y}<br>оценок: %{y}<extra></extra>",
     )
-    fig.add_scatter(
+    fig.add_scatter(  # on the overlaying axis, so the line is drawn over the bars
         x=x,
         y=weekly["rating_mean"].to_list(),
         name="средняя оценка",
         mode="lines+markers",
+        yaxis="y2",
         line={"color": COLORS["line"], "width": 2},
         hovertemplate="неделя с %{x|%d.%m.%Y}<br>средняя: %{y:.2f}<extra></extra>",
     )
@@ -427,8 +427,15 @@ def chart_rating_trend(weekly: pl.DataFrame) -> go.Figure | None:
     return _layout(
         fig,
         height=300,
-        yaxis={"range": [1, 5], "title": "средняя оценка"},
-        yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "title": "оценок"},
+        yaxis={"title": "оценок", "rangemode": "tozero"},
+        yaxis2={
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "range": [1, 5.2],
+            "dtick": 1,
+            "title": "средняя оценка",
+        },
     )
 
 

@@ -166,13 +166,18 @@ class Tab:
             self._pump(max(0.01, deadline - time.monotonic()))
 
     def screenshot(self, path: Path, width: int = 1400) -> Path:
-        height = int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)") or 900)
-        height = max(600, min(height, 16000))
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-        )
-        self.settle(0.8)  # plotly charts are responsive: let them re-layout
+        height = 900
+        for _ in range(3):  # charts re-layout to the new size, which can change the height
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            )
+            self.settle(0.6)
+            needed = int(self.evaluate("Math.ceil(document.body.scrollHeight)") or height)
+            needed = max(600, min(needed, 16000))
+            if needed == height:
+                break
+            height = needed
         data = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data["data"]))
