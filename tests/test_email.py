@@ -532,3 +532,27 @@ def test_a_dropped_connection_is_reopened_once_and_nothing_is_lost_silently() ->
 
 def test_period_default_is_last_week() -> None:
     assert Period.week("2024-W23") == support.WEEK
+
+
+def test_weekly_flow_sends_and_fails_loudly_on_a_refused_message(
+    prefect_harness: None, settings: Settings, routing: Path, tmp_path: Path
+) -> None:
+    from flows.weekly import weekly_email_flow
+    from vats_etl import runtime
+
+    with smtp_server(refuse={XSS_HEAD}) as (inbox, port):
+        smtp = settings.replace(
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_security="none",
+            report_from="reports@example.ru",
+            report_to=("ops@example.ru",),
+        )
+        with runtime.using(runtime.Runtime(smtp, clock=lambda: support.NOW)):
+            dry = weekly_email_flow(routing=str(routing), dry_run_dir=str(tmp_path / "dry"))
+            assert dry == f"dry run: 3 messages written to {tmp_path / 'dry'}"
+            assert inbox.received == []
+            with pytest.raises(errors.EmailError, match="sent 2 of 3 messages; NOT sent: "):
+                weekly_email_flow(routing=str(routing))  # default week: the one before NOW
+    subjects = [str(m["Subject"]) for _, _, m in inbox.received]
+    assert len(subjects) == 2 and all("2024-W23" in s for s in subjects)
