@@ -12,6 +12,18 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dashboards_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Flows that rebuild dashboards write to a temporary folder, never into the repo."""
+    previous = os.environ.get("VATS_DASHBOARDS_DIR")
+    os.environ["VATS_DASHBOARDS_DIR"] = str(tmp_path_factory.mktemp("dashboards"))
+    yield
+    if previous is None:
+        os.environ.pop("VATS_DASHBOARDS_DIR", None)
+    else:
+        os.environ["VATS_DASHBOARDS_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """A temporary Prefect API for tests that run flows (started once per session)."""

@@ -31,7 +31,7 @@ _STAMP = "%Y%m%dT%H%M%S%fZ"
 _NAME = re.compile(
     r"^(?P<fetched>\d{8}T\d{12}Z)_(?P<start>\d{8}T\d{6}Z)_(?P<end>\d{8}T\d{6}Z)\.(?P<fmt>json|csv)\.zst$"
 )
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 1
 
 
 @dataclass(frozen=True, order=True)
