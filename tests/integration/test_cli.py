@@ -203,3 +203,46 @@ def test_replay_command_rebuilds_from_the_archive(server, tmp_path, prefect_api_
     result = vats("replay", env=rebuilt)
     assert result.returncode == 0, result.stderr
     assert checksums(tmp_path / "rebuilt.duckdb") == original
+
+
+def test_emulator_command_serves_until_terminated(tmp_path):
+    import httpx
+
+    env = environment(tmp_path, "unused", VATS_API_KEY="emulator-key-123")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from vats_etl.cli import run_cli; run_cli()",
+            "emulator",
+            "--port",
+            "0",
+            "--agents",
+            "10",
+            "--faults",
+            "latency=1",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("emulator listening on http://127.0.0.1:")
+        url = line.split()[3]
+        response = httpx.get(f"{url}/users", headers={"X-API-KEY": "emulator-key-123"})
+        assert response.status_code == 200 and response.json()["info"]["total"] == 10
+        assert httpx.get(f"{url}/users").status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "emulator-key-123" not in (proc.stderr.read() if proc.stderr else "")
+
+
+def test_emulator_command_rejects_bad_faults(tmp_path):
+    result = vats(
+        "emulator", "--api-key", "k", "--faults", "error=2", env=environment(tmp_path, "")
+    )
+    assert result.returncode == 2 and "--faults" in result.stderr
