@@ -2,29 +2,11 @@ create or replace view kpi_by_number_weekly as
 select
     ic.week_start,
     ic.diversion,
-    count(*) as offered,
-    count(*) filter (where ic.is_short_abandon) as short_abandons,
-    count(*) filter (where ic.is_answered) as answered,
-    count(*) filter (where ic.is_missed) as missed,
-    count(*) filter (where ic.is_answered)
-    / nullif(count(*) filter (where not ic.is_short_abandon), 0) as answer_rate,
-    count(*) filter (where ic.is_within_service_level)
-    / nullif(count(*) filter (where not ic.is_short_abandon), 0) as service_level,
-    avg(ic.wait_s) filter (where ic.is_answered) as asa_s,
-    quantile_cont(ic.wait_s, 0.9) filter (where ic.is_answered) as asa_p90_s,
-    avg(ic.duration_s) filter (where ic.is_answered) as talk_mean_s,
-    median(ic.duration_s) filter (where ic.is_answered) as talk_median_s,
-    count(*) filter (where ic.recovery = 'callback') as recovered_callback,
-    count(*) filter (where ic.recovery = 'client_called_again') as recovered_client,
-    count(*) filter (where ic.is_missed and ic.recovery is null) as not_called_back,
-    median(ic.time_to_recovery_s) filter (where ic.recovery = 'callback') as callback_median_s,
-    quantile_cont(ic.time_to_recovery_s, 0.9) filter (where ic.recovery = 'callback')
-        as callback_p90_s,
-    count(*) filter (where ic.is_missed and ic.uid = ic.lost_contact_id) as lost_contacts,
-    count(*) filter (where ic.is_repeat_caller) / count(*) as repeat_caller_share,
-    count(ic.rating) as rated_calls,
-    avg(ic.rating) as rating_mean,
-    count(*) filter (where ic.rating >= 4) / nullif(count(ic.rating), 0) as csat_share
+    unnest(inbound_kpis(
+        ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.is_within_service_level,
+        ic.is_repeat_caller, ic.wait_s, ic.duration_s, ic.recovery, ic.time_to_recovery_s,
+        ic.uid, ic.lost_contact_id, ic.rating
+    ))
 from inbound_calls as ic
 group by ic.week_start, ic.diversion;
 

@@ -9,7 +9,7 @@ company time zone (``kpi_settings.tz``, which writers keep equal to VATS_TZ); ev
 handed out is aware and in that zone.
 
 A period the views have no pre-aggregated rows for (any ``--from``/``--to``, a department)
-is aggregated here from ``inbound_calls`` with the same expressions as ``kpi_weekly``; the
+is aggregated here from ``inbound_calls`` with the macro every ``kpi_*`` view uses; the
 per-employee rating table is recomputed for the period from ``ratings`` (the
 ``rating_by_employee`` view covers all history), with the same Wilson lower bound.
 """
@@ -362,7 +362,7 @@ _INBOUND_COLUMNS = (
     "uid, client, local_date, started_at, weekday, local_hour, week_start, department, "
     "diversion, user_login, is_short_abandon, is_answered, is_missed, "
     "is_within_service_level, is_repeat_caller, recovery, time_to_recovery_s, "
-    "lost_contact_id, wait_s, duration_s"
+    "lost_contact_id, wait_s, duration_s, rating"
 )
 
 
@@ -372,8 +372,8 @@ class Reader:
     The first query copies the rows of the period, of the period before and of the trend
     weeks from ``inbound_calls``, ``missed_calls`` and ``ratings`` into temporary tables
     (one pass over each view, ~1 s for a year of a 200-agent company); every figure is then
-    aggregated from those with the expressions of ``sql/kpi_weekly.sql``. Readers made by
-    :meth:`for_department` share the copies."""
+    aggregated from those with ``inbound_kpis`` (sql/inbound_kpis.sql), as the views are.
+    Readers made by :meth:`for_department` share the copies."""
 
     def __init__(
         self,
@@ -761,26 +761,13 @@ class Reader:
         )
 
 
+# The KPIs come from the one definition every kpi_* view uses (sql/inbound_kpis.sql).
 KPI_AGGREGATES = """
-    count(*) as offered,
-    count(*) filter (where ic.is_short_abandon) as short_abandons,
-    count(*) filter (where ic.is_answered) as answered,
-    count(*) filter (where ic.is_missed) as missed,
-    count(*) filter (where ic.is_answered)
-        / nullif(count(*) filter (where not ic.is_short_abandon), 0) as answer_rate,
-    count(*) filter (where ic.is_within_service_level)
-        / nullif(count(*) filter (where not ic.is_short_abandon), 0) as service_level,
-    avg(ic.wait_s) filter (where ic.is_answered) as asa_s,
-    quantile_cont(ic.wait_s, 0.9) filter (where ic.is_answered) as asa_p90_s,
-    avg(ic.duration_s) filter (where ic.is_answered) as talk_mean_s,
-    count(*) filter (where ic.recovery = 'callback') as recovered_callback,
-    count(*) filter (where ic.recovery = 'client_called_again') as recovered_client,
-    count(*) filter (where ic.is_missed and ic.recovery is null) as not_called_back,
-    median(ic.time_to_recovery_s) filter (where ic.recovery = 'callback') as callback_median_s,
-    quantile_cont(ic.time_to_recovery_s, 0.9) filter (where ic.recovery = 'callback')
-        as callback_p90_s,
-    count(distinct ic.lost_contact_id) as lost_contacts,
-    count(*) filter (where ic.is_repeat_caller) / count(*) as repeat_caller_share
+    unnest(inbound_kpis(
+        ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.is_within_service_level,
+        ic.is_repeat_caller, ic.wait_s, ic.duration_s, ic.recovery, ic.time_to_recovery_s,
+        ic.uid, ic.lost_contact_id, ic.rating
+    ))
 """
 RATING_AGGREGATES = """
     count(*) as rated_calls,

@@ -1,0 +1,30 @@
+-- The call-center KPIs of DESIGN.md, defined once: every kpi_* view aggregates through it,
+-- so a definition cannot drift between daily, weekly, per-number and heatmap figures.
+-- A macro, not a relation: it is an aggregate over whatever group the caller forms.
+create or replace macro inbound_kpis(
+    is_short_abandon, is_answered, is_missed, is_within_service_level, is_repeat_caller,
+    wait_s, duration_s, recovery, time_to_recovery_s, uid, lost_contact_id, rating
+) as struct_pack(
+    offered := count(*),
+    short_abandons := count(*) filter (where is_short_abandon),
+    answered := count(*) filter (where is_answered),
+    missed := count(*) filter (where is_missed),
+    answer_rate := count(*) filter (where is_answered)
+    / nullif(count(*) filter (where not is_short_abandon), 0),
+    service_level := count(*) filter (where is_within_service_level)
+    / nullif(count(*) filter (where not is_short_abandon), 0),
+    asa_s := avg(wait_s) filter (where is_answered),
+    asa_p90_s := quantile_cont(wait_s, 0.9) filter (where is_answered),
+    talk_mean_s := avg(duration_s) filter (where is_answered),
+    talk_median_s := median(duration_s) filter (where is_answered),
+    recovered_callback := count(*) filter (where recovery = 'callback'),
+    recovered_client := count(*) filter (where recovery = 'client_called_again'),
+    not_called_back := count(*) filter (where is_missed and recovery is null),
+    callback_median_s := median(time_to_recovery_s) filter (where recovery = 'callback'),
+    callback_p90_s := quantile_cont(time_to_recovery_s, 0.9) filter (where recovery = 'callback'),
+    lost_contacts := count(*) filter (where is_missed and uid = lost_contact_id),
+    repeat_caller_share := count(*) filter (where is_repeat_caller) / count(*),
+    rated_calls := count(rating),
+    rating_mean := avg(rating),
+    csat_share := count(*) filter (where rating >= 4) / nullif(count(rating), 0)
+);
