@@ -272,7 +272,9 @@ def external_csv(
 
 
 def _break_csv(fields: list[str], kind: str) -> None:
-    """Corrupt ``uid,type,client,via,start,wait,duration,record`` (indexes before insertion)."""
+    """Corrupt a CSV record in place. External (``uid,type,client,via,start,wait,duration,
+    record``, before `account` is inserted) and internal (``uid,status,from,to,start,wait,
+    duration,record``) records keep these fields at the same indexes."""
     if kind == "bad_date":
         fields[4] = "2024-13-45T25:61:00Z"
     elif kind == "negative_duration":
@@ -415,23 +417,9 @@ def internal_csv(
             record_url(host, iso[i], uid) if recorded else "",
         ]
         if marks.malformed[i]:
-            _break_internal_csv(fields, MALFORMED_KINDS[marks.malformed_kind[i]])
+            _break_csv(fields, MALFORMED_KINDS[marks.malformed_kind[i]])
         lines.append((",".join(fields) + eol).encode())
     return lines
-
-
-def _break_internal_csv(fields: list[str], kind: str) -> None:
-    """Corrupt ``uid,status,from,to,start,wait,duration,record``."""
-    if kind == "bad_date":
-        fields[4] = "2024-13-45T25:61:00Z"
-    elif kind == "negative_duration":
-        fields[6] = str(-abs(int(fields[6])) - 1)
-    elif kind == "negative_wait":
-        fields[5] = str(-abs(int(fields[5])) - 1)
-    elif kind == "unknown_status":
-        fields[1] = "transferred_away"
-    else:
-        fields[0] = ""
 
 
 def internal_truth(
