@@ -10,10 +10,7 @@ user_versions as (
         uh.position,
         uh.role,
         uh.ext,
-        case
-            when uh.valid_from = min(uh.valid_from) over () then '-infinity'::timestamptz
-            else uh.valid_from
-        end as version_from,
+        scd2_version_from(uh.valid_from) as version_from,
         coalesce(uh.valid_to, 'infinity'::timestamptz) as version_to
     from users_history as uh
 ),

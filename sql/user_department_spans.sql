@@ -3,10 +3,7 @@ with members as (
     select
         gm.user_login,
         gm.group_id,
-        case
-            when gm.valid_from = min(gm.valid_from) over () then '-infinity'::timestamptz
-            else gm.valid_from
-        end as member_from,
+        scd2_version_from(gm.valid_from) as member_from,
         coalesce(gm.valid_to, 'infinity'::timestamptz) as member_to
     from group_members_history as gm
 ),
@@ -15,10 +12,7 @@ group_versions as (
     select
         gh.group_id,
         gh.group_name,
-        case
-            when gh.valid_from = min(gh.valid_from) over () then '-infinity'::timestamptz
-            else gh.valid_from
-        end as version_from,
+        scd2_version_from(gh.valid_from) as version_from,
         coalesce(gh.valid_to, 'infinity'::timestamptz) as version_to
     from groups_history as gh
 ),
