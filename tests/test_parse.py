@@ -21,7 +21,9 @@ from vats_etl.parse import (
     EXTERNAL_CSV_LAYOUTS,
     INTERNAL_SCHEMA,
     Parsed,
+    normalise,
     parse_history,
+    read_history,
 )
 from vats_etl.schemas import validate
 
@@ -488,6 +490,51 @@ def test_bad_kind_or_format_is_a_programming_error() -> None:
         parse_history("external", "xml", b"")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown history kind 'inner'"):
         parse_history("inner", "json", b"[]")  # type: ignore[arg-type]
+
+
+def test_pages_normalised_together_equal_pages_normalised_alone() -> None:
+    """The pipeline reads a day's pages one by one and normalises them in one query."""
+    csv8 = b"1,in,c,v,20220120T085922Z,5,10,r\n2,in,c,v,20220120T090000Z,5,10,r,x\n"
+    csv8_again = b"3,out,c,v,20220120T100000Z,0,0,r\n4,in,c,v,20220120T110000Z,7,1e3,r,y\n"
+    csv10 = b"5,in,c,admin,v,20220120T120000Z,5,10,r,4\n"
+    pages = [read_history("external", "csv", body) for body in (csv8, csv8_again, csv10)]
+    assert [len(page) for page in pages] == [2, 2, 1]
+
+    together = normalise(pages)
+
+    # One Parsed per run of pages of one shape; rows and row problems renumbered.
+    assert [parsed.shape for parsed in together] == ["csv8", "csv10"]
+    alone = [parse_history("external", "csv", body) for body in (csv8, csv8_again)]
+    assert_frame_equal(together[0].frame, pl.concat([p.frame for p in alone]))
+    assert_frame_equal(together[0].raw, pl.concat([p.raw for p in alone]))
+    assert together[0].row_problems["row"].to_list() == [1, 3]
+    assert together[0].sources == alone[0].sources
+    assert together[1].frame.row(0, named=True)["rating"] == 4
+    assert "rating" not in together[0].sources and "rating" in together[1].sources
+
+
+def test_validation_of_pages_normalised_together_names_the_right_rows() -> None:
+    first = orjson.dumps(
+        [{"uid": "a", "direction": "in", "status": "success", "start": "2022-01-20T08:59:22Z"}]
+    )
+    second = orjson.dumps(
+        [
+            {
+                "uid": "b",
+                "direction": "sideways",
+                "status": "success",
+                "start": "2022-01-20T09:00:00Z",
+            }
+        ]
+    )
+    (parsed,) = normalise([read_history("external", "json", b) for b in (first, second)])
+
+    checked = validate("external", parsed, datetime(2023, 1, 1, tzinfo=UTC))
+
+    assert checked.good["uid"].to_list() == ["a"]
+    assert checked.rejected.select("row", "reasons").rows() == [
+        (1, ["direction: unknown 'sideways'"])
+    ]
 
 
 # --- hypothesis round-trips ---------------------------------------------------------------------

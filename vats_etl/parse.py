@@ -1,6 +1,10 @@
 """Raw history responses (bytes) → canonical polars frames. Pure: no I/O, no clock.
 
-``parse_history(kind, fmt, body)`` returns a :class:`Parsed` with
+``parse_history(kind, fmt, body)`` is ``normalise([read_history(kind, fmt, body)])[0]``:
+``read_history`` reads a body into raw text columns (:class:`RawPage`: its shape is known
+and its rows counted), ``normalise`` turns pages already read into canonical frames, several
+pages per polars query (the pipeline reads each page as it arrives and normalises a whole
+day at once). A :class:`Parsed` has
 
 * ``frame`` — canonical columns and dtypes exactly as in ``docs/architecture.md``
   (:data:`CALL_SCHEMA` for ``external``, :data:`INTERNAL_SCHEMA` for ``internal``);
@@ -61,6 +65,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -258,15 +263,77 @@ class Parsed:
         return self.frame.height
 
 
+@dataclass(frozen=True)
+class RawPage:
+    """One response body read into text columns (``Parsed.raw``), not yet normalised."""
+
+    kind: Kind
+    fmt: Fmt
+    raw: pl.DataFrame
+    shape: str
+    row_problems: pl.DataFrame = field(default_factory=_no_row_problems)
+
+    def __len__(self) -> int:
+        return self.raw.height
+
+
 def parse_history(kind: Kind, fmt: Fmt, body: bytes) -> Parsed:
     """Parse one history response body of ``kind`` (external/internal) in ``fmt`` (json/csv)."""
+    return normalise([read_history(kind, fmt, body)])[0]
+
+
+def read_history(kind: Kind, fmt: Fmt, body: bytes) -> RawPage:
+    """Read one body into raw text columns: its shape is recognised (or UnknownShape raised)
+    and its rows are counted, but nothing is converted yet (see :func:`normalise`)."""
     if kind not in ("external", "internal"):
         raise ValueError(f"unknown history kind {kind!r}: expected 'external' or 'internal'")
     if fmt == "json":
-        return _parse_json(kind, body)
+        return _read_json(kind, body)
     if fmt == "csv":
-        return _parse_csv(kind, body)
+        return _read_csv(kind, body)
     raise ValueError(f"unknown history format {fmt!r}: expected 'json' or 'csv'")
+
+
+def normalise(pages: Sequence[RawPage]) -> list[Parsed]:
+    """Canonical frames of pages already read, one per run of consecutive pages of the same
+    kind, format and shape (usually one per day).
+
+    Several pages go through one polars query because a query costs ~2 ms of planning
+    whatever its size: per page, that was most of the normalising time."""
+    parsed = []
+    for (kind, fmt, shape), group in itertools.groupby(
+        pages, key=lambda page: (page.kind, page.fmt, page.shape)
+    ):
+        run = list(group)
+        raw = pl.concat([page.raw for page in run]) if len(run) > 1 else run[0].raw
+        parsed.append(_canonical(kind, fmt, shape, raw, _row_problems_of(run)))
+    return parsed
+
+
+def _row_problems_of(pages: Sequence[RawPage]) -> pl.DataFrame:
+    """The pages' row problems, renumbered to rows of the pages concatenated."""
+    shifted, offset = [], 0
+    for page in pages:
+        if page.row_problems.height:
+            shifted.append(page.row_problems.with_columns(pl.col("row") + offset))
+        offset += page.raw.height
+    return pl.concat(shifted) if shifted else _no_row_problems()
+
+
+def _canonical(
+    kind: Kind, fmt: Fmt, shape: str, raw: pl.DataFrame, row_problems: pl.DataFrame
+) -> Parsed:
+    if kind == "internal":
+        frame, all_sources, all_lossy = _internal_frame(raw), INTERNAL_SOURCES, INTERNAL_LOSSY
+    elif fmt == "json":
+        frame = _external_frame_from_json(raw)
+        all_sources, all_lossy = EXTERNAL_JSON_SOURCES, EXTERNAL_JSON_LOSSY
+    else:
+        frame = _external_frame_from_csv(raw)
+        all_sources, all_lossy = EXTERNAL_CSV_SOURCES, EXTERNAL_CSV_LOSSY
+    # A CSV layout without a field (no `account`, no `rating`) has no source for its column.
+    sources = {col: src for col, src in all_sources.items() if src in raw.columns}
+    return Parsed(frame, raw, shape, sources, frozenset(all_lossy & sources.keys()), row_problems)
 
 
 # --- normalisation expressions ------------------------------------------------------------
@@ -425,18 +492,10 @@ def _internal_frame(raw: pl.DataFrame) -> pl.DataFrame:
 # --- JSON ---------------------------------------------------------------------------------
 
 
-def _parse_json(kind: Kind, body: bytes) -> Parsed:
+def _read_json(kind: Kind, body: bytes) -> RawPage:
     fields = EXTERNAL_JSON_FIELDS if kind == "external" else INTERNAL_JSON_FIELDS
     raw, row_problems = _read_json_array(kind, body, fields)
-    if kind == "external":
-        frame, sources, lossy = (
-            _external_frame_from_json(raw),
-            EXTERNAL_JSON_SOURCES,
-            EXTERNAL_JSON_LOSSY,
-        )
-    else:
-        frame, sources, lossy = _internal_frame(raw), INTERNAL_SOURCES, INTERNAL_LOSSY
-    return Parsed(frame, raw, "json", dict(sources), lossy, row_problems)
+    return RawPage(kind, "json", raw, "json", row_problems)
 
 
 def _read_json_array(
@@ -516,15 +575,11 @@ def _json_type(value: object) -> str:
 # --- CSV ----------------------------------------------------------------------------------
 
 
-def _parse_csv(kind: Kind, body: bytes) -> Parsed:
+def _read_csv(kind: Kind, body: bytes) -> RawPage:
     fields, row_problems = _read_csv_records(kind, body)
     if kind == "external":
         shape = _external_csv_shape(fields, body)
         layout = EXTERNAL_CSV_LAYOUTS[shape]
-        raw = _name_columns(fields, layout)
-        frame = _external_frame_from_csv(raw)
-        sources = {col: src for col, src in EXTERNAL_CSV_SOURCES.items() if src in layout}
-        lossy = EXTERNAL_CSV_LOSSY & sources.keys()
     else:
         shape, layout = INTERNAL_CSV_SHAPE, INTERNAL_CSV_LAYOUT
         if fields.width not in (0, len(layout)):
@@ -532,11 +587,7 @@ def _parse_csv(kind: Kind, body: bytes) -> Parsed:
                 f"internal CSV with {fields.width} columns: expected {len(layout)}"
                 f" ({_describe(body)})"
             )
-        raw = _name_columns(fields, layout)
-        frame = _internal_frame(raw)
-        sources = {col: src for col, src in INTERNAL_SOURCES.items() if src in layout}
-        lossy = INTERNAL_LOSSY
-    return Parsed(frame, raw, shape, sources, frozenset(lossy), row_problems)
+    return RawPage(kind, "csv", _name_columns(fields, layout), shape, row_problems)
 
 
 def _read_csv_records(kind: Kind, body: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
