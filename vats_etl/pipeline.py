@@ -39,7 +39,7 @@ import polars as pl
 from vats_etl import archive, errors, periods, warehouse
 from vats_etl.client import Fmt, Kind, PbxClient, Response
 from vats_etl.config import Settings
-from vats_etl.parse import Parsed, parse_history
+from vats_etl.parse import Parsed, RawPage, normalise, parse_history, read_history
 from vats_etl.periods import Window
 from vats_etl.schemas import validate
 
@@ -51,9 +51,14 @@ TABLES: dict[str, str] = {"external": "calls", "internal": "internal_calls"}
 # Write a transaction once this many rows are waiting (fewer, larger upserts are faster).
 BATCH_ROWS = 150_000
 BATCH_SECONDS = 2.0
+# Most chunks processed ahead of the writer (see _in_order).
+MAX_AHEAD = 64
 # Fetchers wait on the network; parsing and validating need a core each. More of those at
 # once than there are cores only thrash (polars already runs its own thread pool).
 CPU_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+# DuckDB's memory while writing batches (its default, 80 % of RAM, lets its cache grow
+# with the table).
+WRITER_MEMORY_LIMIT = "256MB"
 # Longest a run keeps the DuckDB file to itself before letting other writers in.
 HOLD_S = 5.0
 
@@ -304,40 +309,45 @@ def process_chunk(
 ) -> ChunkResult:
     """Fetch (splitting full windows), archive, parse and validate one chunk.
 
-    Expected failures (API errors, unknown shapes) end up in `result.error`; the chunk is
-    then reported and the others carry on.
+    Each body is archived and read (its shape checked, its rows counted) as it arrives; the
+    day's pages are then normalised and validated together, because a polars query costs
+    milliseconds of planning whatever its size. Expected failures (API errors, unknown
+    shapes) end up in `result.error`; the chunk is then reported and the others carry on.
     """
     result = ChunkResult(chunk, uuid.uuid4().hex, started_at=datetime.now(UTC))
-    parsed_pages: list[Parsed] = []
+    raw_pages: list[RawPage] = []
 
-    def archive_and_parse(window: Window, response: Response) -> Parsed:
+    def archive_and_read(window: Window, response: Response) -> RawPage:
         result.requests += 1
         result.fetch_s += response.elapsed_s
         archive.store(
             raw_dir, chunk.kind, chunk.fmt, window, response.body, response.fetched_at, zone
         )
-        started = time.perf_counter()
-        try:
-            with CPU_SLOTS:
-                return parse_history(chunk.kind, chunk.fmt, response.body)
-        except errors.UnknownShape as exc:
-            raise errors.UnknownShape(f"{chunk.kind}/{chunk.fmt} {window}: {exc}") from None
-        finally:
-            result.parse_s += time.perf_counter() - started
+        with CPU_SLOTS:
+            started = time.perf_counter()
+            try:
+                return read_history(chunk.kind, chunk.fmt, response.body)
+            except errors.UnknownShape as exc:
+                raise errors.UnknownShape(f"{chunk.kind}/{chunk.fmt} {window}: {exc}") from None
+            finally:
+                result.parse_s += time.perf_counter() - started
 
     try:
         pieces = density.pieces(chunk.kind, chunk.window) if density else None
         pages = client.history(
-            chunk.kind, chunk.fmt, chunk.window, decode=archive_and_parse, pieces=pieces
+            chunk.kind, chunk.fmt, chunk.window, decode=archive_and_read, pieces=pieces
         )
         for page in pages:
-            parsed_pages.append(page.decoded)
+            raw_pages.append(page.decoded)
             result.pages += 1
             result.fetched_at = page.fetched_at
-        if density:
-            density.learn(chunk.kind, chunk.window, [p.frame for p in parsed_pages])
         with CPU_SLOTS:
-            apply_validation(result, parsed_pages, now())
+            started = time.perf_counter()
+            parsed = normalise(raw_pages)
+            result.parse_s += time.perf_counter() - started
+            if density:
+                density.learn(chunk.kind, chunk.window, [p.frame for p in parsed])
+            apply_validation(result, parsed, now())
     except errors.VatsError as exc:
         result.error = str(exc)
         result.good = result.rejected = None
@@ -420,7 +430,9 @@ def run(
         )
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fetch") as pool:
-        results = _in_order(pool, work, chunks, ahead=concurrency * 2, stop=stop)
+        results = _in_order(
+            pool, work, chunks, ahead=concurrency * 2, rows_ahead=BATCH_ROWS, stop=stop
+        )
         _write_all(settings, results, summary, on_chunk)
     summary.finished_at = datetime.now(UTC)
     return summary
@@ -432,21 +444,37 @@ def _in_order(
     items: Iterable[Item],
     *,
     ahead: int,
+    rows_ahead: int = 0,
     stop: threading.Event | None = None,
 ) -> Iterator[ChunkResult]:
-    """Results in submission order with at most `ahead` items submitted but not consumed."""
+    """Results in submission order, with `ahead` items submitted but not consumed — more
+    when `rows_ahead` rows (at the rows per item seen so far) need more items, up to
+    :data:`MAX_AHEAD`. Keeping about a batch of rows ahead lets the fetchers work on while
+    the caller writes the previous batch, and bounds memory by rows, not by days."""
     queue: deque[Future[ChunkResult]] = deque()
     todo = iter(items)
-    for item in todo:
-        queue.append(pool.submit(work, item))
-        if len(queue) >= ahead:
-            break
+    consumed = consumed_rows = 0
+
+    def wanted() -> int:
+        if not consumed or not rows_ahead:
+            return ahead
+        rows_per_item = max(1.0, consumed_rows / consumed)
+        return max(ahead, min(MAX_AHEAD, int(rows_ahead / rows_per_item)))
+
+    def top_up() -> None:
+        if len(queue) >= wanted() or (stop is not None and stop.is_set()):
+            return
+        for item in todo:
+            queue.append(pool.submit(work, item))
+            if len(queue) >= wanted():
+                return
+
+    top_up()
     while queue:
         result = queue.popleft().result()
-        if stop is None or not stop.is_set():
-            nxt = next(todo, None)
-            if nxt is not None:
-                queue.append(pool.submit(work, nxt))
+        consumed += 1
+        consumed_rows += result.rows_received
+        top_up()
         yield result
 
 
@@ -470,6 +498,7 @@ class _Writer:
             self._con = self._stack.enter_context(
                 warehouse.connect(self.settings.db_path, timeout_s=self.settings.db_lock_timeout_s)
             )
+            self._con.execute(f"set memory_limit = '{WRITER_MEMORY_LIMIT}'")
             self._opened = time.monotonic()
         return self._con
 
