@@ -395,10 +395,18 @@ def upsert(
     batch = frame.unique(subset=key, keep="last", maintain_order=True).with_columns(
         loaded_at=pl.lit(loaded_at).dt.cast_time_unit("us").dt.convert_time_zone("UTC")
     )
-    sql = upsert_sql(table, batch.columns, key=key, ranked="source" in batch.columns)
     con.register("incoming", batch)
     try:
-        con.execute(sql)
+        known = con.execute(
+            f"select count(*) from incoming semi join {table} as current "
+            f"on current.{key} = incoming.{key}"
+        ).fetchall()[0][0]
+        if known:
+            con.execute(upsert_sql(table, batch.columns, key=key, ranked="source" in batch.columns))
+        else:
+            # A window loaded for the first time shares no key with the table: inserting is
+            # what the MERGE would do, at a third of its cost (the check costs a tenth).
+            con.execute(f"insert into {table} by name select * from incoming")
     finally:
         con.unregister("incoming")
     return batch.height
