@@ -230,14 +230,19 @@ def daily_on_top(url: str, workdir: Path) -> dict[str, float]:
         },
         env_file=None,
     )
+    seconds = []
     with runtime.using(runtime.Runtime(settings)):
-        started = time.perf_counter()
-        summary = daily()
-        seconds = time.perf_counter() - started
+        # The first daily after a backfill also takes the first directory snapshot; the
+        # second is every other day's (the directory known, yesterday loaded).
+        for _ in range(2):
+            started = time.perf_counter()
+            summary = daily()
+            seconds.append(time.perf_counter() - started)
     return {
         "publish_s": publish,
         "prefect_startup_s": startup,
-        "daily_s": seconds,
+        "first_daily_s": seconds[0],
+        "daily_s": seconds[1],
         "rows": summary.rows_loaded,
     }
 
@@ -316,7 +321,8 @@ def main() -> None:
                 f"{daily['publish_s']:.2f} s"
             )
             print(
-                f"daily on top of {args.days} days: {daily['daily_s']:.2f} s "
+                f"daily on top of {args.days} days: {daily['daily_s']:.2f} s; the first after "
+                f"the backfill (first directory snapshot) {daily['first_daily_s']:.2f} s "
                 f"({daily['rows']:,} rows; Prefect start-up {daily['prefect_startup_s']:.1f} s "
                 "not included)"
             )
