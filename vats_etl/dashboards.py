@@ -204,8 +204,8 @@ def _template() -> go.layout.Template:
     import plotly.io as pio
 
     layout = pio.templates["plotly_white"].layout.to_plotly_json()
-    keep = ("autotypenumbers", "colorway", "font", "hovermode", "hoverlabel", "paper_bgcolor")
-    keep += ("plot_bgcolor", "xaxis", "yaxis", "title")
+    keep = {"autotypenumbers", "colorway", "font", "hovermode", "hoverlabel", "title"}
+    keep |= {"paper_bgcolor", "plot_bgcolor", "xaxis", "yaxis"}
     return go.layout.Template(layout={key: layout[key] for key in keep if key in layout})
 
 
