@@ -1,7 +1,8 @@
 """The DuckDB warehouse: schema from `sql/`, idempotent upserts, load bookkeeping, locking.
 
-Every table and view lives in `sql/<relation>.sql`. The schema is applied idempotently
-(`create ... if not exists` / `create or replace view`) each time a writer connects.
+Every table, view and macro lives in `sql/<relation>.sql`. A writer applies them
+idempotently (`create ... if not exists` / `create or replace`) when the warehouse is not up
+to date with them: `schema_state` records the digest of the sql/ it was last brought to.
 
 Concurrency (DuckDB allows one writer *process*): writers open the file only for as long as
 a batch takes and retry while another process holds it, failing with :class:`DatabaseBusy`
@@ -61,15 +62,50 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> No
         pending = failed
 
 
-_schema_ready: set[tuple[str, int]] = set()
+_schema_ready: set[tuple[str, str]] = set()
+
+
+def sql_digest(wanted: dict[str, str]) -> str:
+    return hashlib.sha256(repr(sorted(wanted.items())).encode()).hexdigest()
 
 
 def _ensure_schema_once(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Apply sql/ once per process and file (the DDL costs ~0.25 s; writers connect often)."""
-    key = (str(path.resolve()), hash(tuple(relations().items())))
-    if key not in _schema_ready:
+    """Apply sql/ when this file is not up to date with it, checked once per process and file.
+
+    Applying costs ~0.25 s, a check ~0.02 s: every CLI command and flow connects as a writer,
+    and a daily run is a few seconds in all."""
+    wanted = relations()
+    digest = sql_digest(wanted)
+    key = (str(path.resolve()), digest)
+    if key in _schema_ready:
+        return
+    if not _schema_is_current(con, wanted, digest):
         ensure_schema(con)
-        _schema_ready.add(key)
+        con.execute(
+            "insert or replace into schema_state (id, sql_digest, applied_at) values (1, ?, now())",
+            [digest],
+        )
+    _schema_ready.add(key)
+
+
+def _schema_is_current(con: duckdb.DuckDBPyConnection, wanted: dict[str, str], digest: str) -> bool:
+    """The digest recorded by the last writer matches, and every relation still exists."""
+    try:
+        recorded = con.execute("select sql_digest from schema_state where id = 1").fetchall()
+    except duckdb.CatalogException:
+        return False
+    if recorded != [(digest,)]:
+        return False
+    present = {
+        row[0]
+        for row in con.execute(
+            "select table_name from duckdb_tables() union all "
+            "select view_name from duckdb_views() where not internal union all "
+            "select function_name from duckdb_functions() "
+            "where function_type in ('macro', 'table_macro') and not internal"
+        ).fetchall()
+    }
+    return wanted.keys() <= present
 
 
 def _is_lock_error(exc: duckdb.Error) -> bool:
