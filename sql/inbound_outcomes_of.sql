@@ -12,12 +12,12 @@ with classified as materialized (
         c.user_login,
         c.direction = 'in' as is_inbound,
         c.direction = 'out' as is_outbound,
-        c.direction = 'in' and is_answered_call(c.status) as is_answered,
+        is_answered_call(c.direction, c.status) as is_answered,
         c.direction = 'in'
         and coalesce(c.status <> 'success', true)
         and coalesce(c.wait_s < ls.short_abandon_s, false) as is_short_abandon,
         coalesce(c.wait_s <= ls.service_level_s, false) as is_quick,
-        c.direction = 'out' and is_callback_call(c.status, c.duration_s) as is_callback,
+        is_callback_call(c.direction, c.status, c.duration_s) as is_callback,
         to_seconds(ls.recovery_window_s) as recovery_window,
         to_seconds(ls.repeat_window_s) as repeat_window
     from query_table(source_calls) as c

@@ -343,8 +343,8 @@ select
         max(c.started_at) filter (
             where c.started_at < z.zone_start - z.back
             and (
-                (c.direction = 'in' and is_answered_call(c.status))
-                or (c.direction = 'out' and is_callback_call(c.status, c.duration_s))
+                is_answered_call(c.direction, c.status)
+                or is_callback_call(c.direction, c.status, c.duration_s)
             )
         ),
         '-infinity'::timestamptz
