@@ -1,7 +1,7 @@
 -- The KPI outcome of every inbound call among `source_calls` (a relation with the columns of
 -- calls) under `settings` (a relation with kpi_settings' columns, one row or none): the body
 -- of the view inbound_outcomes, and what refreshes its cache for a few clients at a time
--- (vats_etl.warehouse.refresh_view_caches). Also returns each call's client and started_at,
+-- (vats_etl.warehouse.refresh_outcomes_cache). Also returns each call's client and started_at,
 -- which the cache keeps to know what a later change of a call touches.
 create or replace macro inbound_outcomes_of(source_calls, settings) as table
 with classified as materialized (

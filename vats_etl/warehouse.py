@@ -65,7 +65,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> No
 _schema_ready: set[tuple[str, str]] = set()
 
 
-def sql_digest(wanted: dict[str, str]) -> str:
+def _sql_digest(wanted: dict[str, str]) -> str:
     return hashlib.sha256(repr(sorted(wanted.items())).encode()).hexdigest()
 
 
@@ -75,7 +75,7 @@ def _ensure_schema_once(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     Applying costs ~0.25 s, a check ~0.02 s: every CLI command and flow connects as a writer,
     and a daily run is a few seconds in all."""
     wanted = relations()
-    digest = sql_digest(wanted)
+    digest = _sql_digest(wanted)
     key = (str(path.resolve()), digest)
     if key in _schema_ready:
         return
@@ -186,13 +186,9 @@ _CACHE_PARAMS = ("short_abandon_s", "service_level_s", "recovery_window_s", "rep
 FULL_REFRESH_SHARE = 0.2
 
 
-def refresh_view_caches(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Bring the outcome cache up to date in one transaction; returns the views refreshed."""
-    return [] if refresh_outcomes_cache(con) is None else ["inbound_outcomes"]
-
-
 def refresh_outcomes_cache(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Refresh inbound_outcomes_cache if stale: "incremental", "full", or None (was fresh).
+    """Refresh inbound_outcomes_cache if stale, in one transaction: "incremental", "full", or
+    None (it was fresh).
 
     Incremental when only calls changed (kpi_settings did not). A call's outcome depends
     only on its own client's calls: later ones up to max(W, repeat window) ahead, earlier ones
@@ -369,7 +365,7 @@ def publish_read_copy(path: Path, *, timeout_s: float = 60.0) -> Path:
     target = read_copy_path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with connect(path, timeout_s=timeout_s, schema=False) as con:
-        refresh_view_caches(con)
+        refresh_outcomes_cache(con)
         con.execute("checkpoint")
         shutil.copyfile(path, tmp)
     os.replace(tmp, target)

@@ -15,8 +15,8 @@ def recovery(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
 def test_cache_serves_rows_only_while_fresh(con: duckdb.DuckDBPyConnection) -> None:
     insert_calls(con, [miss("m1"), callback("cb", started_at=T0 + 2 * HOUR)])
     live = rows(con, "select * from inbound_outcomes order by uid")
-    assert warehouse.refresh_view_caches(con) == ["inbound_outcomes"]
-    assert warehouse.refresh_view_caches(con) == []  # nothing changed: nothing to do
+    assert warehouse.refresh_outcomes_cache(con) == "full"
+    assert warehouse.refresh_outcomes_cache(con) is None  # nothing changed: nothing to do
     assert rows(con, "select * from inbound_outcomes order by uid") == live
 
     # prove the view reads the cache: tamper with it
@@ -28,7 +28,7 @@ def test_cache_serves_rows_only_while_fresh(con: duckdb.DuckDBPyConnection) -> N
     assert recovery(con) == {"m1": "callback", "m2": None}
 
     # an analyst changes W: live again, with the new W
-    warehouse.refresh_view_caches(con)
+    warehouse.refresh_outcomes_cache(con)
     con.execute("update inbound_outcomes_cache set recovery = 'tampered'")
     set_kpi(con, recovery_window_s=3600)
     assert recovery(con) == {"m1": None, "m2": None}
