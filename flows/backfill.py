@@ -7,6 +7,7 @@ from itertools import groupby
 
 from prefect import flow
 
+from flows.accounts import per_account
 from flows.history import load_history, publish_read_copy, publish_summary
 from vats_etl import pipeline, runtime, warehouse
 from vats_etl.client import Fmt, Kind
@@ -14,6 +15,7 @@ from vats_etl.pipeline import RunSummary
 
 
 @flow(name="vats-backfill")
+@per_account(check_api=True)
 def backfill(
     date_from: date,
     date_to: date,
@@ -21,11 +23,13 @@ def backfill(
     formats: tuple[Fmt, ...] = ("json",),
     concurrency: int = 4,
     force: bool = False,
+    account: str | None = None,
 ) -> RunSummary:
     """Load every day from `date_from` to `date_to` (both included, days in VATS_TZ).
 
     Chunks already loaded settled are skipped unless `force` (see the README's re-run
-    policy). Months are separate tasks so that the Prefect UI shows progress.
+    policy). Months are separate tasks so that the Prefect UI shows progress. `account`: a
+    name of the accounts file whose settings the run uses (flows/accounts.py).
     """
     rt = runtime.current()
     settings = rt.settings

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
-from vats_etl import pipeline, runtime, warehouse
+from vats_etl import catalog, pipeline, runtime, warehouse
 from vats_etl.pipeline import Chunk, RunSummary
 
 
@@ -30,8 +30,14 @@ def load_history(chunks: Sequence[Chunk], run_id: str, concurrency: int) -> RunS
 
 @task(name="publish-read-copy")
 def publish_read_copy() -> str:
-    settings = runtime.current().settings
-    return str(warehouse.publish_read_copy(settings.db_path, timeout_s=settings.db_lock_timeout_s))
+    """Publish the read copy; for an account, refresh the catalog when the accounts changed
+    (a first read copy, an account added); a catalog problem never fails the load."""
+    rt = runtime.current()
+    settings = rt.settings
+    published = warehouse.publish_read_copy(settings.db_path, timeout_s=settings.db_lock_timeout_s)
+    if rt.accounts is not None:
+        catalog.refresh_quietly(rt.accounts)
+    return str(published)
 
 
 def summary_markdown(title: str, summary: RunSummary) -> str:
