@@ -111,11 +111,18 @@ def _stored_fingerprint(path: Path) -> str | None:
     return str(found[0][0]) if found else None
 
 
-def refresh(accounts: Accounts) -> CatalogInfo | None:
-    """Rebuild the catalog when the accounts changed; None when it was current."""
-    if _stored_fingerprint(accounts.catalog) == fingerprint(accounts):
-        return None
-    return build(accounts)
+def refresh(accounts: Accounts, *, attempts: int = 3) -> CatalogInfo | None:
+    """Rebuild the catalog when the accounts changed; None when it was current.
+
+    Workers finish at any time: a build that saw fewer read copies than exist when it is
+    done (another account published meanwhile) may have renamed its catalog over a newer
+    one, so the check repeats until the catalog matches what it was built from."""
+    info = None
+    for _ in range(attempts):
+        if _stored_fingerprint(accounts.catalog) == fingerprint(accounts):
+            return info
+        info = build(accounts)
+    return info
 
 
 def refresh_quietly(accounts: Accounts) -> None:
