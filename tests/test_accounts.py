@@ -1,0 +1,241 @@
+"""The accounts file: parsing, each account's settings, errors that name the problem, keys
+that never show; the KPI settings file writers apply."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from vats_etl import errors, runtime, warehouse
+from vats_etl.accounts import (
+    DEFAULT_RATE_LIMIT,
+    CheckResult,
+    check_all,
+    classify,
+    explain,
+    load_accounts,
+    parse_accounts,
+)
+from vats_etl.config import Settings, load_settings
+
+KEY = "acme-key-must-not-leak-0123456789"
+
+GOOD = """
+api_rate_limit = 3
+
+[accounts.acme]
+base_url = "acme.megapbx.ru"
+key_env = "ACME_KEY"
+tz = "Asia/Yekaterinburg"
+email_routing = "routing/acme.toml"
+kpi_settings = "/etc/vats/kpi-acme.toml"
+report_to = "boss@acme.ru"
+crm_token_env = "ACME_CRM"
+
+[accounts.beta-2]
+base_url = "https://beta.example.ru/crmapi/v1/"
+key_env = "BETA_KEY"
+tz = "Europe/Moscow"
+api_rate_limit = 0.5
+
+[groups]
+north = ["acme", "beta-2", "acme"]
+"""
+
+
+def test_a_good_file_and_where_each_account_lives(tmp_path: Path) -> None:
+    accounts = parse_accounts(GOOD, tmp_path / "etc" / "accounts.toml")
+    folder = (tmp_path / "etc").resolve()
+    assert accounts.names == ["acme", "beta-2"]
+    assert accounts.root == folder / "data" / "accounts"  # next to the file, not the cwd
+    assert accounts.catalog == folder / "data" / "catalog.duckdb"
+    acme, beta = accounts.get("acme"), accounts.get("beta-2")
+    assert acme.base_url == "https://acme.megapbx.ru/crmapi/v1"
+    assert beta.base_url == "https://beta.example.ru/crmapi/v1"
+    assert acme.db_path == folder / "data" / "accounts" / "acme" / "vats.duckdb"
+    assert acme.raw_dir == folder / "data" / "accounts" / "acme" / "raw" / "account=acme"
+    assert acme.dashboards_dir == folder / "data" / "accounts" / "acme" / "dashboards"
+    assert acme.email_routing == folder / "routing" / "acme.toml"
+    assert acme.kpi_settings == Path("/etc/vats/kpi-acme.toml")
+    assert acme.report_to == ("boss@acme.ru",)
+    assert (acme.api_rate_limit, beta.api_rate_limit) == (3.0, 0.5)
+    assert [a.name for a in accounts.group("north")] == ["acme", "beta-2"]
+    assert [a.name for a in accounts.group(None)] == ["acme", "beta-2"]
+
+
+def test_root_and_catalog_can_be_placed(tmp_path: Path) -> None:
+    text = 'root = "/srv/vats/acc"\ncatalog = "cat/all.duckdb"\n' + GOOD.split("\n", 2)[2]
+    accounts = parse_accounts(text, tmp_path / "accounts.toml")
+    assert accounts.root == Path("/srv/vats/acc")
+    assert accounts.catalog == tmp_path.resolve() / "cat" / "all.duckdb"
+    assert accounts.get("acme").api_rate_limit == DEFAULT_RATE_LIMIT
+
+
+def test_account_settings_take_everything_the_account_sets(tmp_path: Path) -> None:
+    accounts = parse_accounts(GOOD, tmp_path / "accounts.toml")
+    environ = {
+        "ACME_KEY": KEY,
+        "ACME_CRM": "crm-secret-token-000",
+        "VATS_API_KEY": "the-single-account-key",
+        "VATS_DB": "/single/vats.duckdb",
+        "VATS_TZ": "Europe/Berlin",
+        "SMTP_HOST": "smtp.example.ru",
+        "REPORT_TO": "ops@example.ru",
+    }
+    base = load_settings(environ=environ, env_file=None)
+    acme = accounts.settings("acme", base, environ)
+    assert acme.account == "acme"
+    assert acme.api_key is not None and acme.api_key.reveal() == KEY
+    assert acme.crm_token is not None and acme.crm_token.reveal() == "crm-secret-token-000"
+    assert acme.api_key_var == "ACME_KEY"
+    assert acme.db_path == accounts.get("acme").db_path  # never the single account's file
+    assert acme.raw_dir == accounts.get("acme").raw_dir
+    assert acme.tz == "Asia/Yekaterinburg"
+    assert acme.smtp_host == "smtp.example.ru"  # shared settings come through
+    assert acme.report_to == ("boss@acme.ru",)
+    assert KEY not in repr(acme) and "crm-secret" not in repr(acme)
+    beta = accounts.settings("beta-2", base, environ)
+    assert beta.api_key is None  # BETA_KEY is not set: never the single account's key
+    assert beta.report_to == ("ops@example.ru",)
+    with pytest.raises(errors.ConfigError, match=r"^BETA_KEY is not set$"):
+        beta.require_api()
+
+
+def test_unknown_account_and_group_list_the_known_ones(tmp_path: Path) -> None:
+    accounts = parse_accounts(GOOD, tmp_path / "accounts.toml")
+    with pytest.raises(errors.ConfigError, match=r"no account 'gamma' .*acme, beta-2"):
+        accounts.get("gamma")
+    with pytest.raises(errors.ConfigError, match=r"no group 'south' .*north"):
+        accounts.group("south")
+
+
+ACCOUNT = (
+    '[accounts.acme]\nbase_url = "acme.megapbx.ru"\nkey_env = "ACME_KEY"\ntz = "Europe/Moscow"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "no accounts"),
+        ("[accounts", "not valid TOML"),
+        (ACCOUNT + f'api_key = "{KEY}"\n', "keys never go in the accounts file"),
+        (ACCOUNT.replace('"ACME_KEY"', f'"{KEY}"'), "must name an environment variable"),
+        (ACCOUNT.replace("acme]", '"Acme Corp"]'), "must be a slug"),
+        (ACCOUNT.replace("acme]", "-acme]"), "must be a slug"),
+        (ACCOUNT + 'colour = "red"\n', "unknown colour"),
+        (ACCOUNT.replace("Europe/Moscow", "Mars/Olympus"), "not a known time zone"),
+        (ACCOUNT.replace('key_env = "ACME_KEY"\n', ""), "key_env is missing"),
+        (ACCOUNT.replace('"acme.megapbx.ru"', '"ftp://acme"'), "base_url"),
+        (ACCOUNT + "api_rate_limit = 0\n", "api_rate_limit must be a positive number"),
+        (ACCOUNT + '[groups]\nnorth = ["acme", "zeta"]\n', "unknown accounts: zeta"),
+        ("rooot = 'x'\n" + ACCOUNT, "unknown rooot"),
+    ],
+)
+def test_bad_files_are_named_errors_that_never_echo_a_key(
+    text: str, message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(errors.ConfigError, match=message) as caught:
+        parse_accounts(text, tmp_path / "accounts.toml")
+    assert KEY not in str(caught.value)
+    assert str(tmp_path / "accounts.toml") in str(caught.value)
+
+
+def test_a_missing_file_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(errors.ConfigError, match="VATS_ACCOUNTS"):
+        load_accounts(tmp_path / "nope.toml")
+
+
+def test_checks_run_for_every_account_and_classify_failures(tmp_path: Path) -> None:
+    accounts = parse_accounts(GOOD, tmp_path / "accounts.toml")
+    base = load_settings(environ={}, env_file=None)
+    environ = {"ACME_KEY": KEY}
+    settings = [accounts.settings(n, base, environ) for n in ("acme", "beta-2", "acme")]
+
+    def call(s: Settings) -> int:
+        if s.account == "acme" and s.api_key and s.api_key.reveal() == KEY:
+            raise errors.InvalidToken("GET users: 401 Invalid token: the PBX rejected VATS_API_KEY")
+        return 7
+
+    results = check_all(settings, call)
+    rejected = "GET users: 401 Invalid token: the PBX rejected ACME_KEY"
+    assert results == [
+        CheckResult("acme", "rejected key", rejected),
+        CheckResult("beta-2", "no key", "BETA_KEY is not set"),
+        CheckResult("acme", "rejected key", rejected),
+    ]  # fmt: skip
+    assert classify(errors.GaveUp("x")) == "unreachable"
+    assert classify(errors.CrmDisabled("x")) == "rejected key"
+    assert classify(errors.ServerError("x")) == "error"
+    assert check_all([], call) == []
+
+
+def test_checks_run_at_once(tmp_path: Path) -> None:
+    accounts = parse_accounts(GOOD, tmp_path / "accounts.toml")
+    base = load_settings(environ={}, env_file=None)
+    settings = [accounts.settings("acme", base, {"ACME_KEY": KEY})] * 8
+    started = time.monotonic()
+    results = check_all(settings, lambda s: time.sleep(0.4) or 1)  # type: ignore[func-returns-value]
+    assert [r.status for r in results] == ["ok"] * 8
+    assert time.monotonic() - started < 8 * 0.4 / 2  # one after another would take 3.2 s
+
+
+def test_explain_names_the_account_and_its_key_variable(tmp_path: Path) -> None:
+    accounts = parse_accounts(GOOD, tmp_path / "accounts.toml")
+    acme = accounts.settings("acme", load_settings(environ={}, env_file=None), {})
+    exc = errors.InvalidToken("GET users: 401 Invalid token: the PBX rejected VATS_API_KEY")
+    assert explain(exc, acme) == (
+        "account acme: GET users: 401 Invalid token: the PBX rejected ACME_KEY"
+    )
+    single = load_settings(environ={}, env_file=None)
+    assert explain(exc, single) == str(exc)
+
+
+# -- the KPI settings file ----------------------------------------------------------------------
+
+
+def kpi_row(db: Path) -> tuple[object, ...]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute(
+            "select tz, short_abandon_s, service_level_s, recovery_window_s from kpi_settings"
+        ).fetchall()
+    return tuple(row[0])
+
+
+def test_writers_apply_the_kpi_file_and_leave_other_values_alone(tmp_path: Path) -> None:
+    db = tmp_path / "vats.duckdb"
+    kpi = tmp_path / "kpi.toml"
+    kpi.write_text("service_level_s = 30\nrecovery_window_s = 172800\n", "utf-8")
+    with warehouse.connect(db, tz="Asia/Omsk") as con:  # no file: the defaults
+        con.execute("update kpi_settings set short_abandon_s = 7")  # an analyst's own value
+    assert kpi_row(db) == ("Asia/Omsk", 7, 20, 86400)
+    settings = load_settings(
+        {"kpi_file": kpi, "tz": "Asia/Omsk", "db_path": db}, environ={}, env_file=None
+    )
+    with runtime.using(runtime.Runtime(settings)), warehouse.connect(db):
+        pass
+    assert kpi_row(db) == ("Asia/Omsk", 7, 30, 172800)
+    environ = {"VATS_KPI_SETTINGS": str(kpi)}
+    assert load_settings(environ=environ, env_file=None).kpi_file == kpi
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("service_level = 30\n", "unknown service_level"),
+        ("service_level_s = -1\n", "whole number >= 0"),
+        ("service_level_s = '20'\n", "whole number >= 0"),
+        ("service_level_s = true\n", "whole number >= 0"),
+        ("service_level_s = \n", "not valid TOML"),
+    ],
+)
+def test_a_bad_kpi_file_fails_the_writer_clearly(text: str, message: str, tmp_path: Path) -> None:
+    kpi = tmp_path / "kpi.toml"
+    kpi.write_text(text, "utf-8")
+    with pytest.raises(errors.ConfigError, match=message):
+        warehouse.read_kpi_file(kpi)
+    with pytest.raises(errors.ConfigError, match="cannot read KPI settings"):
+        warehouse.read_kpi_file(tmp_path / "missing.toml")
