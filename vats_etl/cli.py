@@ -1133,3 +1133,109 @@ def catalog_command(ctx: Context, sql: str | None, rebuild: bool) -> None:
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     _console(stderr=False).print(table)
+
+
+def _group_settings(ctx: Context, group: str | None) -> tuple[str, list[Settings]]:
+    found = ctx.require_accounts()
+    chosen = found.group(group)
+    if ctx.account:
+        found.get(ctx.account)
+        chosen = [a for a in chosen if a.name == ctx.account]
+    return group or "все аккаунты", [ctx.account_settings(a.name) for a in chosen]
+
+
+@main.command("group-report")
+@click.option("--group", help="A group of the accounts file [default: every account].")
+@click.option("--from", "date_from", type=DATE, help="First day (YYYY-MM-DD), with --to.")
+@click.option("--to", "date_to", type=DATE, help="Last day, included.")
+@click.option("--week", help="ISO week instead, e.g. 2026-W47.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder [VATS_DASHBOARDS_DIR, else dashboards/].",
+)
+@pass_context
+def group_report(
+    ctx: Context,
+    group: str | None,
+    date_from: Any,
+    date_to: Any,
+    week: str | None,
+    out: Path | None,
+) -> None:
+    """Write the overview across accounts (group-overview[-GROUP].html): the group's KPIs
+    and its accounts ranked by lost contacts, then service level.
+
+    Each account's days are in its own zone, its figures from its read copy (never
+    blocking a load). By default the last seven full days. Accounts not loaded yet are
+    listed as such.
+    """
+    from vats_etl import dashboards, group_report
+
+    label, settings = _group_settings(ctx, group)
+    period = _report_period(settings[0], date_from, date_to, week)
+    with _console().status(f"reading {len(settings)} accounts for {period.label()}"):
+        data = group_report.read_group(settings, period, group=label)
+    target = out or dashboards.default_out_dir()
+    click.echo(str(group_report.write_dashboard(target, data, group)))
+    for problem in data.problems:
+        click.echo(f"warning: no data for {problem.account}: {problem.problem}", err=True)
+
+
+@main.command("group-email")
+@click.option("--group", help="A group of the accounts file [default: every account].")
+@click.option("--week", help="ISO week, e.g. 2026-W47 [default: last week].")
+@click.option("--to", "recipients", multiple=True, help="Recipient (repeatable) [REPORT_TO].")
+@click.option("--dry-run", is_flag=True, help="Write the message to --out instead of sending.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("weekly-email"),
+    show_default=True,
+    help="Folder for --dry-run (.eml and .html).",
+)
+@click.option(
+    "--cafile",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    envvar="SMTP_CA_FILE",
+    help="CA certificates to trust for the SMTP server's TLS [SMTP_CA_FILE].",
+)
+@pass_context
+def group_email(
+    ctx: Context,
+    group: str | None,
+    week: str | None,
+    recipients: tuple[str, ...],
+    dry_run: bool,
+    out: Path,
+    cafile: Path | None,
+) -> None:
+    """Send the roll-up across accounts for a week: one message with the group's KPIs and
+    its accounts ranked by lost contacts, then service level (the overview page attached).
+
+    Over SMTP_HOST etc. like email-weekly, from REPORT_FROM, to --to or REPORT_TO.
+    """
+    from vats_etl import dashboards, group_report, weekly_email
+    from vats_etl.reports import Period
+
+    label, settings = _group_settings(ctx, group)
+    shared = ctx.plain_settings()
+    period = Period.week(week) if week else dashboards.default_period(settings[0])
+    to = recipients or shared.report_to or (("group@localhost",) if dry_run else ())
+    if not to:
+        raise errors.ConfigError("REPORT_TO is not set and no --to given: who receives it?")
+    sender = weekly_email.sender_of(shared, dry_run=dry_run)
+    config = None if dry_run else weekly_email.SmtpConfig.from_settings(shared, cafile=cafile)
+    with _console().status(f"reading {len(settings)} accounts for {period.label()}"):
+        data = group_report.read_group(settings, period, group=label)
+    message = group_report.compose_email(data, sender, to)
+    for problem in data.problems:
+        click.echo(f"warning: no data for {problem.account}: {problem.problem}", err=True)
+    if config is None:
+        for path in weekly_email.write_dry_run([message], out):
+            click.echo(str(path))
+        return
+    result = weekly_email.send([message], config)
+    if not result.ok:
+        _fail(result.summary())
+    click.echo(f"{result.summary()}: {message.subject}", err=True)
