@@ -14,7 +14,7 @@ import pytest
 from bench.report_bench import build_warehouse
 from tests.browser import support
 from tests.test_email import parts, smtp_server
-from vats_etl import catalog
+from vats_etl import catalog, warehouse
 from vats_etl.accounts import Accounts, load_accounts
 from vats_etl.config import load_settings
 from vats_etl.emulator import Emulator
@@ -90,8 +90,18 @@ def test_accounts_ranked_and_totals_weighted_as_the_calls_say(accounts: Accounts
     within = sum(r[2] for r in rows)
     net = sum(r[3] for r in rows)
     assert t["service_level"] == pytest.approx(within / net)  # not the mean of the three
-    assert [(p.account, p.rank) for p in data.problems] == [("never", None)]
-    assert "run a backfill first" in (data.problems[0].problem or "")
+    # the catalog gave it an empty read copy; without one the reason is the missing warehouse
+    assert [(p.account, p.rank, p.problem) for p in data.problems] == [
+        ("never", None, "no calls loaded yet")
+    ]
+    never = accounts.get("never")
+    warehouse.read_copy_path(never.db_path).rename(never.home / "aside.duckdb")
+    try:
+        again = read_group(group_settings(accounts), WEEK, group="north", now=NOW)
+    finally:
+        (never.home / "aside.duckdb").rename(warehouse.read_copy_path(never.db_path))
+    assert "run a backfill first" in (again.problems[0].problem or "")
+    assert [a.account for a in again.ranked] == [a.account for a in ranked]
 
 
 def test_ranking_breaks_ties_by_service_level_and_puts_no_calls_last() -> None:
@@ -183,3 +193,26 @@ def test_a_period_of_local_days_per_account(accounts: Accounts) -> None:
             ).fetchall()
         )
     assert {a.account: a.kpis["offered"] for a in data.ranked} == offered
+
+
+def test_a_catalog_per_group(accounts: Accounts) -> None:
+    info = catalog.build(accounts, XSS_GROUP)
+    assert info.path.name == "catalog-script-alert-1-script.duckdb"
+    assert info.attached == ("north-b",)
+    with catalog.connect(info.path) as con:
+        assert con.execute("select distinct account from calls").fetchall() == [("north-b",)]
+    env = {"VATS_ACCOUNTS": str(accounts.path)}
+    code, out, err = support.cli(
+        "--env-file", "/dev/null", "catalog", "--group", "north", "--query",
+        "select account, count(*) as calls from calls group by 1 order by 1", env=env,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "catalog-north.duckdb: 4 accounts attached" in err
+    assert "not loaded yet (empty): never" in err
+    rows = [line.split("│")[1:3] for line in out.splitlines() if line.startswith("│")]
+    assert [r[0].strip() for r in rows] == ["north-a", "north-b", "north-c"]
+    code, _, err = support.cli(
+        "--env-file", "/dev/null", "catalog", "--group", "north", "--query", "select nonsense",
+        env=env,
+    )  # fmt: skip
+    assert code == 1 and err.strip().splitlines()[-1].startswith("error: Binder Error")

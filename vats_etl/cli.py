@@ -1077,7 +1077,7 @@ def deploy(
     info = catalog.build(found)
     console.print(
         f"catalog {info.path}: {len(info.attached)} accounts attached"
-        + (f", not loaded yet: {', '.join(info.missing)}" if info.missing else "")
+        + (f", not loaded yet: {', '.join(info.empty)}" if info.empty else "")
     )
     console.print(
         f"next: prefect worker start --pool {result.pool} --limit 2   (on each host; "
@@ -1088,38 +1088,41 @@ def deploy(
 @main.command("catalog")
 @click.option("--query", "sql", help="Run this SQL on the catalog and print the result.")
 @click.option("--rebuild", is_flag=True, help="Rebuild even when the accounts did not change.")
+@click.option("--group", help="A catalog of this group only: catalog-GROUP.duckdb.")
 @pass_context
-def catalog_command(ctx: Context, sql: str | None, rebuild: bool) -> None:
+def catalog_command(ctx: Context, sql: str | None, rebuild: bool, group: str | None) -> None:
     """Build the catalog (data/catalog.duckdb by default) that attaches every account's read
     copy: the analyst views across accounts, with an `account` column, and the raw
-    archives of all accounts (raw_external_json, raw_internal_json).
+    archives of all accounts (select * from raw_history('external')).
 
-    Rebuilt only when the accounts changed (or with --rebuild); the flows also refresh it.
-    Open it with catalog.sql next to it: duckdb -readonly -init data/catalog.sql
-    data/catalog.duckdb. It never blocks a load: it reads read copies only.
+    Rebuilt only when the accounts changed (or with --rebuild); the flows also refresh the
+    catalog of every account. Open it with the .sql next to it: duckdb -readonly -init
+    data/catalog.sql data/catalog.duckdb. It never blocks a load: it reads read copies only.
+    With hundreds of accounts, heavy views (missed_calls, kpi_*) over all of them are slow
+    to plan: use a catalog per group (docs/scale.md).
     """
     from rich.table import Table
 
     from vats_etl import catalog
 
     found = ctx.require_accounts()
-    info = catalog.build(found) if rebuild else catalog.refresh(found)
+    path = catalog.catalog_path(found, group)
+    info = catalog.build(found, group) if rebuild else catalog.refresh(found, group)
     if info is not None:
         click.echo(
             f"catalog {info.path}: {len(info.attached)} accounts attached, "
             f"{info.relations} views"
-            + (f"; not loaded yet: {', '.join(info.missing)}" if info.missing else ""),
+            + (f"; not loaded yet (empty): {', '.join(info.empty)}" if info.empty else ""),
             err=True,
         )
     else:
-        click.echo(f"catalog {found.catalog}: up to date", err=True)
-    click.echo(f"open it: duckdb -readonly -init {catalog.script_path(found.catalog)} "
-               f"{found.catalog}", err=True)  # fmt: skip
+        click.echo(f"catalog {path}: up to date", err=True)
+    click.echo(f"open it: duckdb -readonly -init {catalog.script_path(path)} {path}", err=True)
     if sql is None:
         return
     import duckdb
 
-    with catalog.connect(found.catalog) as con:
+    with catalog.connect(path) as con:
         try:
             relation = con.sql(sql)
         except duckdb.Error as exc:

@@ -8,9 +8,9 @@ once until recovered), then the lowest service level. The group's totals add the
 its shares are weighted by what they are shares of (SL and answer rate by calls offered
 without short abandons, ASA by calls answered).
 
-An account without a read copy (never loaded) or whose copy cannot be read is listed with
-the reason, never dropped silently. The page is one self-contained file without scripts;
-the email is inline-CSS tables, like the weekly email.
+An account that never loaded a call (no read copy, or the catalog's empty one) or whose copy
+cannot be read is listed with the reason, never dropped silently. The page is one
+self-contained file without scripts; the email is inline-CSS tables, like the weekly email.
 """
 
 from __future__ import annotations
@@ -61,10 +61,6 @@ class AccountKpis:
         value = (self.kpis or {}).get("service_level")
         return None if value is None else float(value)
 
-    @property
-    def is_incomplete(self) -> bool:
-        return self.kpis is not None and self.cutoff is None
-
 
 @dataclass(frozen=True)
 class GroupData:
@@ -97,6 +93,8 @@ def read_account(settings: Settings, period: Period, now: datetime) -> AccountKp
             cutoff = reader.meta().cutoff
     except errors.VatsError as exc:
         return AccountKpis(name, settings.tz, None, None, None, str(exc))
+    if cutoff is None:  # an empty read copy: the account never loaded a call
+        return AccountKpis(name, settings.tz, None, None, None, "no calls loaded yet")
     return AccountKpis(name, settings.tz, kpis, previous, cutoff)
 
 

@@ -215,7 +215,7 @@ def test_an_analyst_holding_the_catalog_never_blocks_a_load(emulators, prefect_u
     with catalog.connect(accounts.catalog) as con:  # a new session sees the new data
         counts = dict(con.execute("select account, count(*) from calls group by 1").fetchall())
     assert counts["alpha"] > held and counts["beta"] > 0
-    assert catalog.script_path(accounts.catalog).read_text().count("attach if not exists") == 2
+    assert catalog.script_path(accounts.catalog).read_text().count("attach if not exists") == 3
 
 
 def test_a_run_for_an_account_builds_its_settings_and_waits_for_its_rate_limit(
