@@ -9,7 +9,9 @@ Per account of the accounts file:
 | `vats-backfill/<name>` | none: run it with `date_from`, `date_to` | `account` |
 
 and a global concurrency limit `vats-api-<name>` with slot decay: the account's API rate
-limit, shared by every worker (flows/accounts.py). The work pool (type ``process``) gets an
+limit, shared by every worker (flows/accounts.py); an account with a ``work_queue`` goes to
+that queue of the pool, so only the workers started with ``--work-queue`` of that name (the
+host that keeps its data) run it. The work pool (type ``process``) gets an
 optional concurrency limit: at most that many runs at once, whatever the number of
 workers; each worker's own ``--limit`` caps one host. Any number of
 ``prefect worker start --pool <pool>`` on any number of hosts (with the package installed,
@@ -104,6 +106,7 @@ def deployments_for(
     common: dict[str, Any] = {
         "name": account.name,
         "work_pool_name": pool,
+        "work_queue_name": account.work_queue,
         "parameters": {"account": account.name},
         "tags": [TAG, account_tag(account.name)],
         "entrypoint_type": EntrypointType.MODULE_PATH,

@@ -34,6 +34,7 @@ email_routing = "routing/acme.toml"
 kpi_settings = "/etc/vats/kpi-acme.toml"
 report_to = "boss@acme.ru"
 crm_token_env = "ACME_CRM"
+work_queue = "host-a"
 
 [accounts.beta-2]
 base_url = "https://beta.example.ru/crmapi/v1/"
@@ -62,6 +63,7 @@ def test_a_good_file_and_where_each_account_lives(tmp_path: Path) -> None:
     assert acme.kpi_settings == Path("/etc/vats/kpi-acme.toml")
     assert acme.report_to == ("boss@acme.ru",)
     assert (acme.api_rate_limit, beta.api_rate_limit) == (3.0, 0.5)
+    assert (acme.work_queue, beta.work_queue) == ("host-a", None)
     assert [a.name for a in accounts.group("north")] == ["acme", "beta-2"]
     assert [a.name for a in accounts.group(None)] == ["acme", "beta-2"]
 
@@ -239,3 +241,22 @@ def test_a_bad_kpi_file_fails_the_writer_clearly(text: str, message: str, tmp_pa
         warehouse.read_kpi_file(kpi)
     with pytest.raises(errors.ConfigError, match="cannot read KPI settings"):
         warehouse.read_kpi_file(tmp_path / "missing.toml")
+
+
+def test_deployments_of_an_account_carry_only_its_name(tmp_path: Path) -> None:
+    from flows.deploy import deployments_for
+
+    accounts = parse_accounts(GOOD, tmp_path / "accounts.toml")
+    made = deployments_for(
+        accounts.get("acme"), pool="p", daily_cron="0 6 * * *", weekly_cron="0 8 * * 1"
+    )
+    assert [d.full_name for d in made] == [
+        "vats-daily/acme", "vats-weekly-email/acme", "vats-backfill/acme"
+    ]  # fmt: skip
+    assert {d.work_queue_name for d in made} == {"host-a"}
+    assert all(d.parameters == {"account": "acme"} and d.job_variables == {} for d in made)
+    assert [[s.schedule.timezone for s in d.schedules] for d in made] == [  # type: ignore[union-attr]
+        ["Asia/Yekaterinburg"],
+        ["Asia/Yekaterinburg"],
+        [],
+    ]

@@ -15,6 +15,7 @@
     report_to = ["director@acme.ru"]       # optional: instead of REPORT_TO
     crm_token_env = "ACME_CRM_TOKEN"       # optional: for `vats-etl --account acme webhook`
     api_rate_limit = 2                     # optional: this account's own limit
+    work_queue = "host-a"                  # optional: only workers of this queue run it
 
     [groups]                               # optional: sets of accounts for the group report
     north = ["acme", "beta"]
@@ -57,6 +58,7 @@ _ACCOUNT_KEYS = {
     "report_to",
     "crm_token_env",
     "api_rate_limit",
+    "work_queue",
 }
 _LOOKS_LIKE_A_KEY = {"api_key", "key", "x_api_key", "token", "crm_token", "password"}
 
@@ -73,6 +75,7 @@ class Account:
     kpi_settings: Path | None = None
     report_to: tuple[str, ...] | None = None
     crm_token_env: str | None = None
+    work_queue: str | None = None  # the work pool's queue its deployments go to
 
     @property
     def db_path(self) -> Path:
@@ -224,6 +227,7 @@ def _account(where: str, name: str, data: Any, folder: Path, root: Path, rate: f
         kpi_settings=_path(folder, _text(where, data, "kpi_settings")),
         report_to=report_to,
         crm_token_env=variables["crm_token_env"],
+        work_queue=_text(where, data, "work_queue"),
     )
 
 
