@@ -25,7 +25,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.integration.test_load import EXTERNAL_COLUMNS
+from tests.integration.test_load import EXTERNAL_COLUMNS, canonical_frame
 from tests.test_serve import clean_env, free_port, prefect_server, stop
 from vats_etl import catalog, warehouse
 from vats_etl.accounts import load_accounts
@@ -93,18 +93,7 @@ def accounts_toml(urls: dict[str, str], closed_port: int) -> str:
 
 def truth(emu: Emulator, company: Company) -> tuple[pl.DataFrame, int]:
     window = Window(day_window(company.today - timedelta(days=3), company.zone).start, FROZEN)
-    rows = [r for r in emu.external_calls(window) if not r["malformed"]]
-    frame = pl.DataFrame(
-        [{c: r[c] for c in EXTERNAL_COLUMNS} for r in rows],
-        schema={
-            **{c: pl.String for c in EXTERNAL_COLUMNS},
-            "started_at": pl.Datetime("us", "UTC"),
-            "wait_s": pl.Int32,
-            "duration_s": pl.Int32,
-            "rating": pl.Int8,
-        },
-    ).sort("uid")
-    return frame, len(emu.internal_calls(window))
+    return canonical_frame(emu.external_calls(window)), len(emu.internal_calls(window))
 
 
 def loaded(read_copy: Path) -> tuple[pl.DataFrame, int, list[tuple[Any, ...]]]:
