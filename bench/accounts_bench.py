@@ -10,10 +10,14 @@ are the flows', not the emulator's). Then, from empty warehouses each time:
    once), wall time from triggering to the last completion;
 2. the same with TWO workers (each `--limit`): wall time and the ratio to one worker;
 3. the daily deployment of every account on the two workers;
-4. per run, from Prefect's state history: worker pickup to running (process start, imports,
-   flow engine) and running to completed; the same accounts' loads done directly in this
-   process (no Prefect, no process) give the per-account overhead of a run;
+4. per-account overhead: three accounts' backfills one at a time on one worker (nothing else
+   running), from Prefect's state history — worker pickup to running (process start,
+   imports, flow engine) and running to completed — against the same loads done directly in
+   this process (pipeline.run: no Prefect, no process, no read copy);
 5. storage per account (warehouse, read copy, raw archive) and API requests per run.
+
+The machine's load average is printed at the start and the end: other work on a shared
+machine shows in every figure (compare within one run).
 
 docs/scale.md extrapolates these figures to 1,000 accounts.
 """
@@ -89,14 +93,18 @@ def trigger_and_wait(
     return wall, runs
 
 
-def phases(client: Any, runs: list[Any]) -> tuple[list[float], list[float]]:
+def phases(client: Any, runs: list[Any]) -> list[tuple[float, float]]:
     """Per run: worker pickup (Pending) to Running, and Running to Completed, in seconds."""
-    pickup, body = [], []
+    found = []
     for run in runs:
         at = {s.type.value: s.timestamp for s in client.read_flow_run_states(run.id)}
-        pickup.append((at["RUNNING"] - at["PENDING"]).total_seconds())
-        body.append((at["COMPLETED"] - at["RUNNING"]).total_seconds())
-    return pickup, body
+        found.append(
+            (
+                (at["RUNNING"] - at["PENDING"]).total_seconds(),
+                (at["COMPLETED"] - at["RUNNING"]).total_seconds(),
+            )
+        )
+    return found
 
 
 def start_workers(n: int, limit: int, env: dict[str, str], home: Path) -> list[Any]:
@@ -154,7 +162,8 @@ def main() -> None:
 
     now = datetime.now(UTC).replace(microsecond=0)
     print(f"{args.accounts} accounts x {args.days} days, {args.agents} agents each; "
-          f"workers run {args.limit} at once; {os.cpu_count()} CPUs")  # fmt: skip
+          f"workers run {args.limit} at once; {os.cpu_count()} CPUs; "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="vats-accounts-bench-"))
     emulators = [
         Emulator(seed=500 + n, agents=args.agents, tz=ZONES[n % len(ZONES)], profile="clean",
@@ -196,17 +205,28 @@ def main() -> None:
                     workers = start_workers(n_workers, args.limit, worker_env, tmp)
                     time.sleep(3)  # let the workers register and poll
                     wall, runs = trigger_and_wait(client, backfills, window, 1800)
-                    pickup, body = phases(client, runs)
                     requests = sum(s.stats.requests for s in servers) - requests
-                    results[n_workers] = (wall, pickup, body, requests)
+                    results[n_workers] = (wall, phases(client, runs), requests)
                     print(f"backfill, {n_workers} worker(s): {wall:6.1f} s wall "
                           f"({args.accounts / wall * 60:.1f} accounts/min)")  # fmt: skip
                     if n_workers == 2:
                         daily_wall, daily_runs = trigger_and_wait(client, dailies, {}, 1800)
-                        daily_pickup, daily_body = phases(client, daily_runs)
+                        daily = phases(client, daily_runs)
+                        sizes = [du(accounts.get(n).home) for n in accounts.names]
+                        raw = [du(accounts.get(n).raw_dir) for n in accounts.names]
                     for worker in workers:
                         stop(worker)
                     workers = []
+                alone = []  # the overhead, measured with nothing else running
+                workers = start_workers(1, 1, worker_env, tmp)
+                time.sleep(3)
+                for name in accounts.names[:3]:
+                    shutil.rmtree(accounts.get(name).home, ignore_errors=True)
+                    alone += phases(client, trigger_and_wait(client, {name: backfills[name]},
+                                                             window, 600)[1])  # fmt: skip
+                for worker in workers:
+                    stop(worker)
+                workers = []
         direct = direct_load_s(accounts, accounts.names[:3], args.days, now)
     finally:
         for worker in workers:
@@ -216,25 +236,27 @@ def main() -> None:
 
     wall1, wall2 = results[1][0], results[2][0]
     print(f"ratio one worker / two workers: {wall1 / wall2:.2f}x")
-    pickup, body, requests = results[2][1], results[2][2], results[2][3]
-    run_s = [p + b for p, b in zip(pickup, body, strict=True)]
-    print(f"per backfill run (2 workers): pickup->running {statistics.mean(pickup):.1f} s, "
-          f"running->completed {statistics.mean(body):.1f} s (mean); "
-          f"the same load in-process {direct:.2f} s")  # fmt: skip
-    print(f"per-account overhead of a run: {statistics.mean(run_s) - direct:.1f} s "
-          f"(process start, Prefect, preflight, rate limit, read copy, catalog)")  # fmt: skip
-    print(f"daily, 2 workers: {daily_wall:.1f} s wall; per run pickup->running "
-          f"{statistics.mean(daily_pickup):.1f} s, running->completed "
-          f"{statistics.mean(daily_body):.1f} s")  # fmt: skip
-    print(f"API requests per backfill run: {requests / args.accounts:.0f} "
-          f"({args.days} days x 2 kinds, directory not included)")  # fmt: skip
-    sizes = {name: du(accounts.get(name).home) for name in accounts.names}
-    raw = {name: du(accounts.get(name).raw_dir) for name in accounts.names}
-    mean_size, mean_raw = statistics.mean(sizes.values()), statistics.mean(raw.values())
+
+    def mean(pairs: list[tuple[float, float]], i: int) -> float:
+        return statistics.mean(p[i] for p in pairs)
+
+    busy = results[2][1]
+    print(f"per backfill run with 2 workers x {args.limit}: pickup->running "
+          f"{mean(busy, 0):.1f} s, running->completed {mean(busy, 1):.1f} s (mean)")  # fmt: skip
+    print(f"per daily run with 2 workers x {args.limit}: {daily_wall:.1f} s wall for all; pickup->"
+          f"running {mean(daily, 0):.1f} s, running->completed {mean(daily, 1):.1f} s")  # fmt: skip
+    total = mean(alone, 0) + mean(alone, 1)
+    print(f"a backfill run alone: pickup->running {mean(alone, 0):.1f} s, running->completed "
+          f"{mean(alone, 1):.1f} s; the same load in-process {direct:.2f} s; per-account "
+          f"overhead of a run {total - direct:.1f} s")  # fmt: skip
+    print(f"API requests per backfill run: {results[2][2] / args.accounts:.0f} "
+          f"({args.days} days x 2 kinds + the preflight call)")  # fmt: skip
+    mean_size, mean_raw = statistics.mean(sizes), statistics.mean(raw)
     catalog_bytes = accounts.catalog.stat().st_size if accounts.catalog.exists() else 0
     print(f"storage per account after backfill + daily ({args.days + 2} days, {args.agents} "
           f"agents): {mean_size / 2**20:.1f} MiB, of which raw archive {mean_raw / 2**20:.1f} MiB"
           f"; catalog of {args.accounts} accounts: {catalog_bytes / 2**10:.0f} KiB")  # fmt: skip
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
