@@ -260,3 +260,16 @@ def test_deployments_of_an_account_carry_only_its_name(tmp_path: Path) -> None:
         ["Asia/Yekaterinburg"],
         [],
     ]
+
+
+def test_serve_for_one_account_names_its_deployments_after_it() -> None:
+    from flows.serve import deployments
+
+    made = deployments(tz="Asia/Omsk", routing="/etc/r.toml", account="acme")
+    assert [d.full_name for d in made] == ["vats-daily/acme", "vats-weekly-email/acme"]
+    assert [d.parameters for d in made] == [
+        {"account": "acme"}, {"routing": "/etc/r.toml", "account": "acme"}
+    ]  # fmt: skip
+    single = deployments(tz="Asia/Omsk")
+    assert [d.full_name for d in single] == ["vats-daily/daily", "vats-weekly-email/weekly-email"]
+    assert [d.parameters for d in single] == [{}, {}]

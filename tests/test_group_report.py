@@ -40,6 +40,10 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> Accounts:
         f'[accounts.{name}]\nbase_url = "{name}.example.ru"\nkey_env = "K"\ntz = "{tz}"\n\n'
         for name, (_, _, tz) in COMPANIES.items()
     )
+    text = text.replace(
+        'tz = "Europe/Moscow"\n', 'tz = "Europe/Moscow"\nemail_routing = "routing-a.toml"\n', 1
+    )
+    (folder / "routing-a.toml").write_text('rollup = ["boss.a@example.ru"]\n', "utf-8")
     text += '[accounts.never]\nbase_url = "never.example.ru"\nkey_env = "K"\ntz = "Europe/Moscow"\n'
     text += '\n[groups]\nnorth = ["north-a", "north-b", "north-c", "never"]\n'
     text += f'"{XSS_GROUP}" = ["north-b"]\n'
@@ -216,3 +220,24 @@ def test_a_catalog_per_group(accounts: Accounts) -> None:
         env=env,
     )  # fmt: skip
     assert code == 1 and err.strip().splitlines()[-1].startswith("error: Binder Error")
+
+
+def test_one_account_s_report_and_email_use_its_folder_and_routing(
+    accounts: Accounts, tmp_path: Path
+) -> None:
+    env = {"VATS_ACCOUNTS": str(accounts.path), "VATS_DASHBOARDS_DIR": str(tmp_path / "no")}
+    code, out, err = support.cli(
+        "--env-file", "/dev/null", "--account", "north-a", "report", "--week", "2024-W23",
+        env=env,
+    )  # fmt: skip
+    assert code == 0, err
+    home = accounts.get("north-a").dashboards_dir
+    assert sorted(Path(line).parent for line in out.split()) == [home] * 4
+    assert not (tmp_path / "no").exists()
+    code, out, err = support.cli(
+        "--env-file", "/dev/null", "--account", "north-a", "email-weekly", "--week",
+        "2024-W23", "--dry-run", "--out", str(tmp_path / "mail"), env=env,
+    )  # fmt: skip
+    assert code == 0, err
+    (eml,) = [Path(line) for line in out.split() if line.endswith(".eml")]
+    assert "To: rollup@localhost, boss.a@example.ru" in eml.read_text()  # its routing file
