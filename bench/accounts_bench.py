@@ -210,7 +210,9 @@ def main() -> None:
                     print(f"backfill, {n_workers} worker(s): {wall:6.1f} s wall "
                           f"({args.accounts / wall * 60:.1f} accounts/min)")  # fmt: skip
                     if n_workers == 2:
+                        before = sum(s.stats.requests for s in servers)
                         daily_wall, daily_runs = trigger_and_wait(client, dailies, {}, 1800)
+                        daily_requests = sum(s.stats.requests for s in servers) - before
                         daily = phases(client, daily_runs)
                         sizes = [du(accounts.get(n).home) for n in accounts.names]
                         raw = [du(accounts.get(n).raw_dir) for n in accounts.names]
@@ -249,8 +251,10 @@ def main() -> None:
     print(f"a backfill run alone: pickup->running {mean(alone, 0):.1f} s, running->completed "
           f"{mean(alone, 1):.1f} s; the same load in-process {direct:.2f} s; per-account "
           f"overhead of a run {total - direct:.1f} s")  # fmt: skip
+    per_daily = daily_requests / args.accounts
     print(f"API requests per backfill run: {results[2][2] / args.accounts:.0f} "
-          f"({args.days} days x 2 kinds + the preflight call)")  # fmt: skip
+          f"({args.days} days x 2 kinds + the preflight call); per daily run: {per_daily:.0f} "
+          "(directory, 2 days x 2 kinds, preflight)")  # fmt: skip
     mean_size, mean_raw = statistics.mean(sizes), statistics.mean(raw)
     catalog_bytes = accounts.catalog.stat().st_size if accounts.catalog.exists() else 0
     print(f"storage per account after backfill + daily ({args.days + 2} days, {args.agents} "
