@@ -88,14 +88,19 @@ def _scripts(html: str) -> list[str]:
     return re.findall(r"<script\b[^>]*>(.*?)</script>", html, flags=re.S)
 
 
-def test_pages_are_self_contained_with_plotly_once(pages: dict[str, str]) -> None:
+def test_pages_share_one_local_plotly_and_stay_small(pages: dict[str, str]) -> None:
     plotly_js = dashboards.plotly_js()
+    shared = dashboards.plotly_file()
+    assert re.fullmatch(r"plotly-\d+\.\d+\.\d+\.min\.js", shared)
+    assert pages[shared] == plotly_js  # the bundle goes into the folder once, next to the pages
     for name in ("overview.html", "missed-calls.html", "ratings.html"):
         page = pages[name]
-        assert page.count(plotly_js[:200]) == 1, name  # the bundle, inlined once
-        assert len(page) < len(plotly_js) + 600_000, name
+        assert plotly_js[:200] not in page, name  # not inlined
+        assert len(page.encode()) < 500_000, (name, len(page.encode()))
+        sources = re.findall(r"<script\b[^>]*\bsrc=\"([^\"]*)\"", page)
+        assert sources == [shared], name  # one relative, local script: works offline
         assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=\"?(https?:)?//", page)
-        assert "cdn.plot.ly" not in page.replace(plotly_js, "")
+        assert "cdn.plot.ly" not in page
         charts = re.findall(r'id="(chart-[a-z_]+)" class="plotly-graph-div"', page)
         assert charts, name
         for chart in charts:  # every chart div is drawn by exactly one call
@@ -207,14 +212,22 @@ def run(settings: Settings, *args: str) -> tuple[int, str, str]:
 def test_report_command_writes_every_page(settings: Settings, tmp_path: Path) -> None:
     code, out, err = run(settings, "--week", "2024-W23", "--out", str(tmp_path))
     assert code == 0, err
+    shared = dashboards.plotly_file()
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == ["missed-calls.csv", "missed-calls.html", "overview.html", "ratings.html"]
+    assert written == sorted(
+        ["missed-calls.csv", "missed-calls.html", "overview.html", "ratings.html", shared]
+    )
     assert out.split() == [
         str(tmp_path / n)
-        for n in ("overview.html", "missed-calls.html", "missed-calls.csv", "ratings.html")
+        for n in ("overview.html", "missed-calls.html", "missed-calls.csv", "ratings.html", shared)
     ]
     assert "неделя 2024-W23" in err and "data up to 2024-06-09" in err
     assert 'href="missed-calls.html"' in (tmp_path / "overview.html").read_text()
+    # the next build leaves the shared script alone when it is already there as it should be
+    before = (tmp_path / shared).stat().st_mtime_ns
+    code, _, err = run(settings, "--week", "2024-W22", "--out", str(tmp_path))
+    assert code == 0, err
+    assert (tmp_path / shared).stat().st_mtime_ns == before
 
 
 def test_report_for_a_department_and_a_range(settings: Settings, tmp_path: Path) -> None:
