@@ -290,7 +290,7 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
         assert "<style" not in html and 'style="' in html  # inline CSS only
         assert "неделя 2024-W23 (3–9 июня 2024)" in html and "Данные по 09.06.2024" in html
         assert "Как считаем." in html and "Как считаем." in plain
-        assert "Все звонки недели" in html  # after hours and without a department: own table
+        assert "Все звонки периода" in html  # after hours and without a department: own table
         for hostile in (support.XSS_NAME, support.XSS_DEPARTMENT, support.XSS_NUMBER):
             assert hostile not in html  # escaped, never raw
         tag = "2024-W23" + reports_suffix(department)

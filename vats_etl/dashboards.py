@@ -433,9 +433,7 @@ def chart_recovery(bins: pl.DataFrame) -> go.Figure | None:
             hovertemplate=f"%{{y}}: %{{x}} ({name})<extra></extra>",
         )
     fig.update_yaxes(type="category", autorange="reversed")
-    return _layout(
-        fig, barmode="stack", height=max(260, 60 + 26 * bins.height), xaxis_title="пропущенных"
-    )
+    return _layout(fig, barmode="stack", height=max(260, 60 + 26 * bins.height))
 
 
 def chart_breakdown(frame: pl.DataFrame, column: str) -> go.Figure | None:
