@@ -109,7 +109,7 @@ left join inbound as i
 left join callbacks as cb
     on cb.week_start = ec.week_start and cb.user_login = ec.user_login;
 
-comment on view kpi_by_employee_weekly is 'Per local week and employee (calls.user_login): KPIs of the inbound calls delivered to the employee, their outbound work and the missed calls they recovered by calling back. Inbound calls that reached no employee are only in the department views.';
+comment on view kpi_by_employee_weekly is 'Per local week and employee (calls.user_login): KPIs of the inbound calls delivered to the employee, their outbound work and the missed calls they recovered by calling back. Inbound calls that reached no employee are only in the department views. The call history names only the employee who answered, so offered here is mostly answered calls; who did not pick up is in missed_by_employee (from event webhooks).';
 comment on column kpi_by_employee_weekly.week_start is 'Monday (local date) of the week.';
 comment on column kpi_by_employee_weekly.user_name is 'The employee''s name on their last call of the week.';
 comment on column kpi_by_employee_weekly.user_department is 'Department(s) the employee belonged to at their last call of the week.';
@@ -121,7 +121,7 @@ comment on column kpi_by_employee_weekly.offered is 'Inbound calls delivered to 
 comment on column kpi_by_employee_weekly.short_abandons is 'Unanswered inbound calls with wait_s < T_short (kpi_settings.short_abandon_s).';
 comment on column kpi_by_employee_weekly.answered is 'Inbound calls with status success.';
 comment on column kpi_by_employee_weekly.missed is 'Inbound calls neither answered nor short abandons (rows of missed_calls).';
-comment on column kpi_by_employee_weekly.answer_rate is 'answered / (offered - short_abandons), 0..1.';
+comment on column kpi_by_employee_weekly.answer_rate is 'answered / (offered - short_abandons), 0..1, of the calls the history delivers to the employee: nearly always 1, since a missed call carries no employee (see missed_by_employee).';
 comment on column kpi_by_employee_weekly.service_level is 'SL(N): answered with wait_s <= N (kpi_settings.service_level_s) / (offered - short_abandons), 0..1.';
 comment on column kpi_by_employee_weekly.asa_s is 'Average speed of answer: mean wait_s of answered calls.';
 comment on column kpi_by_employee_weekly.asa_p90_s is '90th percentile (linear interpolation) of wait_s of answered calls.';
