@@ -108,3 +108,5 @@ comment on column inbound_calls.callback_attempts is 'For a miss: outgoing calls
 comment on column inbound_calls.recovery_deadline_at is 'For a miss: started_at + W (UTC).';
 comment on column inbound_calls.lost_contact_id is 'For a miss: uid of the first miss of its lost contact.';
 comment on column inbound_calls.hours is 'in_hours or after_hours. after_hours when the PBX itself treated the company as closed (destination offtime or onduty), on a day of holidays (the company''s or the department''s), or outside the department''s schedule: its rows of department_hours when it has any, else kpi_settings.work_days between work_start (included) and work_end (excluded), local time. Headline figures are in hours; nothing is dropped: offered = in hours + after hours.';
+comment on column inbound_calls.department is 'Department the call counts for: the call''s group_name, else the employee''s department at call time, else ''Без отдела'' (calls_enriched.department).';
+comment on column inbound_calls.weekday is 'Local ISO weekday of the call: 1 = Monday ... 7 = Sunday.';

@@ -64,3 +64,6 @@ comment on column missed_by_employee.rang_at is 'When the receiver got the first
 comment on column missed_by_employee.hours is 'in_hours or after_hours (missed_calls.hours).';
 comment on column missed_by_employee.outcome is 'The miss''s outcome as of the data cut-off (missed_calls.outcome).';
 comment on column missed_by_employee.recovered_by_login is 'Employee who recovered the miss within W (callback or answering the client), if anyone.';
+comment on column missed_by_employee.client is 'The client''s phone number (missed_calls.client).';
+comment on column missed_by_employee.diversion is 'Our number the missed call came in on (missed_calls.diversion).';
+comment on column missed_by_employee.started_at is 'Start of the missed call (UTC).';
