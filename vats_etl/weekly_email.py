@@ -206,11 +206,12 @@ class Composed:
     not_called_back: int
 
 
-def dashboard_link(base_url: str | None, department: str | None) -> str | None:
-    """The hosted missed-calls page of the department (or of the company) under base_url."""
+def dashboard_link(base_url: str | None) -> str | None:
+    """The hosted missed-calls page under base_url: the one `daily` keeps current (every
+    department; a department's own pages exist only where someone builds them)."""
     if not base_url or not dashboards.is_http(base_url):
         return None
-    return base_url.rstrip("/") + "/" + quote(dashboards.filenames(department)["missed"])
+    return base_url.rstrip("/") + "/" + quote(dashboards.filenames(None)["missed"])
 
 
 def compose(
@@ -255,7 +256,7 @@ def compose(
         "has_events": missed.has_events,
         "heat": heat_table(overview.heatmap, meta.schedule),
         "csv_name": csv_name,
-        "dashboard_url": dashboard_link(dashboard_url, department),
+        "dashboard_url": dashboard_link(dashboard_url),
     }
     env = dashboards.environment()
     html_body = env.get_template("email.html").render(context)
