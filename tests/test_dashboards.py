@@ -45,6 +45,45 @@ def test_change_text() -> None:
     assert dashboards.fmt_change(Tile("k", "l", "count", "up", 5, None)) == "—"
 
 
+def test_phone_numbers_become_tel_links_only_when_they_are_numbers() -> None:
+    assert dashboards.tel_href("79001234567") == "tel:+79001234567"
+    assert dashboards.tel_href("89001234567") == "tel:+79001234567"
+    assert dashboards.tel_href("+7 (900) 123-45-67") == "tel:+79001234567"
+    assert dashboards.tel_href("74950000001") == "tel:+74950000001"
+    assert dashboards.tel_href("2345") is None  # too short for a number
+    for bad in (None, "", "anonymous", "<b onmouseover=alert(3)>74950000000</b>", "7900;1"):
+        assert dashboards.tel_href(bad) is None, bad
+
+
+def test_schedule_text() -> None:
+    weekdays = (9.0, 18.0)
+    assert dashboards.fmt_schedule([weekdays] * 5 + [None, None]) == "Пн–Пт 09:00–18:00"
+    assert (
+        dashboards.fmt_schedule([weekdays] * 5 + [(10.0, 16.5), None])
+        == "Пн–Пт 09:00–18:00, Сб 10:00–16:30"
+    )
+    assert dashboards.fmt_schedule([(0.0, 24.0)] * 7) == "Пн–Вс 00:00–24:00"
+    assert dashboards.fmt_schedule([None] * 7) == "рабочих дней нет"
+
+
+def test_trend_charts_leave_out_partial_weeks() -> None:
+    import polars as pl
+
+    weekly = pl.DataFrame(
+        {
+            "week_start": [date(2024, 2, 19), date(2024, 2, 26), date(2024, 3, 4)],
+            "is_complete": [False, True, False],
+            "service_level": [0.5, 0.8, 0.2],
+        }
+    )
+    fig = dashboards.chart_weekly_line(weekly, "service_level", "уровень сервиса", percent=True)
+    assert fig is not None and list(fig.data[0].y) == [80.0]
+    note = dashboards.partial_weeks(weekly)
+    assert "не показаны" in note and "19.02.2024" in note and "04.03.2024" in note
+    complete = weekly.with_columns(is_complete=pl.lit(True))
+    assert dashboards.partial_weeks(complete) == ""
+
+
 def test_file_names_per_department() -> None:
     assert dashboards.filenames(None) == {
         "overview": "overview.html",

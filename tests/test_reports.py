@@ -70,6 +70,11 @@ def test_tile_change_and_verdict() -> None:
     assert tile("count", "up", 5, None).verdict == "none"
     assert tile("count", "none", 5, 3).verdict == "none"
     assert tile("seconds", "down", 10, 10).verdict == "same"
+    # a change too small to show is "no change", neutral (not red, not green)
+    assert tile("share", "up", 0.9305, 0.9300).verdict == "same"  # +0,05 p.p. shows as 0,0
+    assert tile("share", "up", 0.9310, 0.9300).verdict == "good"  # +0,1 p.p.
+    assert tile("count", "down", 1004, 1000).verdict == "same"  # +0,4 % shows as 0 %
+    assert tile("count", "down", 1006, 1000).verdict == "bad"
 
 
 # -- every query against calls with known answers ----------------------------------------------
@@ -166,6 +171,8 @@ def test_daily_heatmap_and_weekly_trend(con: duckdb.DuckDBPyConnection) -> None:
     weekly = reader.weekly()
     assert weekly["week_start"].to_list()[-2:] == [date(2024, 2, 26), date(2024, 3, 4)]
     assert weekly["offered"].to_list()[-2:] == [2, 9]
+    # the data begins on Monday 26 February and ends on Tuesday 5 March: that week is partial
+    assert weekly["is_complete"].to_list()[-2:] == [True, False]
 
 
 def test_missed_page(con: duckdb.DuckDBPyConnection) -> None:

@@ -352,45 +352,47 @@ changes as (
     group by t.client
 ),
 
-zones as (
+talks as (
+    -- one pass over the touched clients' calls: their conversations before the change
     select
         ch.client,
-        least(
-            ch.changed_from - any_value(r.ahead),
-            coalesce(
-                max(c.started_at) filter (
-                    where c.started_at < ch.changed_from
-                    and (
-                        is_answered_call(c.direction, c.status)
-                        or is_callback_call(c.direction, c.status, c.duration_s)
-                    )
-                ),
-                '-infinity'::timestamptz
-            )
-        ) as zone_start,
-        any_value(r.back) as back
+        any_value(ch.changed_from) as changed_from,
+        coalesce(
+            list(c.started_at order by c.started_at) filter (
+                where c.started_at < ch.changed_from
+                and (
+                    is_answered_call(c.direction, c.status)
+                    or is_callback_call(c.direction, c.status, c.duration_s)
+                )
+            ),
+            []
+        ) as talked_at
     from changes as ch
-    cross join reach as r
     inner join calls as c on c.client = ch.client
-    group by ch.client, ch.changed_from
+    group by ch.client
+),
+
+zones as (
+    select
+        t.client,
+        t.talked_at,
+        least(
+            t.changed_from - r.ahead,
+            coalesce(t.talked_at[-1], '-infinity'::timestamptz)
+        ) as zone_start,
+        r.back
+    from talks as t
+    cross join reach as r
 )
 
 select
     z.client,
     z.zone_start,
     coalesce(
-        max(c.started_at) filter (
-            where c.started_at < z.zone_start - z.back
-            and (
-                is_answered_call(c.direction, c.status)
-                or is_callback_call(c.direction, c.status, c.duration_s)
-            )
-        ),
+        list_max(list_filter(z.talked_at, lambda x: x < z.zone_start - z.back)),
         '-infinity'::timestamptz
     ) as context_start
 from zones as z
-inner join calls as c on c.client = z.client
-group by z.client, z.zone_start
 """
 
 
