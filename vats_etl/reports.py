@@ -52,12 +52,6 @@ RECOVERY_RU = {
     "client_called_again": "клиент дозвонился сам",
     None: "не перезвонили",
 }
-OUTCOMES_RU = {
-    "recovered": "перезвонили вовремя",
-    "recovered_late": "поговорили позже окна",
-    "pending": "ждут перезвона",
-    "lost": "потеряны",
-}
 NO_DEPARTMENT = "Без отдела"
 # Every inbound call is in one segment: the headline figures are in_hours (working hours, a
 # department took the call); after_hours and unrouted (working hours, no department: IVR
