@@ -45,7 +45,9 @@ def relations(sql_dir: Path = SQL_DIR) -> dict[str, str]:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
     """Create every table and view. Views may depend on each other: apply in rounds until
-    everything exists, so no manifest of dependencies has to be kept by hand."""
+    everything exists, so no manifest of dependencies has to be kept by hand. A view may
+    also need a column that a later file adds to an older warehouse's table (a binder
+    error): it is retried in the next round too."""
     pending = relations(sql_dir)
     while pending:
         failed: dict[str, str] = {}
@@ -53,7 +55,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> No
         for name, sql in pending.items():
             try:
                 con.execute(sql)
-            except duckdb.CatalogException as exc:
+            except (duckdb.CatalogException, duckdb.BinderException) as exc:
                 failed[name] = sql
                 last_error[name] = str(exc).splitlines()[0]
         if len(failed) == len(pending):
@@ -80,12 +82,23 @@ def _ensure_schema_once(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     if key in _schema_ready:
         return
     if not _schema_is_current(con, wanted, digest):
+        drop_derived_caches(con)
         ensure_schema(con)
         con.execute(
             "insert or replace into schema_state (id, sql_digest, applied_at) values (1, ?, now())",
             [digest],
         )
     _schema_ready.add(key)
+
+
+def drop_derived_caches(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget what another version of sql/ cached: its columns or its definitions may differ
+    (`create table if not exists` keeps an old table as it was). The tables are made again
+    empty, the views compute live until the next refresh rebuilds the cache in full."""
+    for table in _CACHE_TABLES:
+        con.execute(f"drop table if exists {table}")
+    with contextlib.suppress(duckdb.CatalogException):
+        con.execute("delete from view_caches")
 
 
 def _schema_is_current(con: duckdb.DuckDBPyConnection, wanted: dict[str, str], digest: str) -> bool:
@@ -182,6 +195,7 @@ def sync_kpi_settings(con: duckdb.DuckDBPyConnection, tz: str | None) -> None:
 # while view_caches matches kpi_settings and calls' fingerprint (row count, latest loaded_at),
 # so a stale cache is never wrong, only unused.
 _CACHE_PARAMS = ("short_abandon_s", "service_level_s", "recovery_window_s", "repeat_window_s")
+_CACHE_TABLES = ("inbound_outcomes_cache", "inbound_outcomes_inputs")
 # Above this share of calls changed, recomputing everything is the cheaper refresh.
 FULL_REFRESH_SHARE = 0.2
 
@@ -191,13 +205,18 @@ def refresh_outcomes_cache(con: duckdb.DuckDBPyConnection) -> str | None:
     None (it was fresh).
 
     Incremental when only calls changed (kpi_settings did not). A call's outcome depends
-    only on its own client's calls: later ones up to max(W, repeat window) ahead, earlier ones
-    back a repeat window and back to the client's last conversation (lost contacts). So for
-    each client a changed call belongs to, or belonged to (inbound_outcomes_inputs keeps the
-    old client and start), the outcomes of its calls from `zone_start` (the earliest change,
-    old or new start, minus max(W, repeat window)) are recomputed from its calls since
-    `context_start` (its last conversation a repeat window before zone_start). A daily load
-    on a year of calls recomputes ~40,000 calls instead of two million (0.2–0.3 s, not 2.4).
+    only on its own client's calls: later ones up to max(W, repeat window) ahead and the next
+    conversation at any distance (next_contact_at), earlier ones back a repeat window and back
+    to the client's last conversation (lost contacts). So for each client a changed call
+    belongs to, or belonged to (inbound_outcomes_inputs keeps the old client and start), the
+    outcomes of its calls from `zone_start` (the earliest change, old or new start, minus
+    max(W, repeat window), or the client's last conversation before the change if earlier)
+    are recomputed from its calls since `context_start` (its last conversation a repeat
+    window before zone_start). A daily load on a year of calls recomputes ~40,000 calls
+    instead of two million (0.2–0.3 s, not 2.4).
+
+    The cache never holds `outcome` (pending / lost depend on the data cut-off, which moves
+    with every load): the view inbound_outcomes derives it when read.
     """
     existing = {row[0] for row in con.execute("select table_name from duckdb_tables()").fetchall()}
     if not {"view_caches", "inbound_outcomes_cache", "inbound_outcomes_inputs"} <= existing:
@@ -303,8 +322,11 @@ def _refresh_outcomes_incrementally(
 
 
 # Per client touched by a change: from when its outcomes may differ (zone_start), and from
-# which of its calls they must be recomputed (context_start: its last conversation before
-# zone_start - repeat window, so lost contacts and repeat callers see everything they need).
+# which of its calls they must be recomputed (context_start). zone_start reaches back
+# max(W, repeat window) before the earliest change, and further, to the client's last
+# conversation before it: every miss since then may take the change as its next contact
+# (next_contact_at looks arbitrarily far ahead). context_start is the last conversation
+# before zone_start - repeat window, so lost contacts and repeat callers see what they need.
 _OUTCOME_SCOPE_SQL = """
 create or replace temp table outcome_scope as
 with reach as (
@@ -321,33 +343,56 @@ touched as (
     select ch.old_client, ch.old_started_at from outcome_changes as ch
 ),
 
+changes as (
+    select
+        t.client,
+        min(t.started_at) as changed_from
+    from touched as t
+    where t.client is not null and t.started_at is not null
+    group by t.client
+),
+
+talks as (
+    -- one pass over the touched clients' calls: their conversations before the change
+    select
+        ch.client,
+        any_value(ch.changed_from) as changed_from,
+        coalesce(
+            list(c.started_at order by c.started_at) filter (
+                where c.started_at < ch.changed_from
+                and (
+                    is_answered_call(c.direction, c.status)
+                    or is_callback_call(c.direction, c.status, c.duration_s)
+                )
+            ),
+            []
+        ) as talked_at
+    from changes as ch
+    inner join calls as c on c.client = ch.client
+    group by ch.client
+),
+
 zones as (
     select
         t.client,
-        min(t.started_at) - any_value(r.ahead) as zone_start,
-        any_value(r.back) as back
-    from touched as t
+        t.talked_at,
+        least(
+            t.changed_from - r.ahead,
+            coalesce(t.talked_at[-1], '-infinity'::timestamptz)
+        ) as zone_start,
+        r.back
+    from talks as t
     cross join reach as r
-    where t.client is not null and t.started_at is not null
-    group by t.client
 )
 
 select
     z.client,
     z.zone_start,
     coalesce(
-        max(c.started_at) filter (
-            where c.started_at < z.zone_start - z.back
-            and (
-                is_answered_call(c.direction, c.status)
-                or is_callback_call(c.direction, c.status, c.duration_s)
-            )
-        ),
+        list_max(list_filter(z.talked_at, lambda x: x < z.zone_start - z.back)),
         '-infinity'::timestamptz
     ) as context_start
 from zones as z
-inner join calls as c on c.client = z.client
-group by z.client, z.zone_start
 """
 
 
