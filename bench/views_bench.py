@@ -39,7 +39,15 @@ KPI_VIEWS = (
     "rating_by_employee",
     "low_ratings",
 )
-OTHER_VIEWS = ("missed_calls", "ratings", "users", "groups", "telnums")
+OTHER_VIEWS = (
+    "missed_calls",
+    "missed_by_employee",
+    "data_cutoff",
+    "ratings",
+    "users",
+    "groups",
+    "telnums",
+)
 TARGET_S = 2.0
 START = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday
 DEPARTMENTS = 10

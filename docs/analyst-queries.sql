@@ -1,37 +1,51 @@
 -- Five questions analysts ask, answered from the documented views (docs/data-dictionary.md).
 -- Open the read copy (data/vats.read.duckdb) with the duckdb CLI, DBeaver, Python or Jupyter
--- and run any of them as written. "This week" is the latest week loaded (the current week
--- once `daily` runs). W, T_short and N come from kpi_settings, e.g.
+-- and run any of them as written. "Last week" is the last complete week before the latest
+-- loaded call (data_cutoff.last_complete_week_start), so they work on any weekday and on an
+-- old copy alike. Headline figures are in working hours (hours = 'in_hours'; the schedule is in
+-- kpi_settings, department_hours and holidays). W, T_short and N come from kpi_settings, e.g.
 --   update kpi_settings set recovery_window_s = 2 * 86400;  -- W = 48 h, every view follows
+-- Times are TIMESTAMPTZ: to see them in the company zone, first run
+--   set timezone = 'Europe/Moscow';
 
--- 1. Clients not called back this week: one row per lost contact, oldest first.
+-- 1. Whom to call back: clients missed last week whom nobody has talked to since their window
+--    W ended (a lost contact: the client's misses until someone talks to them), oldest first.
 select
     mc.client,
     min(mc.started_at) as first_missed_at,
     max(mc.started_at) as last_missed_at,
     count(*) as missed_calls,
     string_agg(distinct mc.department, ', ') as departments,
-    sum(mc.callback_attempts) as failed_callbacks
+    bool_and(mc.hours = 'after_hours') as only_after_hours,
+    max(mc.callback_attempts) as failed_callbacks
 from missed_calls as mc
-where mc.week_start = (select max(m.week_start) from missed_calls as m)
+where mc.lost_contact_id in (
+    select m.lost_contact_id
+    from missed_calls as m
+    where m.week_start = (select dc.last_complete_week_start from data_cutoff as dc)
+)
 group by mc.lost_contact_id, mc.client
-having count(mc.recovery) = 0 and max(mc.recovery_deadline_at) < now()
+having bool_or(mc.outcome = 'lost')
 order by first_missed_at;
 
--- 2. Answer rate by department by day, last 14 days (with the company total).
+-- 2. Answer rate by department by day in working hours, last 14 days (with the total).
 select
     kd.local_date,
     coalesce(kd.department, 'ВСЕГО') as department,
     kd.offered,
     kd.answered,
     kd.missed,
+    kd.short_abandons,
     round(100 * kd.answer_rate, 1) as answer_rate_pct,
     round(100 * kd.service_level, 1) as service_level_pct
 from kpi_daily as kd
-where kd.local_date > (select max(d.local_date) from kpi_daily as d) - 14
+where
+    kd.hours = 'in_hours'
+    and kd.local_date > (select dc.cutoff_local::date from data_cutoff as dc) - 14
 order by kd.local_date, kd.is_total, kd.department;
 
--- 3. How fast does each department call back? Weekly, with the not-called-back count.
+-- 3. How fast does each department call back? Complete weeks, working hours: misses not
+--    called back within W (reached later + lost), still lost, still pending.
 select
     kw.week_start,
     kw.department,
@@ -39,10 +53,15 @@ select
     kw.recovered_callback,
     kw.recovered_client,
     kw.not_called_back,
+    kw.lost,
+    kw.pending,
     round(kw.callback_median_s / 60, 1) as callback_median_min,
     round(kw.callback_p90_s / 60, 1) as callback_p90_min
 from kpi_weekly as kw
-where not kw.is_total
+where
+    not kw.is_total
+    and kw.hours = 'in_hours'
+    and kw.week_start <= (select dc.last_complete_week_start from data_cutoff as dc)
 order by kw.week_start desc, kw.not_called_back desc;
 
 -- 4. Employees ranked by client ratings (only with enough ratings to be fair).
@@ -58,7 +77,7 @@ from rating_by_employee as rbe
 where rbe.is_ranked
 order by rbe.rating_rank;
 
--- 5. When do we lose calls? Weekday x hour of the latest week, worst cells first.
+-- 5. When do we lose calls? Weekday x hour of last week in working hours, worst cells first.
 select
     kh.weekday,
     kh.local_hour,
@@ -67,6 +86,9 @@ select
     kh.not_called_back,
     round(100 * kh.answer_rate, 1) as answer_rate_pct
 from kpi_heatmap as kh
-where kh.is_total and kh.week_start = (select max(h.week_start) from kpi_heatmap as h)
+where
+    kh.is_total
+    and kh.hours = 'in_hours'
+    and kh.week_start = (select dc.last_complete_week_start from data_cutoff as dc)
 order by kh.missed desc, kh.weekday, kh.local_hour
 limit 15;

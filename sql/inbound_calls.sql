@@ -1,25 +1,82 @@
 create or replace view inbound_calls as
+with schedule as (
+    select
+        ks.work_days,
+        ks.work_start,
+        ks.work_end
+    from kpi_settings as ks
+    limit 1
+),
+
+own_schedules as (
+    select distinct dh.department from department_hours as dh
+),
+
+company_holidays as (
+    select distinct h.holiday_date from holidays as h where h.department is null
+),
+
+department_holidays as (
+    select distinct
+        h.holiday_date,
+        h.department
+    from holidays as h
+    where h.department is not null
+),
+
+inbound as (
+    select
+        ce.*,
+        -- the PBX's own verdict first: offtime / onduty mean it considered the company closed
+        case
+            when ce.destination in ('offtime', 'onduty') then false
+            when ch.holiday_date is not null or dho.holiday_date is not null then false
+            when os.department is not null
+                then coalesce(
+                    ce.started_local::time >= dh.work_start
+                    and ce.started_local::time < dh.work_end,
+                    false
+                )
+            else coalesce(
+                list_contains(s.work_days, ce.weekday)
+                and ce.started_local::time >= s.work_start
+                and ce.started_local::time < s.work_end,
+                false
+            )
+        end as is_in_hours
+    from calls_enriched as ce
+    cross join schedule as s
+    left join company_holidays as ch on ch.holiday_date = ce.local_date
+    left join department_holidays as dho
+        on dho.holiday_date = ce.local_date and dho.department = ce.department
+    left join own_schedules as os on os.department = ce.department
+    left join department_hours as dh
+        on dh.department = ce.department and dh.weekday = ce.weekday
+    where ce.direction = 'in' and ce.started_at is not null
+)
+
 select
-    ce.uid,
-    ce.client,
-    ce.diversion,
-    ce.destination,
-    ce.status,
-    ce.user_login,
-    ce.user_name,
-    ce.group_name,
-    ce.department,
-    ce.user_department,
-    ce.started_at,
-    ce.started_local,
-    ce.local_date,
-    ce.local_hour,
-    ce.weekday,
-    ce.week_start,
-    ce.wait_s,
-    ce.duration_s,
-    ce.record_url,
-    ce.rating,
+    i.uid,
+    i.client,
+    i.diversion,
+    i.destination,
+    i.status,
+    i.user_login,
+    i.user_name,
+    i.group_name,
+    i.department,
+    i.user_department,
+    i.started_at,
+    i.started_local,
+    i.local_date,
+    i.local_hour,
+    i.weekday,
+    i.week_start,
+    case when i.is_in_hours then 'in_hours' else 'after_hours' end as hours,
+    i.wait_s,
+    i.duration_s,
+    i.record_url,
+    i.rating,
     io.is_answered,
     io.is_short_abandon,
     io.is_missed,
@@ -31,12 +88,13 @@ select
     io.recovered_by_login,
     io.callback_attempts,
     io.recovery_deadline_at,
-    io.lost_contact_id
-from calls_enriched as ce
-inner join inbound_outcomes as io on io.uid = ce.uid
-where ce.direction = 'in' and ce.started_at is not null;
+    io.lost_contact_id,
+    io.next_contact_at,
+    io.outcome
+from inbound as i
+inner join inbound_outcomes as io on io.uid = i.uid;
 
-comment on view inbound_calls is 'Inbound external calls (the KPIs'' "offered") with their local buckets, the department they count for (calls_enriched) and their outcome under kpi_settings (inbound_outcomes): answered, short abandon, missed, service level, repeat caller, recovery. Every KPI view aggregates this. Calls whose history has not arrived (no started_at) are not here.';
+comment on view inbound_calls is 'Inbound external calls (the KPIs'' "offered") with their local buckets, the department they count for (calls_enriched) and their outcome under kpi_settings (inbound_outcomes): answered, short abandon, missed, service level, repeat caller, recovery. Every KPI view aggregates this. Each call is classified in_hours / after_hours (column hours). Calls whose history has not arrived (no started_at) are not here.';
 comment on column inbound_calls.is_answered is 'status = success.';
 comment on column inbound_calls.is_short_abandon is 'Not answered and wait_s < kpi_settings.short_abandon_s (T_short): the client hung up too soon to count as missed.';
 comment on column inbound_calls.is_missed is 'Not answered and not a short abandon (one row of missed_calls each).';
@@ -49,3 +107,6 @@ comment on column inbound_calls.recovered_by_login is 'For a recovered miss: emp
 comment on column inbound_calls.callback_attempts is 'For a miss: outgoing calls to the client within W up to the recovery.';
 comment on column inbound_calls.recovery_deadline_at is 'For a miss: started_at + W (UTC).';
 comment on column inbound_calls.lost_contact_id is 'For a miss: uid of the first miss of its lost contact.';
+comment on column inbound_calls.hours is 'in_hours or after_hours. after_hours when the PBX itself treated the company as closed (destination offtime or onduty), on a day of holidays (the company''s or the department''s), or outside the department''s schedule: its rows of department_hours when it has any, else kpi_settings.work_days between work_start (included) and work_end (excluded), local time. Headline figures are in hours; nothing is dropped: offered = in hours + after hours.';
+comment on column inbound_calls.department is 'Department the call counts for: the call''s group_name, else the employee''s department at call time, else ''Без отдела'' (calls_enriched.department).';
+comment on column inbound_calls.weekday is 'Local ISO weekday of the call: 1 = Monday ... 7 = Sunday.';

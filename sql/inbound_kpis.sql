@@ -1,9 +1,11 @@
 -- The call-center KPIs of DESIGN.md, defined once: every kpi_* view aggregates through it,
 -- so a definition cannot drift between daily, weekly, per-number and heatmap figures.
 -- A macro, not a relation: it is an aggregate over whatever group the caller forms.
+-- Misses add up: missed = recovered_callback + recovered_client + not_called_back + pending,
+-- and not_called_back = recovered_late + lost.
 create or replace macro inbound_kpis(
     is_short_abandon, is_answered, is_missed, is_within_service_level, is_repeat_caller,
-    wait_s, duration_s, recovery, time_to_recovery_s, uid, lost_contact_id, rating
+    wait_s, duration_s, recovery, time_to_recovery_s, uid, lost_contact_id, rating, outcome
 ) as struct_pack(
     offered := count(*),
     short_abandons := count(*) filter (where is_short_abandon),
@@ -19,7 +21,11 @@ create or replace macro inbound_kpis(
     talk_median_s := median(duration_s) filter (where is_answered),
     recovered_callback := count(*) filter (where recovery = 'callback'),
     recovered_client := count(*) filter (where recovery = 'client_called_again'),
-    not_called_back := count(*) filter (where is_missed and recovery is null),
+    -- W over without a recovery: reached late or still lost (never the pending ones)
+    not_called_back := count(*) filter (where outcome in ('recovered_late', 'lost')),
+    recovered_late := count(*) filter (where outcome = 'recovered_late'),
+    lost := count(*) filter (where outcome = 'lost'),
+    pending := count(*) filter (where outcome = 'pending'),
     callback_median_s := median(time_to_recovery_s) filter (where recovery = 'callback'),
     callback_p90_s := quantile_cont(time_to_recovery_s, 0.9) filter (where recovery = 'callback'),
     lost_contacts := count(*) filter (where is_missed and uid = lost_contact_id),

@@ -36,40 +36,57 @@ state as (
 live_settings as (
     -- empty while the cache is valid: then inbound_outcomes_of computes nothing
     select st.* from state as st where not st.is_cached
+),
+
+outcomes as (
+    select
+        o.uid,
+        o.is_answered,
+        o.is_short_abandon,
+        o.is_missed,
+        o.is_within_service_level,
+        o.is_repeat_caller,
+        o.recovery,
+        o.recovered_at,
+        o.time_to_recovery_s,
+        o.recovered_by_login,
+        o.callback_attempts,
+        o.recovery_deadline_at,
+        o.lost_contact_id,
+        o.next_contact_at
+    from inbound_outcomes_of(calls, live_settings) as o
+    union all
+    select
+        oc.uid,
+        oc.is_answered,
+        oc.is_short_abandon,
+        oc.is_missed,
+        oc.is_within_service_level,
+        oc.is_repeat_caller,
+        oc.recovery,
+        oc.recovered_at,
+        oc.time_to_recovery_s,
+        oc.recovered_by_login,
+        oc.callback_attempts,
+        oc.recovery_deadline_at,
+        oc.lost_contact_id,
+        oc.next_contact_at
+    from inbound_outcomes_cache as oc
+    where (select st.is_cached from state as st)
 )
 
+-- the outcome depends on the cut-off, so it is derived here, never cached
 select
-    o.uid,
-    o.is_answered,
-    o.is_short_abandon,
-    o.is_missed,
-    o.is_within_service_level,
-    o.is_repeat_caller,
-    o.recovery,
-    o.recovered_at,
-    o.time_to_recovery_s,
-    o.recovered_by_login,
-    o.callback_attempts,
-    o.recovery_deadline_at,
-    o.lost_contact_id
-from inbound_outcomes_of(calls, live_settings) as o
-union all
-select
-    oc.uid,
-    oc.is_answered,
-    oc.is_short_abandon,
-    oc.is_missed,
-    oc.is_within_service_level,
-    oc.is_repeat_caller,
-    oc.recovery,
-    oc.recovered_at,
-    oc.time_to_recovery_s,
-    oc.recovered_by_login,
-    oc.callback_attempts,
-    oc.recovery_deadline_at,
-    oc.lost_contact_id
-from inbound_outcomes_cache as oc
-where (select st.is_cached from state as st);
+    io.*,
+    case
+        when not io.is_missed then null
+        when io.recovery is not null then 'recovered'
+        when io.next_contact_at is not null then 'recovered_late'
+        when io.recovery_deadline_at >= dc.cutoff_at then 'pending'
+        else 'lost'
+    end as outcome
+from outcomes as io
+cross join data_cutoff as dc;
 
 comment on view inbound_outcomes is 'The KPI definitions of DESIGN.md applied to every inbound call (calls with direction in and a start time), from calls and kpi_settings only: classification, repeat caller, and for each miss its recovery and lost contact. One pass over each client''s calls in time order. Served from inbound_outcomes_cache while view_caches says the cache matches calls and kpi_settings, computed live otherwise (same rows, slower). Read it through inbound_calls / missed_calls.';
 comment on column inbound_outcomes.is_answered is 'status = success.';
@@ -84,3 +101,5 @@ comment on column inbound_outcomes.recovered_by_login is 'Employee who made the 
 comment on column inbound_outcomes.callback_attempts is 'For a miss: outgoing calls to the client after it, within W and up to the recovery (a successful callback included).';
 comment on column inbound_outcomes.recovery_deadline_at is 'For a miss: started_at + W.';
 comment on column inbound_outcomes.lost_contact_id is 'For a miss: uid of the first miss of its lost contact (misses of one client with no conversation between them).';
+comment on column inbound_outcomes.next_contact_at is 'For a miss: start (UTC) of the first conversation with the client after it, at any distance: a successful callback (duration > 0) or an answered inbound call. Equals recovered_at when that came within W; null while nobody has talked to the client since.';
+comment on column inbound_outcomes.outcome is 'For a miss, as of the data cut-off (data_cutoff.cutoff_at, the latest loaded call): recovered (a callback or the client''s answered call within W, the end of W included), recovered_late (the first conversation, in either direction, came after W), pending (W has not ended at the cut-off and nobody has talked to the client yet), lost (W ended before the cut-off and nobody has talked to the client since). Null for calls that are not misses. Re-evaluated at every read: a client reached later is never lost.';

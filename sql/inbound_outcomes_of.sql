@@ -2,7 +2,9 @@
 -- calls) under `settings` (a relation with kpi_settings' columns, one row or none): the body
 -- of the view inbound_outcomes, and what refreshes its cache for a few clients at a time
 -- (vats_etl.warehouse.refresh_outcomes_cache). Also returns each call's client and started_at,
--- which the cache keeps to know what a later change of a call touches.
+-- which the cache keeps to know what a later change of a call touches. Everything here
+-- depends on the client's calls only; a miss's outcome (pending or lost) also depends on the
+-- data cut-off, so the view inbound_outcomes derives it at read time from next_contact_at.
 create or replace macro inbound_outcomes_of(source_calls, settings) as table
 with classified as materialized (
     select
@@ -110,6 +112,8 @@ recoveries as (
         end as recovery,
         case when cb.started_at <= m.recovery_deadline_at then cb.started_at end as callback_at,
         case when ai.started_at <= m.recovery_deadline_at then ai.started_at end as answered_at,
+        -- the first conversation after the miss at any distance (the recovery when within W)
+        least(cb.started_at, ai.started_at) as next_contact_at,
         cb.user_login as callback_login,
         ai.user_login as answered_login,
         cb.outbound_seq - m.outbound_seq as attempts_to_callback,
@@ -182,6 +186,7 @@ live as (
             when not i.is_answered and not i.is_short_abandon
                 then coalesce(r.lost_contact_id, i.uid)
         end as lost_contact_id,
+        r.next_contact_at,
         i.client,
         i.started_at
     from inbound as i
@@ -202,6 +207,7 @@ select
     case when l.is_missed then coalesce(l.callback_attempts, 0) end::bigint as callback_attempts,
     l.recovery_deadline_at,
     l.lost_contact_id,
+    l.next_contact_at,
     l.client,
     l.started_at
 from live as l;

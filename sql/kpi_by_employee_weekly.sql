@@ -24,7 +24,8 @@ employee_calls as materialized (
         io.is_repeat_caller,
         io.recovery,
         io.time_to_recovery_s,
-        io.lost_contact_id
+        io.lost_contact_id,
+        io.outcome
     from calls_enriched as ce
     left join outcomes as io on io.uid = ce.uid
     where ce.user_login is not null and ce.started_at is not null
@@ -37,7 +38,7 @@ inbound as (
         unnest(inbound_kpis(
             ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.is_within_service_level,
             ic.is_repeat_caller, ic.wait_s, ic.duration_s, ic.recovery, ic.time_to_recovery_s,
-            ic.uid, ic.lost_contact_id, ic.rating
+            ic.uid, ic.lost_contact_id, ic.rating, ic.outcome
         ))
     from employee_calls as ic
     where ic.direction = 'in'
@@ -88,6 +89,9 @@ select
     coalesce(i.recovered_callback, 0) as recovered_callback,
     coalesce(i.recovered_client, 0) as recovered_client,
     coalesce(i.not_called_back, 0) as not_called_back,
+    coalesce(i.recovered_late, 0) as recovered_late,
+    coalesce(i.lost, 0) as lost,
+    coalesce(i.pending, 0) as pending,
     i.callback_median_s,
     i.callback_p90_s,
     coalesce(i.lost_contacts, 0) as lost_contacts,
@@ -105,7 +109,7 @@ left join inbound as i
 left join callbacks as cb
     on cb.week_start = ec.week_start and cb.user_login = ec.user_login;
 
-comment on view kpi_by_employee_weekly is 'Per local week and employee (calls.user_login): KPIs of the inbound calls delivered to the employee, their outbound work and the missed calls they recovered by calling back. Inbound calls that reached no employee are only in the department views.';
+comment on view kpi_by_employee_weekly is 'Per local week and employee (calls.user_login): KPIs of the inbound calls delivered to the employee, their outbound work and the missed calls they recovered by calling back. Inbound calls that reached no employee are only in the department views. The call history names only the employee who answered, so offered here is mostly answered calls; who did not pick up is in missed_by_employee (from event webhooks).';
 comment on column kpi_by_employee_weekly.week_start is 'Monday (local date) of the week.';
 comment on column kpi_by_employee_weekly.user_name is 'The employee''s name on their last call of the week.';
 comment on column kpi_by_employee_weekly.user_department is 'Department(s) the employee belonged to at their last call of the week.';
@@ -117,7 +121,7 @@ comment on column kpi_by_employee_weekly.offered is 'Inbound calls delivered to 
 comment on column kpi_by_employee_weekly.short_abandons is 'Unanswered inbound calls with wait_s < T_short (kpi_settings.short_abandon_s).';
 comment on column kpi_by_employee_weekly.answered is 'Inbound calls with status success.';
 comment on column kpi_by_employee_weekly.missed is 'Inbound calls neither answered nor short abandons (rows of missed_calls).';
-comment on column kpi_by_employee_weekly.answer_rate is 'answered / (offered - short_abandons), 0..1.';
+comment on column kpi_by_employee_weekly.answer_rate is 'answered / (offered - short_abandons), 0..1, of the calls the history delivers to the employee: nearly always 1, since a missed call carries no employee (see missed_by_employee).';
 comment on column kpi_by_employee_weekly.service_level is 'SL(N): answered with wait_s <= N (kpi_settings.service_level_s) / (offered - short_abandons), 0..1.';
 comment on column kpi_by_employee_weekly.asa_s is 'Average speed of answer: mean wait_s of answered calls.';
 comment on column kpi_by_employee_weekly.asa_p90_s is '90th percentile (linear interpolation) of wait_s of answered calls.';
@@ -125,7 +129,10 @@ comment on column kpi_by_employee_weekly.talk_mean_s is 'Mean duration_s of answ
 comment on column kpi_by_employee_weekly.talk_median_s is 'Median duration_s of answered calls.';
 comment on column kpi_by_employee_weekly.recovered_callback is 'Missed calls recovered by a callback within W (missed_calls.recovery = callback).';
 comment on column kpi_by_employee_weekly.recovered_client is 'Missed calls recovered because the client called again within W and was answered.';
-comment on column kpi_by_employee_weekly.not_called_back is 'Missed calls not recovered within W.';
+comment on column kpi_by_employee_weekly.not_called_back is 'Missed calls whose W ended without a recovery: recovered_late + lost (never the pending ones). missed = recovered_callback + recovered_client + not_called_back + pending.';
+comment on column kpi_by_employee_weekly.recovered_late is 'Missed calls whose first conversation with the client (either direction) came after W (missed_calls.outcome = recovered_late).';
+comment on column kpi_by_employee_weekly.lost is 'Missed calls whose W ended before the data cut-off with nobody talking to the client since (outcome = lost).';
+comment on column kpi_by_employee_weekly.pending is 'Missed calls whose W had not ended at the data cut-off, client not reached yet (outcome = pending).';
 comment on column kpi_by_employee_weekly.callback_median_s is 'Median time from the missed call to the callback that recovered it, seconds.';
 comment on column kpi_by_employee_weekly.callback_p90_s is '90th percentile of that time (linear interpolation), seconds.';
 comment on column kpi_by_employee_weekly.lost_contacts is 'Lost contacts that began here (their first miss is in this row): misses of one client before they talk count once, and the counts add up across rows.';

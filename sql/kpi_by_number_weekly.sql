@@ -2,17 +2,19 @@ create or replace view kpi_by_number_weekly as
 select
     ic.week_start,
     ic.diversion,
+    ic.hours,
     unnest(inbound_kpis(
         ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.is_within_service_level,
         ic.is_repeat_caller, ic.wait_s, ic.duration_s, ic.recovery, ic.time_to_recovery_s,
-        ic.uid, ic.lost_contact_id, ic.rating
+        ic.uid, ic.lost_contact_id, ic.rating, ic.outcome
     ))
 from inbound_calls as ic
-group by ic.week_start, ic.diversion;
+group by ic.week_start, ic.diversion, ic.hours;
 
-comment on view kpi_by_number_weekly is 'Call-center KPIs per local week and number dialled (calls.diversion): which of our numbers lose calls. Route details of each number are in telnums / telnums_history.';
+comment on view kpi_by_number_weekly is 'Call-center KPIs per local week, number dialled (calls.diversion) and hours (in_hours / after_hours): which of our numbers lose calls. Route details of each number are in telnums / telnums_history.';
 comment on column kpi_by_number_weekly.week_start is 'Monday (local date) of the week.';
 comment on column kpi_by_number_weekly.diversion is 'Our number the calls came in on (null when the PBX did not report it).';
+comment on column kpi_by_number_weekly.hours is 'in_hours or after_hours (inbound_calls.hours): each row counts one of the two; add both for every call.';
 comment on column kpi_by_number_weekly.offered is 'Inbound calls (short abandons included).';
 comment on column kpi_by_number_weekly.short_abandons is 'Unanswered inbound calls with wait_s < T_short (kpi_settings.short_abandon_s).';
 comment on column kpi_by_number_weekly.answered is 'Inbound calls with status success.';
@@ -25,7 +27,10 @@ comment on column kpi_by_number_weekly.talk_mean_s is 'Mean duration_s of answer
 comment on column kpi_by_number_weekly.talk_median_s is 'Median duration_s of answered calls.';
 comment on column kpi_by_number_weekly.recovered_callback is 'Missed calls recovered by a callback within W (missed_calls.recovery = callback).';
 comment on column kpi_by_number_weekly.recovered_client is 'Missed calls recovered because the client called again within W and was answered.';
-comment on column kpi_by_number_weekly.not_called_back is 'Missed calls not recovered within W.';
+comment on column kpi_by_number_weekly.not_called_back is 'Missed calls whose W ended without a recovery: recovered_late + lost (never the pending ones). missed = recovered_callback + recovered_client + not_called_back + pending.';
+comment on column kpi_by_number_weekly.recovered_late is 'Missed calls whose first conversation with the client (either direction) came after W (missed_calls.outcome = recovered_late).';
+comment on column kpi_by_number_weekly.lost is 'Missed calls whose W ended before the data cut-off with nobody talking to the client since (outcome = lost).';
+comment on column kpi_by_number_weekly.pending is 'Missed calls whose W had not ended at the data cut-off, client not reached yet (outcome = pending).';
 comment on column kpi_by_number_weekly.callback_median_s is 'Median time from the missed call to the callback that recovered it, seconds.';
 comment on column kpi_by_number_weekly.callback_p90_s is '90th percentile of that time (linear interpolation), seconds.';
 comment on column kpi_by_number_weekly.lost_contacts is 'Lost contacts that began here (their first miss is in this row): misses of one client before they talk count once, and the counts add up across rows.';

@@ -2,19 +2,21 @@ create or replace view kpi_daily as
 select
     ic.local_date,
     ic.department,
+    ic.hours,
     grouping(ic.department) = 1 as is_total,
     unnest(inbound_kpis(
         ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.is_within_service_level,
         ic.is_repeat_caller, ic.wait_s, ic.duration_s, ic.recovery, ic.time_to_recovery_s,
-        ic.uid, ic.lost_contact_id, ic.rating
+        ic.uid, ic.lost_contact_id, ic.rating, ic.outcome
     ))
 from inbound_calls as ic
-group by grouping sets ((ic.local_date, ic.department), (ic.local_date));
+group by grouping sets ((ic.local_date, ic.department, ic.hours), (ic.local_date, ic.hours));
 
-comment on view kpi_daily is 'Call-center KPIs per local day (kpi_settings.tz) and department, plus one total row per day (department null, is_total). Inbound external calls; definitions in DESIGN.md, parameters in kpi_settings.';
+comment on view kpi_daily is 'Call-center KPIs per local day (kpi_settings.tz), department and hours (in_hours / after_hours), plus total rows per day and hours (department null, is_total). Inbound external calls; definitions in DESIGN.md, parameters in kpi_settings. Headline figures: where hours = ''in_hours''; a day''s whole count: sum over both hours.';
 comment on column kpi_daily.local_date is 'Local day of the calls.';
 comment on column kpi_daily.department is 'calls_enriched.department; null on the total row.';
-comment on column kpi_daily.is_total is 'True on the row that adds up every department of the day.';
+comment on column kpi_daily.is_total is 'True on the rows that add up every department of the day (one per hours).';
+comment on column kpi_daily.hours is 'in_hours or after_hours (inbound_calls.hours): each row counts one of the two; add both for every call.';
 comment on column kpi_daily.offered is 'Inbound calls (short abandons included).';
 comment on column kpi_daily.short_abandons is 'Unanswered inbound calls with wait_s < T_short (kpi_settings.short_abandon_s).';
 comment on column kpi_daily.answered is 'Inbound calls with status success.';
@@ -27,7 +29,10 @@ comment on column kpi_daily.talk_mean_s is 'Mean duration_s of answered calls (d
 comment on column kpi_daily.talk_median_s is 'Median duration_s of answered calls.';
 comment on column kpi_daily.recovered_callback is 'Missed calls recovered by a callback within W (missed_calls.recovery = callback).';
 comment on column kpi_daily.recovered_client is 'Missed calls recovered because the client called again within W and was answered.';
-comment on column kpi_daily.not_called_back is 'Missed calls not recovered within W.';
+comment on column kpi_daily.not_called_back is 'Missed calls whose W ended without a recovery: recovered_late + lost (never the pending ones). missed = recovered_callback + recovered_client + not_called_back + pending.';
+comment on column kpi_daily.recovered_late is 'Missed calls whose first conversation with the client (either direction) came after W (missed_calls.outcome = recovered_late).';
+comment on column kpi_daily.lost is 'Missed calls whose W ended before the data cut-off with nobody talking to the client since (outcome = lost).';
+comment on column kpi_daily.pending is 'Missed calls whose W had not ended at the data cut-off, client not reached yet (outcome = pending).';
 comment on column kpi_daily.callback_median_s is 'Median time from the missed call to the callback that recovered it, seconds.';
 comment on column kpi_daily.callback_p90_s is '90th percentile of that time (linear interpolation), seconds.';
 comment on column kpi_daily.lost_contacts is 'Lost contacts that began here (their first miss is in this row): misses of one client before they talk count once, and the counts add up across rows.';

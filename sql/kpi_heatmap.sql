@@ -2,26 +2,28 @@ create or replace view kpi_heatmap as
 select
     ic.week_start,
     ic.department,
+    ic.hours,
     grouping(ic.department) = 1 as is_total,
     ic.weekday,
     ic.local_hour,
     unnest(inbound_kpis(
         ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.is_within_service_level,
         ic.is_repeat_caller, ic.wait_s, ic.duration_s, ic.recovery, ic.time_to_recovery_s,
-        ic.uid, ic.lost_contact_id, ic.rating
+        ic.uid, ic.lost_contact_id, ic.rating, ic.outcome
     ))
 from inbound_calls as ic
 group by grouping sets (
-    (ic.week_start, ic.department, ic.weekday, ic.local_hour),
-    (ic.week_start, ic.weekday, ic.local_hour)
+    (ic.week_start, ic.department, ic.hours, ic.weekday, ic.local_hour),
+    (ic.week_start, ic.hours, ic.weekday, ic.local_hour)
 );
 
-comment on view kpi_heatmap is 'Call-center KPIs per local week, weekday and hour of the day (kpi_settings.tz), per department and in total (department null, is_total): the weekday x hour heatmap. Cells without calls have no row. To span several weeks sum the counts, do not average the rates.';
+comment on view kpi_heatmap is 'Call-center KPIs per local week, weekday, hour of the day (kpi_settings.tz) and hours (in_hours / after_hours), per department and in total (department null, is_total): the weekday x hour heatmap. Cells without calls have no row; an hour the schedule splits has a row of each. To span several weeks sum the counts, do not average the rates.';
 comment on column kpi_heatmap.week_start is 'Monday (local date) of the week.';
 comment on column kpi_heatmap.department is 'calls_enriched.department; null on total rows.';
 comment on column kpi_heatmap.is_total is 'True on rows that add up every department.';
 comment on column kpi_heatmap.weekday is 'Local ISO weekday: 1 = Monday ... 7 = Sunday.';
 comment on column kpi_heatmap.local_hour is 'Local hour of the call start, 0-23.';
+comment on column kpi_heatmap.hours is 'in_hours or after_hours (inbound_calls.hours): each row counts one of the two; add both for every call.';
 comment on column kpi_heatmap.offered is 'Inbound calls (short abandons included).';
 comment on column kpi_heatmap.short_abandons is 'Unanswered inbound calls with wait_s < T_short (kpi_settings.short_abandon_s).';
 comment on column kpi_heatmap.answered is 'Inbound calls with status success.';
@@ -34,7 +36,10 @@ comment on column kpi_heatmap.talk_mean_s is 'Mean duration_s of answered calls 
 comment on column kpi_heatmap.talk_median_s is 'Median duration_s of answered calls.';
 comment on column kpi_heatmap.recovered_callback is 'Missed calls recovered by a callback within W (missed_calls.recovery = callback).';
 comment on column kpi_heatmap.recovered_client is 'Missed calls recovered because the client called again within W and was answered.';
-comment on column kpi_heatmap.not_called_back is 'Missed calls not recovered within W.';
+comment on column kpi_heatmap.not_called_back is 'Missed calls whose W ended without a recovery: recovered_late + lost (never the pending ones). missed = recovered_callback + recovered_client + not_called_back + pending.';
+comment on column kpi_heatmap.recovered_late is 'Missed calls whose first conversation with the client (either direction) came after W (missed_calls.outcome = recovered_late).';
+comment on column kpi_heatmap.lost is 'Missed calls whose W ended before the data cut-off with nobody talking to the client since (outcome = lost).';
+comment on column kpi_heatmap.pending is 'Missed calls whose W had not ended at the data cut-off, client not reached yet (outcome = pending).';
 comment on column kpi_heatmap.callback_median_s is 'Median time from the missed call to the callback that recovered it, seconds.';
 comment on column kpi_heatmap.callback_p90_s is '90th percentile of that time (linear interpolation), seconds.';
 comment on column kpi_heatmap.lost_contacts is 'Lost contacts that began here (their first miss is in this row): misses of one client before they talk count once, and the counts add up across rows.';

@@ -2,19 +2,21 @@ create or replace view kpi_weekly as
 select
     ic.week_start,
     ic.department,
+    ic.hours,
     grouping(ic.department) = 1 as is_total,
     unnest(inbound_kpis(
         ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.is_within_service_level,
         ic.is_repeat_caller, ic.wait_s, ic.duration_s, ic.recovery, ic.time_to_recovery_s,
-        ic.uid, ic.lost_contact_id, ic.rating
+        ic.uid, ic.lost_contact_id, ic.rating, ic.outcome
     ))
 from inbound_calls as ic
-group by grouping sets ((ic.week_start, ic.department), (ic.week_start));
+group by grouping sets ((ic.week_start, ic.department, ic.hours), (ic.week_start, ic.hours));
 
-comment on view kpi_weekly is 'Call-center KPIs per local week (Monday to Sunday in kpi_settings.tz) and department, plus one total row per week (department null, is_total). The weekly email and the dashboards read this.';
+comment on view kpi_weekly is 'Call-center KPIs per local week (Monday to Sunday in kpi_settings.tz), department and hours (in_hours / after_hours), plus total rows per week and hours (department null, is_total). Headline figures: where hours = ''in_hours''; a week''s whole count: sum over both hours. A week is complete once data_cutoff.last_complete_week_start has reached it.';
 comment on column kpi_weekly.week_start is 'Monday (local date) of the week.';
 comment on column kpi_weekly.department is 'calls_enriched.department; null on the total row.';
-comment on column kpi_weekly.is_total is 'True on the row that adds up every department of the week.';
+comment on column kpi_weekly.is_total is 'True on the rows that add up every department of the week (one per hours).';
+comment on column kpi_weekly.hours is 'in_hours or after_hours (inbound_calls.hours): each row counts one of the two; add both for every call.';
 comment on column kpi_weekly.offered is 'Inbound calls (short abandons included).';
 comment on column kpi_weekly.short_abandons is 'Unanswered inbound calls with wait_s < T_short (kpi_settings.short_abandon_s).';
 comment on column kpi_weekly.answered is 'Inbound calls with status success.';
@@ -27,7 +29,10 @@ comment on column kpi_weekly.talk_mean_s is 'Mean duration_s of answered calls (
 comment on column kpi_weekly.talk_median_s is 'Median duration_s of answered calls.';
 comment on column kpi_weekly.recovered_callback is 'Missed calls recovered by a callback within W (missed_calls.recovery = callback).';
 comment on column kpi_weekly.recovered_client is 'Missed calls recovered because the client called again within W and was answered.';
-comment on column kpi_weekly.not_called_back is 'Missed calls not recovered within W.';
+comment on column kpi_weekly.not_called_back is 'Missed calls whose W ended without a recovery: recovered_late + lost (never the pending ones). missed = recovered_callback + recovered_client + not_called_back + pending.';
+comment on column kpi_weekly.recovered_late is 'Missed calls whose first conversation with the client (either direction) came after W (missed_calls.outcome = recovered_late).';
+comment on column kpi_weekly.lost is 'Missed calls whose W ended before the data cut-off with nobody talking to the client since (outcome = lost).';
+comment on column kpi_weekly.pending is 'Missed calls whose W had not ended at the data cut-off, client not reached yet (outcome = pending).';
 comment on column kpi_weekly.callback_median_s is 'Median time from the missed call to the callback that recovered it, seconds.';
 comment on column kpi_weekly.callback_p90_s is '90th percentile of that time (linear interpolation), seconds.';
 comment on column kpi_weekly.lost_contacts is 'Lost contacts that began here (their first miss is in this row): misses of one client before they talk count once, and the counts add up across rows.';

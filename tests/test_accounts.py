@@ -3,6 +3,7 @@ that never show; the KPI settings file writers apply."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ tz = "Asia/Yekaterinburg"
 email_routing = "routing/acme.toml"
 kpi_settings = "/etc/vats/kpi-acme.toml"
 report_to = "boss@acme.ru"
+dashboard_url = "https://calls.acme.ru/"
 crm_token_env = "ACME_CRM"
 work_queue = "host-a"
 
@@ -98,6 +100,7 @@ def test_account_settings_take_everything_the_account_sets(tmp_path: Path) -> No
     assert acme.tz == "Asia/Yekaterinburg"
     assert acme.smtp_host == "smtp.example.ru"  # shared settings come through
     assert acme.report_to == ("boss@acme.ru",)
+    assert acme.dashboard_url == "https://calls.acme.ru/"
     assert KEY not in repr(acme) and "crm-secret" not in repr(acme)
     beta = accounts.settings("beta-2", base, environ)
     assert beta.api_key is None  # BETA_KEY is not set: never the single account's key
@@ -210,7 +213,11 @@ def kpi_row(db: Path) -> tuple[object, ...]:
 def test_writers_apply_the_kpi_file_and_leave_other_values_alone(tmp_path: Path) -> None:
     db = tmp_path / "vats.duckdb"
     kpi = tmp_path / "kpi.toml"
-    kpi.write_text("service_level_s = 30\nrecovery_window_s = 172800\n", "utf-8")
+    kpi.write_text(
+        "service_level_s = 30\nrecovery_window_s = 172800\nwork_days = [6, 1, 2, 3, 4, 5, 6]\n"
+        'work_start = 08:30:00\nwork_end = "20:00"\n',
+        "utf-8",
+    )
     with warehouse.connect(db, tz="Asia/Omsk") as con:  # no file: the defaults
         con.execute("update kpi_settings set short_abandon_s = 7")  # an analyst's own value
     assert kpi_row(db) == ("Asia/Omsk", 7, 20, 86400)
@@ -220,6 +227,9 @@ def test_writers_apply_the_kpi_file_and_leave_other_values_alone(tmp_path: Path)
     with runtime.using(runtime.Runtime(settings)), warehouse.connect(db):
         pass
     assert kpi_row(db) == ("Asia/Omsk", 7, 30, 172800)
+    with duckdb.connect(str(db), read_only=True) as con:
+        hours = con.execute("select work_days, work_start, work_end from kpi_settings").fetchall()
+    assert hours == [([1, 2, 3, 4, 5, 6], dt.time(8, 30), dt.time(20, 0))]
     environ = {"VATS_KPI_SETTINGS": str(kpi)}
     assert load_settings(environ=environ, env_file=None).kpi_file == kpi
 
@@ -232,6 +242,10 @@ def test_writers_apply_the_kpi_file_and_leave_other_values_alone(tmp_path: Path)
         ("service_level_s = '20'\n", "whole number >= 0"),
         ("service_level_s = true\n", "whole number >= 0"),
         ("service_level_s = \n", "not valid TOML"),
+        ("work_days = [0, 1]\n", "list of weekdays"),
+        ("work_days = 'Mon'\n", "list of weekdays"),
+        ("work_start = '25:00'\n", "a time of day"),
+        ("work_end = 18\n", "a time of day"),
     ],
 )
 def test_a_bad_kpi_file_fails_the_writer_clearly(text: str, message: str, tmp_path: Path) -> None:

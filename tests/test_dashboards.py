@@ -45,6 +45,45 @@ def test_change_text() -> None:
     assert dashboards.fmt_change(Tile("k", "l", "count", "up", 5, None)) == "—"
 
 
+def test_phone_numbers_become_tel_links_only_when_they_are_numbers() -> None:
+    assert dashboards.tel_href("79001234567") == "tel:+79001234567"
+    assert dashboards.tel_href("89001234567") == "tel:+79001234567"
+    assert dashboards.tel_href("+7 (900) 123-45-67") == "tel:+79001234567"
+    assert dashboards.tel_href("74950000001") == "tel:+74950000001"
+    assert dashboards.tel_href("2345") is None  # too short for a number
+    for bad in (None, "", "anonymous", "<b onmouseover=alert(3)>74950000000</b>", "7900;1"):
+        assert dashboards.tel_href(bad) is None, bad
+
+
+def test_schedule_text() -> None:
+    weekdays = (9.0, 18.0)
+    assert dashboards.fmt_schedule([weekdays] * 5 + [None, None]) == "Пн–Пт 09:00–18:00"
+    assert (
+        dashboards.fmt_schedule([weekdays] * 5 + [(10.0, 16.5), None])
+        == "Пн–Пт 09:00–18:00, Сб 10:00–16:30"
+    )
+    assert dashboards.fmt_schedule([(0.0, 24.0)] * 7) == "Пн–Вс 00:00–24:00"
+    assert dashboards.fmt_schedule([None] * 7) == "рабочих дней нет"
+
+
+def test_trend_charts_leave_out_partial_weeks() -> None:
+    import polars as pl
+
+    weekly = pl.DataFrame(
+        {
+            "week_start": [date(2024, 2, 19), date(2024, 2, 26), date(2024, 3, 4)],
+            "is_complete": [False, True, False],
+            "service_level": [0.5, 0.8, 0.2],
+        }
+    )
+    fig = dashboards.chart_weekly_line(weekly, "service_level", "уровень сервиса", percent=True)
+    assert fig is not None and list(fig.data[0].y) == [80.0]
+    note = dashboards.partial_weeks(weekly)
+    assert "не показаны" in note and "19.02.2024" in note and "04.03.2024" in note
+    complete = weekly.with_columns(is_complete=pl.lit(True))
+    assert dashboards.partial_weeks(complete) == ""
+
+
 def test_file_names_per_department() -> None:
     assert dashboards.filenames(None) == {
         "overview": "overview.html",
@@ -88,14 +127,19 @@ def _scripts(html: str) -> list[str]:
     return re.findall(r"<script\b[^>]*>(.*?)</script>", html, flags=re.S)
 
 
-def test_pages_are_self_contained_with_plotly_once(pages: dict[str, str]) -> None:
+def test_pages_share_one_local_plotly_and_stay_small(pages: dict[str, str]) -> None:
     plotly_js = dashboards.plotly_js()
+    shared = dashboards.plotly_file()
+    assert re.fullmatch(r"plotly-\d+\.\d+\.\d+\.min\.js", shared)
+    assert pages[shared] == plotly_js  # the bundle goes into the folder once, next to the pages
     for name in ("overview.html", "missed-calls.html", "ratings.html"):
         page = pages[name]
-        assert page.count(plotly_js[:200]) == 1, name  # the bundle, inlined once
-        assert len(page) < len(plotly_js) + 600_000, name
+        assert plotly_js[:200] not in page, name  # not inlined
+        assert len(page.encode()) < 500_000, (name, len(page.encode()))
+        sources = re.findall(r"<script\b[^>]*\bsrc=\"([^\"]*)\"", page)
+        assert sources == [shared], name  # one relative, local script: works offline
         assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=\"?(https?:)?//", page)
-        assert "cdn.plot.ly" not in page.replace(plotly_js, "")
+        assert "cdn.plot.ly" not in page
         charts = re.findall(r'id="(chart-[a-z_]+)" class="plotly-graph-div"', page)
         assert charts, name
         for chart in charts:  # every chart div is drawn by exactly one call
@@ -207,14 +251,22 @@ def run(settings: Settings, *args: str) -> tuple[int, str, str]:
 def test_report_command_writes_every_page(settings: Settings, tmp_path: Path) -> None:
     code, out, err = run(settings, "--week", "2024-W23", "--out", str(tmp_path))
     assert code == 0, err
+    shared = dashboards.plotly_file()
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == ["missed-calls.csv", "missed-calls.html", "overview.html", "ratings.html"]
+    assert written == sorted(
+        ["missed-calls.csv", "missed-calls.html", "overview.html", "ratings.html", shared]
+    )
     assert out.split() == [
         str(tmp_path / n)
-        for n in ("overview.html", "missed-calls.html", "missed-calls.csv", "ratings.html")
+        for n in ("overview.html", "missed-calls.html", "missed-calls.csv", "ratings.html", shared)
     ]
     assert "неделя 2024-W23" in err and "data up to 2024-06-09" in err
     assert 'href="missed-calls.html"' in (tmp_path / "overview.html").read_text()
+    # the next build leaves the shared script alone when it is already there as it should be
+    before = (tmp_path / shared).stat().st_mtime_ns
+    code, _, err = run(settings, "--week", "2024-W22", "--out", str(tmp_path))
+    assert code == 0, err
+    assert (tmp_path / shared).stat().st_mtime_ns == before
 
 
 def test_report_for_a_department_and_a_range(settings: Settings, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.browser import support
-from tests.sql.helpers import DAY, HOUR, T0, call
+from tests.sql.helpers import HOUR, T0, call
 from vats_etl import errors, reports, warehouse, weekly_email
 from vats_etl.config import Secret, Settings
 from vats_etl.reports import Period, Reader
@@ -170,20 +170,26 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def figures(settings: Settings) -> dict[str | None, tuple[int, int]]:
-    """(missed, not called back) of week 2024-W23 per department and in total."""
+def figures(settings: Settings) -> dict[str | None, tuple[int, int, int]]:
+    """(missed, not called back, lost clients to call) of week 2024-W23 per department and
+    in total: the first two in working hours (the subject's), the list in any hours."""
     with reports.open_read(settings) as con:
         reader = Reader(con, support.WEEK)
         departments = reader.meta().departments
         found = {}
         for department in (None, *departments):
-            kpis = reader.for_department(department).kpis()[0]
-            found[department] = (kpis["missed"], kpis["not_called_back"])
+            part = reader.for_department(department)
+            kpis = part.kpis()[0]
+            found[department] = (
+                kpis["missed"],
+                kpis["not_called_back"],
+                part.action_list().height,
+            )
     return found
 
 
 @pytest.fixture(scope="module")
-def busiest(figures: dict[str | None, tuple[int, int]]) -> str:
+def busiest(figures: dict[str | None, tuple[int, int, int]]) -> str:
     """A real department with misses in the week (the emulator's names)."""
     return max((d for d in figures if d and d != support.XSS_DEPARTMENT), key=lambda d: figures[d])
 
@@ -212,6 +218,7 @@ def env_for(
         "SMTP_PASSWORD": None,
         "SMTP_CA_FILE": None,
         "VATS_EMAIL_ROUTING": None,
+        "VATS_DASHBOARD_URL": None,
         "REPORT_FROM": "ВАТС отчёты <reports@example.ru>",
         "REPORT_TO": "ops@example.ru",
         **more,
@@ -241,7 +248,7 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
     settings: Settings,
     routing: Path,
     busiest: str,
-    figures: dict[str | None, tuple[int, int]],
+    figures: dict[str | None, tuple[int, int, int]],
 ) -> None:
     with smtp_server() as (inbox, port):
         code, out, err = send(
@@ -263,7 +270,7 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
     ):
         sender, message = by_to[recipients]
         assert sender == "reports@example.ru"
-        missed, not_called_back = figures[department]
+        missed, not_called_back, to_call = figures[department]
         who = department or "все отделы"
         assert message["Subject"] == (
             f"Пропущенные звонки · {who} · 2024-W23: "
@@ -271,24 +278,41 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
         )
         assert message["To"] == ", ".join(recipients)
         assert message.get_content_type() == "multipart/mixed"
+        assert len(message.as_bytes()) < 300_000  # light: no dashboard attached
         plain, html, attachments = parts(message)
-        assert f"пропущенных звонков: {not_called_back}" in plain
-        assert "<script" not in html.lower() and "javascript" not in html.lower()
+        assert f"КОМУ ПОЗВОНИТЬ — клиентов: {to_call}" in plain
+        assert f"кому позвонить — клиентов: {to_call}</h2>" in html
+        for part in message.walk():  # no script anywhere, not even in an attachment
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                assert b"<script" not in payload.lower(), part.get_filename()
+                assert b"javascript:" not in payload.lower(), part.get_filename()
         assert "<style" not in html and 'style="' in html  # inline CSS only
         assert "неделя 2024-W23 (3–9 июня 2024)" in html and "Данные по 09.06.2024" in html
-        assert support.XSS_NAME not in html and support.XSS_DEPARTMENT not in html
+        assert "Как считаем." in html and "Как считаем." in plain
+        assert "Все звонки периода" in html  # after hours and without a department: own table
+        for hostile in (support.XSS_NAME, support.XSS_DEPARTMENT, support.XSS_NUMBER):
+            assert hostile not in html  # escaped, never raw
         tag = "2024-W23" + reports_suffix(department)
-        dashboard = attachments[f"missed-calls-{tag}.html"].decode()
-        assert "Plotly.newPlot" in dashboard and "Пропущенные звонки" in dashboard
-        if not_called_back > 3:  # capped: the whole list goes along as CSV
-            csv_text = attachments[f"not-called-back-{tag}.csv"].decode("utf-8-sig")
-            assert csv_text.startswith("Клиент;") and len(csv_text.splitlines()) > 4
+        assert [n for n in attachments if n.endswith(".html")] == []
+        if to_call:  # the whole list of lost clients goes along as CSV
+            csv_text = attachments[f"lost-clients-{tag}.csv"].decode("utf-8-sig")
+            assert csv_text.startswith("Клиент;") and len(csv_text.splitlines()) == to_call + 1
+            assert 'href="tel:+7' in html  # whom to call: one tap on a phone
+        if to_call > 3:  # capped in the body
             assert "весь список — во вложении" in html
     _, xss_message = by_to[(XSS_HEAD,)]
-    _, html, _ = parts(xss_message)
+    plain, html, attachments = parts(xss_message)
     assert "Отдел &lt;img src=x onerror=alert(2)&gt;" in html
     assert "&lt;b onmouseover=alert(3)&gt;74950000000&lt;/b&gt;" in html  # by number dialled
-    assert "79990008888" in html  # the miss nobody called back
+    # the miss nobody called back, at its local time (Wednesday 13:00 in Moscow)
+    assert (
+        '<a href="tel:+79990008888" style="color:#0b5cad;">79990008888</a></b> · 05.06.2024 13:00'
+        in html
+    )
+    assert "79990008888 — 05.06.2024 13:00" in plain
+    assert "Кто не взял трубку, видно только по событиям звонков" in html  # no event webhooks
+    assert list(attachments) == ["lost-clients-2024-W23-отдел-img-src-x-onerror-alert-2.csv"]
 
 
 def reports_suffix(department: str | None) -> str:
@@ -394,8 +418,7 @@ def test_a_week_without_misses_still_sends(tmp_path: Path) -> None:
     assert message["Subject"].endswith("2024-W10: пропущено 0, не перезвонили 0")
     plain, html, attachments = parts(message)
     assert "пропущенных звонков не было" in html and "пропущенных звонков не было" in plain
-    assert list(attachments) == ["missed-calls-2024-W10.html"]
-    assert T0 + DAY > T0  # the calls are on Monday of that week
+    assert attachments == {}  # nobody to call: no list to attach
 
 
 def test_dry_run_writes_messages_without_smtp(
@@ -409,6 +432,30 @@ def test_dry_run_writes_messages_without_smtp(
     message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
     assert message["From"] == "vats-etl <vats-etl@localhost>"
     assert (tmp_path / "03-roll-up.html").read_text().startswith("<!doctype html>")
+
+
+def test_the_email_links_to_the_hosted_dashboards_when_their_address_is_set(
+    settings: Settings, routing: Path, tmp_path: Path
+) -> None:
+    env = env_for(settings, 0, "none", SMTP_HOST=None, REPORT_FROM=None, REPORT_TO=None)
+    code, _, err = send(env, "--routing", str(routing), "--dry-run", "--out", str(tmp_path / "a"))
+    assert code == 0, err
+    assert "Отчёт с графиками" not in (tmp_path / "a" / "03-roll-up.html").read_text()
+
+    env["VATS_DASHBOARD_URL"] = "https://calls.example.ru/dash/"
+    code, _, err = send(env, "--routing", str(routing), "--dry-run", "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    for name in ("01-", "02-", "03-roll-up"):  # the page `daily` keeps current
+        [page] = [p for p in (tmp_path / "b").glob(f"{name}*.html")]
+        assert '<a href="https://calls.example.ru/dash/missed-calls.html"' in page.read_text()
+    message = email.message_from_bytes(
+        (tmp_path / "b" / "03-roll-up.eml").read_bytes(), policy=email.policy.default
+    )
+    plain, _, _ = parts(message)  # type: ignore[arg-type]
+    assert "https://calls.example.ru/dash/missed-calls.html" in plain
+    env["VATS_DASHBOARD_URL"] = "javascript:alert(5)"
+    code, _, err = send(env, "--routing", str(routing), "--dry-run", "--out", str(tmp_path / "c"))
+    assert code == 1 and "VATS_DASHBOARD_URL must be an http(s):// address" in err
 
 
 def test_missing_settings_are_clear(settings: Settings, routing: Path) -> None:

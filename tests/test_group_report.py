@@ -19,13 +19,14 @@ from vats_etl.accounts import Accounts, load_accounts
 from vats_etl.config import load_settings
 from vats_etl.emulator import Emulator
 from vats_etl.group_report import AccountKpis, rank, read_group, render_dashboard, totals
-from vats_etl.reports import Period
+from vats_etl.reports import NO_DEPARTMENT, Period
 
 pytestmark = pytest.mark.timeout(300)
 
 WEEK = support.WEEK  # 2024-W23
 NOW = datetime(2024, 6, 10, 6, 0, tzinfo=UTC)
 XSS_GROUP = "<script>alert(1)</script>"
+HEADLINE = f"hours <> 'after_hours' and department <> '{NO_DEPARTMENT}'"
 COMPANIES = {  # account: (seed, agents, zone)
     "north-a": (11, 12, "Europe/Moscow"),
     "north-b": (12, 6, "Asia/Yekaterinburg"),
@@ -64,14 +65,17 @@ def group_settings(accounts: Accounts, group: str = "north") -> list[Any]:
 
 def test_accounts_ranked_and_totals_weighted_as_the_calls_say(accounts: Accounts) -> None:
     data = read_group(group_settings(accounts), WEEK, group="north", now=NOW)
-    # independently: the same week's inbound calls of every account, through the catalog
+    # independently: the same week's inbound calls of every account, through the catalog;
+    # the headline figures, as each account's own overview: working hours, calls that
+    # reached a department
     with catalog.connect(accounts.catalog) as con:
         rows = con.execute(
             "select account, count(*) filter (where is_missed and uid = lost_contact_id), "
             "count(*) filter (where is_within_service_level), "
             "count(*) filter (where not is_short_abandon), count(*), "
             "count(*) filter (where is_missed) "
-            "from inbound_calls where local_date between ? and ? group by account",
+            f"from inbound_calls where {HEADLINE} and local_date between ? and ? "
+            "group by account",
             [WEEK.first, WEEK.last],
         ).fetchall()
     expected = {
@@ -192,7 +196,8 @@ def test_a_period_of_local_days_per_account(accounts: Accounts) -> None:
     with catalog.connect(accounts.catalog) as con:
         offered = dict(
             con.execute(
-                "select account, count(*) from inbound_calls where local_date = ? group by 1",
+                f"select account, count(*) from inbound_calls where {HEADLINE} "
+                "and local_date = ? group by 1",
                 [day.first],
             ).fetchall()
         )
@@ -232,7 +237,8 @@ def test_one_account_s_report_and_email_use_its_folder_and_routing(
     )  # fmt: skip
     assert code == 0, err
     home = accounts.get("north-a").dashboards_dir
-    assert sorted(Path(line).parent for line in out.split()) == [home] * 4
+    written = [Path(line) for line in out.split()]
+    assert {p.parent for p in written} == {home} and len(written) >= 4
     assert not (tmp_path / "no").exists()
     code, out, err = support.cli(
         "--env-file", "/dev/null", "--account", "north-a", "email-weekly", "--week",

@@ -70,6 +70,11 @@ def test_tile_change_and_verdict() -> None:
     assert tile("count", "up", 5, None).verdict == "none"
     assert tile("count", "none", 5, 3).verdict == "none"
     assert tile("seconds", "down", 10, 10).verdict == "same"
+    # a change too small to show is "no change", neutral (not red, not green)
+    assert tile("share", "up", 0.9305, 0.9300).verdict == "same"  # +0,05 p.p. shows as 0,0
+    assert tile("share", "up", 0.9310, 0.9300).verdict == "good"  # +0,1 p.p.
+    assert tile("count", "down", 1004, 1000).verdict == "same"  # +0,4 % shows as 0 %
+    assert tile("count", "down", 1006, 1000).verdict == "bad"
 
 
 # -- every query against calls with known answers ----------------------------------------------
@@ -111,6 +116,8 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
             miss("p2", client="79001118888", started_at=T0 - 7 * DAY + HOUR),
         ],
     )
+    # around the clock: every call here is a headline call (segments: their own tests)
+    set_kpi(connection, work_days=[1, 2, 3, 4, 5, 6, 7], work_start="00:00", work_end="24:00")
     try:
         yield connection
     finally:
@@ -124,13 +131,16 @@ def test_kpis_of_the_week_and_the_week_before(con: duckdb.DuckDBPyConnection) ->
     assert now["answer_rate"] == pytest.approx(4 / 8)
     assert now["service_level"] == pytest.approx(3 / 8)  # a2 waited 30 s > N = 20
     assert now["asa_s"] == pytest.approx((10 + 30 + 5 + 10) / 4)
-    assert (now["recovered_callback"], now["recovered_client"], now["not_called_back"]) == (1, 1, 2)
+    assert (now["recovered_callback"], now["recovered_client"], now["not_called_back"]) == (1, 1, 0)
+    # m2 and m3 (Monday 15:00, 16:00): the data ends Tuesday 12:00, inside their W
+    assert (now["pending"], now["lost"], now["recovered_late"]) == (2, 0, 0)
     assert now["callback_median_s"] == 1800
     assert now["lost_contacts"] == 3  # m2 and m3 are one lost contact
     assert now["rated_calls"] == 3 and now["rating_mean"] == pytest.approx(11 / 3)
     assert now["csat_share"] == pytest.approx(2 / 3) and now["dsat_share"] == pytest.approx(1 / 3)
     assert now["response_rate"] == pytest.approx(3 / 4)
     assert (before["offered"], before["missed"], before["not_called_back"]) == (2, 1, 1)
+    assert (before["lost"], before["pending"]) == (1, 0)  # p2: nobody called back, ever
     assert before["rated_calls"] == 0 and before["response_rate"] == 0
     tiles = {t.key: t for t in Reader(con, WEEK).overview().tiles}
     assert tiles["missed"].value == 4 and tiles["missed"].previous == 1
@@ -161,43 +171,59 @@ def test_daily_heatmap_and_weekly_trend(con: duckdb.DuckDBPyConnection) -> None:
     weekly = reader.weekly()
     assert weekly["week_start"].to_list()[-2:] == [date(2024, 2, 26), date(2024, 3, 4)]
     assert weekly["offered"].to_list()[-2:] == [2, 9]
+    # the data begins on Monday 26 February and ends on Tuesday 5 March: that week is partial
+    assert weekly["is_complete"].to_list()[-2:] == [True, False]
 
 
 def test_missed_page(con: duckdb.DuckDBPyConnection) -> None:
     page = Reader(con, WEEK).missed(late_after_s=1200)
-    action = page.action.to_dicts()
-    assert len(action) == 1  # m2 + m3: one client to call back; m1 and m4 were recovered
-    row = action[0]
-    assert row["client"] == "79001110002" and row["misses"] == 2
-    assert row["first_missed_at"] == datetime(2024, 3, 4, 15, 0, tzinfo=reports.KpiSettings().zone)
-    assert row["diversion"] == "74950000002" and row["reason_ru"] == "не ответили"
-    # the data ends Tuesday 12:00 (a3); m3's 24 h run to Tuesday 16:00: a callback still counts
-    assert row["is_window_open"] is True
+    # m2 + m3 are one client whose windows are still open at the cut-off (Tuesday 12:00):
+    # pending, not lost, so nobody is on the list yet; m1 and m4 were recovered
+    assert page.action.is_empty()
     bins = {r["label"]: (r["callback"], r["client"]) for r in page.recovery_bins.to_dicts()}
     assert bins["30 мин – 1 ч"] == (1, 0) and bins["1–2 ч"] == (0, 1)
     labels = list(bins)
     assert (labels[0], labels[-1]) == ("до 5 мин", "8–24 ч")
     assert sum(c + k for c, k in bins.values()) == 2
-    reasons = {r["reason"]: (r["missed"], r["not_called_back"]) for r in page.by_reason.to_dicts()}
-    assert reasons == {"no_answer": (3, 2), "cancel": (1, 0)}
+    reasons = {
+        r["reason"]: (r["missed"], r["recovered"], r["pending"], r["not_called_back"])
+        for r in page.by_reason.to_dicts()
+    }
+    assert reasons == {"no_answer": (3, 1, 2, 0), "cancel": (1, 1, 0, 0)}
     departments = {r["department"]: r for r in page.by_department.to_dicts()}
     assert departments["Продажи"]["missed"] == 4 and departments["Поддержка"]["missed"] == 0
     assert departments["Продажи"]["missed_rate"] == pytest.approx(4 / 7)
-    numbers = {r["diversion"]: r["not_called_back"] for r in page.by_number.to_dicts()}
-    assert numbers["74950000002"] == 2
+    numbers = {
+        r["diversion"]: (r["pending"], r["not_called_back"]) for r in page.by_number.to_dicts()
+    }
+    assert numbers["74950000002"] == (2, 0)
     assert page.late["uid"].to_list() == ["m1"]  # 30 min > 20 min
     assert Reader(con, WEEK).late_callbacks(3600).is_empty()
 
 
-def test_an_open_recovery_window_is_flagged(con: duckdb.DuckDBPyConnection) -> None:
-    # data up to Sunday: m2/m3's window is over; a miss 10 minutes before the end is open
-    insert_calls(con, [miss("late", client="79001117777", started_at=T0 + 6 * DAY)])
-    insert_calls(con, [call("last", client="79001116666", started_at=T0 + 6 * DAY + 10 * MIN)])
+def test_the_list_is_lost_contacts_with_an_open_window_flagged(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    # the data now reaches Sunday 12:10: m2/m3's window is over (lost); 79001117777 missed
+    # on Friday (lost) and again on Sunday (its window open: a callback still counts for it);
+    # 79001115555 only on Sunday (pending: not on the list)
+    insert_calls(
+        con,
+        [
+            miss("fri", client="79001117777", started_at=T0 + 4 * DAY),
+            miss("sun", client="79001117777", started_at=T0 + 6 * DAY),
+            miss("fresh", client="79001115555", started_at=T0 + 6 * DAY),
+            call("last", client="79001116666", started_at=T0 + 6 * DAY + 10 * MIN),
+        ],
+    )
     action = Reader(con, WEEK).action_list()
-    assert dict(zip(action["client"], action["is_window_open"], strict=True)) == {
-        "79001110002": False,
-        "79001117777": True,
-    }
+    assert action.select("client", "misses", "is_window_open").rows() == [
+        ("79001110002", 2, False),
+        ("79001117777", 2, True),
+    ]
+    row = action.row(0, named=True)
+    assert row["first_missed_at"] == datetime(2024, 3, 4, 15, 0, tzinfo=reports.KpiSettings().zone)
+    assert row["diversion"] == "74950000002" and row["reason_ru"] == "не ответили"
 
 
 def test_ratings_page(con: duckdb.DuckDBPyConnection) -> None:
@@ -258,41 +284,72 @@ def _close(a: object, b: object) -> bool:
 
 
 def test_figures_equal_kpi_weekly_and_kpi_daily(emulated: Path) -> None:
+    """A department's headline figures are its in-hours row of kpi_weekly; the company's
+    headline adds up the departments' in-hours rows; the segments table adds up to every
+    call of the week (both hours, every department, "Без отдела" included)."""
     columns = [
         "offered", "short_abandons", "answered", "missed", "answer_rate", "service_level",
         "asa_s", "asa_p90_s", "talk_mean_s", "recovered_callback", "recovered_client",
-        "not_called_back", "callback_median_s", "callback_p90_s", "repeat_caller_share",
+        "not_called_back", "recovered_late", "lost", "pending", "callback_median_s",
+        "callback_p90_s", "repeat_caller_share",
+    ]  # fmt: skip
+    counts = [
+        "offered", "short_abandons", "answered", "missed", "recovered_callback",
+        "recovered_client", "not_called_back", "recovered_late", "lost", "pending",
     ]  # fmt: skip
     week = Period.week("2024-W22")
     with duckdb.connect(str(warehouse.read_copy_path(emulated)), read_only=True) as con:
         con.execute("set timezone = 'UTC'")
         reader = Reader(con, week)
-        departments = reader.meta().departments
-        assert len(departments) >= 3
-        for department in (None, *departments):
+        in_hours = {
+            r[0]: r[1:]
+            for r in con.execute(
+                f"select department, {', '.join(columns)} from kpi_weekly "
+                "where week_start = ? and hours = 'in_hours' and not is_total",
+                [week.first],
+            ).fetchall()
+        }
+        departments = [d for d in in_hours if d != reports.NO_DEPARTMENT]
+        assert len(departments) >= 2 and reports.NO_DEPARTMENT in in_hours
+        for department in departments:
             mine = reader.for_department(department).kpis()[0]
-            where = "is_total" if department is None else "department = ?"
-            params = [week.first] + ([department] if department else [])
-            view = con.execute(
-                f"select {', '.join(columns)} from kpi_weekly where week_start = ? and {where}",
-                params,
-            ).fetchall()[0]
-            for column, expected in zip(columns, view, strict=True):
+            for column, expected in zip(columns, in_hours[department], strict=True):
                 assert _close(mine[column], expected), (department, column, mine[column], expected)
+        company = reader.kpis()[0]
+        for column in counts:
+            i = columns.index(column)
+            assert company[column] == sum(in_hours[d][i] for d in departments), column
+
+        whole = con.execute(
+            f"select hours, {', '.join(counts)} from kpi_weekly where week_start = ? and is_total",
+            [week.first],
+        ).fetchall()
+        segments = {r["segment"]: r for r in reader.segments().to_dicts()}
+        for i, column in enumerate(counts, 1):
+            assert segments["total"][column] == sum(r[i] for r in whole), column
+            after = next(r[i] for r in whole if r[0] == "after_hours")
+            assert segments["after_hours"][column] == after, column
+            assert (
+                segments["unrouted"][column]
+                == in_hours[reports.NO_DEPARTMENT][columns.index(column)]
+            ), column
+            assert segments["in_hours"][column] == company[column], column
+        assert segments["after_hours"]["offered"] > 0 and segments["unrouted"]["offered"] > 0
+
         daily = reader.daily()
         view_daily = con.execute(
-            "select local_date, offered, missed, not_called_back, service_level from kpi_daily "
-            "where is_total and local_date between ? and ? order by local_date",
+            "select local_date, sum(offered) filter (where is_total), "
+            "coalesce(sum(offered) filter (where not is_total and hours = 'in_hours' "
+            f"and department <> '{reports.NO_DEPARTMENT}'), 0), "
+            "coalesce(sum(missed) filter (where not is_total and hours = 'in_hours' "
+            f"and department <> '{reports.NO_DEPARTMENT}'), 0) "
+            "from kpi_daily where local_date between ? and ? group by all order by local_date",
             [week.first, week.last],
         ).fetchall()
         assert [
-            (r["local_date"], r["offered"], r["missed"], r["not_called_back"])
+            (r["local_date"], r["offered"] + r["other"], r["offered"], r["missed"])
             for r in daily.to_dicts()
-        ] == [v[:4] for v in view_daily]
-        assert all(
-            _close(r["service_level"], v[4])
-            for r, v in zip(daily.to_dicts(), view_daily, strict=True)
-        )
+        ] == view_daily
 
 
 def test_employee_table_agrees_with_rating_by_employee(emulated: Path) -> None:

@@ -19,6 +19,7 @@ import duckdb
 import httpx
 import pytest
 
+from vats_etl.dashboards import plotly_file
 from vats_etl.emulator import Emulator, EmulatorServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(170)]
@@ -172,4 +173,6 @@ def test_serve_registers_schedules_and_runs_daily(tmp_path: Path) -> None:
         assert con.execute("select count(*) from calls").fetchall()[0][0] > 0
         assert con.execute("select tz from kpi_settings").fetchall() == [(TZ,)]
     written = sorted(p.name for p in (tmp_path / "dashboards").iterdir())
-    assert written == ["missed-calls.csv", "missed-calls.html", "overview.html", "ratings.html"]
+    assert written == sorted(
+        ["missed-calls.csv", "missed-calls.html", "overview.html", "ratings.html", plotly_file()]
+    )

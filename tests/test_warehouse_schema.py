@@ -55,3 +55,39 @@ def test_changed_sql_is_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     open_as_a_new_process(db)
 
     assert applied_at(db) != first
+
+
+def test_a_warehouse_of_the_previous_version_is_brought_up_to_date(tmp_path: Path) -> None:
+    """Before issue 11: kpi_settings without working hours, an outcome cache without
+    next_contact_at (and filled, and marked fresh). The next writer adds the columns, keeps
+    the analyst's W, forgets the cache (its rows came from other definitions) and the next
+    publish rebuilds it."""
+    from tests.sql.helpers import HOUR, T0, callback, insert_calls, miss
+
+    db = tmp_path / "vats.duckdb"
+    open_as_a_new_process(db)
+    with warehouse.connect(db) as con:
+        insert_calls(con, [miss("m"), callback("cb", started_at=T0 + HOUR)])
+        con.execute("update kpi_settings set recovery_window_s = 172800")
+        assert warehouse.refresh_outcomes_cache(con) == "full"
+        for column in ("work_days", "work_start", "work_end"):
+            con.execute(f"alter table kpi_settings drop column {column}")
+        con.execute("alter table inbound_outcomes_cache drop column next_contact_at")
+        con.execute("update schema_state set sql_digest = 'the previous version'")
+
+    open_as_a_new_process(db)
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(
+            "select recovery_window_s, work_days, work_start::varchar, work_end::varchar "
+            "from kpi_settings"
+        ).fetchall() == [(172800, [1, 2, 3, 4, 5], "09:00:00", "18:00:00")]
+        assert con.execute("select count(*) from view_caches").fetchall() == [(0,)]
+        assert con.execute("select count(*) from inbound_outcomes_cache").fetchall() == [(0,)]
+        assert con.execute("select uid, outcome, hours from missed_calls").fetchall() == [
+            ("m", "recovered", "in_hours")
+        ]
+    warehouse.publish_read_copy(db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select count(*) from inbound_outcomes_cache").fetchall() == [(1,)]
+        assert con.execute("select count(*) from view_caches").fetchall() == [(1,)]

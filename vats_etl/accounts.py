@@ -13,6 +13,7 @@
     email_routing = "routing/acme.toml"    # optional: the weekly email's routing file
     kpi_settings = "kpi/acme.toml"         # optional: W, T_short, N (warehouse.read_kpi_file)
     report_to = ["director@acme.ru"]       # optional: instead of REPORT_TO
+    dashboard_url = "https://calls.acme.ru/"  # optional: where its dashboards are served
     crm_token_env = "ACME_CRM_TOKEN"       # optional: for `vats-etl --account acme webhook`
     api_rate_limit = 2                     # optional: this account's own limit
     work_queue = "host-a"                  # optional: only workers of this queue run it
@@ -56,6 +57,7 @@ _ACCOUNT_KEYS = {
     "email_routing",
     "kpi_settings",
     "report_to",
+    "dashboard_url",
     "crm_token_env",
     "api_rate_limit",
     "work_queue",
@@ -76,6 +78,7 @@ class Account:
     report_to: tuple[str, ...] | None = None
     crm_token_env: str | None = None
     work_queue: str | None = None  # the work pool's queue its deployments go to
+    dashboard_url: str | None = None  # instead of VATS_DASHBOARD_URL
 
     @property
     def db_path(self) -> Path:
@@ -138,10 +141,13 @@ class Accounts:
             "raw_dir": account.raw_dir,
             "dashboards_dir": account.dashboards_dir,
             "email_routing": account.email_routing,
-            "kpi_file": account.kpi_settings,
         }
+        if account.kpi_settings is not None:  # else VATS_KPI_SETTINGS, if set, for all
+            changes["kpi_file"] = account.kpi_settings
         if account.report_to is not None:
             changes["report_to"] = account.report_to
+        if account.dashboard_url is not None:
+            changes["dashboard_url"] = account.dashboard_url
         if account.crm_token_env:
             changes["crm_token"] = Secret(token) if token else None
         return base.replace(**changes)
@@ -228,6 +234,7 @@ def _account(where: str, name: str, data: Any, folder: Path, root: Path, rate: f
         report_to=report_to,
         crm_token_env=variables["crm_token_env"],
         work_queue=_text(where, data, "work_queue"),
+        dashboard_url=_text(where, data, "dashboard_url"),
     )
 
 

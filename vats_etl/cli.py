@@ -518,7 +518,8 @@ def emulator(
 def demo(ctx: Context, days: int, agents: int, seed: int, faults: str) -> None:
     """Emulator on a free port, backfill of the last DAYS days, daily run, example queries.
 
-    The database and archive go to data/demo/ unless --db/--raw-dir are given.
+    The database, archive and dashboards go to data/demo/ unless --db/--raw-dir (and
+    VATS_DASHBOARDS_DIR) are given. Ends with the commands to try next on that data.
     """
     from datetime import UTC, datetime, timedelta
 
@@ -526,12 +527,15 @@ def demo(ctx: Context, days: int, agents: int, seed: int, faults: str) -> None:
 
     from flows.backfill import backfill as backfill_flow
     from flows.daily import daily as daily_flow
+    from vats_etl import dashboards, periods
     from vats_etl import demo as demo_lib
-    from vats_etl import periods
 
     explicit = {k for k, v in ctx.overrides.items() if v is not None}
     console = _console()
-    with demo_lib.emulator(seed=seed, agents=agents, faults=faults) as (url, key):
+    with (
+        demo_lib.emulator(seed=seed, agents=agents, faults=faults) as (url, key),
+        demo_lib.dashboards_under_demo() as pages,
+    ):
         settings = demo_lib.demo_settings(ctx.plain_settings(), url, key, explicit)
         console.print(f"emulator: {agents} agents (seed {seed}) at {url}, faults: {faults}")
         today = periods.local_date(datetime.now(UTC), settings.zone)
@@ -544,7 +548,7 @@ def demo(ctx: Context, days: int, agents: int, seed: int, faults: str) -> None:
         _print_summary(summary)
     console = _console(stderr=False)  # the results are the demo's output
     console.print(f"\nwarehouse: {settings.db_path}  (analysts: open {settings.read_db_path})")
-    for example, columns, rows in demo_lib.run_examples(settings.read_db_path):
+    for example, columns, rows in demo_lib.run_examples(settings.read_db_path, settings.tz):
         table = Table(title=example.title, title_justify="left")
         for column in columns:
             table.add_column(column)
@@ -552,6 +556,16 @@ def demo(ctx: Context, days: int, agents: int, seed: int, faults: str) -> None:
             table.add_row(*("" if v is None else str(v) for v in row))
         console.print(f"\n[dim]{example.sql}[/dim]", highlight=False)
         console.print(table)
+    names = dashboards.filenames(None)
+    overview = (pages / names["overview"]).absolute()
+    console.print(
+        f"\ndashboards (last 7 days): {overview.as_uri()}", highlight=False, soft_wrap=True
+    )
+    console.print(f"  also {names['missed']}, {names['ratings']} in {pages}", soft_wrap=True)
+    week = dashboards.default_period(settings).iso_week
+    console.print("\nnext (times in " + settings.tz + "):", highlight=False)
+    for command in demo_lib.next_steps(settings, pages, week):
+        console.print(f"  {command}", highlight=False, markup=False, soft_wrap=True)
     _exit_for(summary)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,8 @@ class Settings:
     page_limit: int = 5000
     # How long a writer waits for another process to release the DuckDB file.
     db_lock_timeout_s: float = 60.0
+    # Where the dashboards are served (the weekly email links to them), e.g. https://calls.acme.ru/
+    dashboard_url: str | None = None
     # W, T_short, N, ... that writers keep in kpi_settings (TOML; keys absent are left alone).
     kpi_file: Path | None = None
     # Set for one account of an accounts file (vats_etl/accounts.py); None: the single account.
@@ -123,6 +126,7 @@ _ENV_FIELDS: dict[str, str] = {
     "VATS_PAGE_LIMIT": "page_limit",
     "VATS_DB_LOCK_TIMEOUT": "db_lock_timeout_s",
     "VATS_KPI_SETTINGS": "kpi_file",
+    "VATS_DASHBOARD_URL": "dashboard_url",
     "SMTP_HOST": "smtp_host",
     "SMTP_PORT": "smtp_port",
     "SMTP_USER": "smtp_user",
@@ -177,6 +181,12 @@ def _validate(settings: Settings) -> Settings:
         )
     if settings.page_limit < 1:
         raise ConfigError("VATS_PAGE_LIMIT must be at least 1")
+    if settings.dashboard_url is not None and not re.match(
+        r"^https?://[^\s\"'<>]+$", settings.dashboard_url
+    ):
+        raise ConfigError(
+            f"VATS_DASHBOARD_URL must be an http(s):// address, got {settings.dashboard_url!r}"
+        )
     return settings
 
 

@@ -1,16 +1,18 @@
-"""Dashboards: the data of :mod:`vats_etl.reports` → self-contained HTML pages (plotly).
+"""Dashboards: the data of :mod:`vats_etl.reports` → HTML pages (plotly) that open offline.
 
 Three pages — ``overview.html``, ``missed-calls.html``, ``ratings.html`` (plus
-``missed-calls.csv``, the whole "not called back" list) — each one file that opens offline:
-plotly.js is inlined once in the page head and every chart is a ``<div>`` rendered with
-``include_plotlyjs=False``. Labels are Russian, times are in the company zone.
+``missed-calls.csv``, the whole list of lost clients) — and one copy of plotly.js next to
+them (``plotly-<version>.min.js``), which every page of the folder loads with a relative
+``<script src>``: a page is ~100–400 KB instead of 5 MB, and nothing is fetched from the
+internet. Every chart is a ``<div>`` rendered with ``include_plotlyjs=False``. Labels are
+Russian, times are in the company zone.
 
 Escaping: pages are Jinja2 templates with autoescape on, so every value a template prints
-is escaped; the only unescaped inserts are plotly.js itself and the chart ``<div>``s plotly
-writes (its JSON escapes ``<``, ``>`` and ``&``). Text that came from the PBX and goes into
-a chart (department, employee, number) is HTML-escaped first as well, because plotly.js
-reads a small HTML subset (``<b>``, ``<a href>``, ...) in labels; escaped, it shows the text
-as it is. Links are made only from http(s) URLs.
+is escaped; the only unescaped inserts are the chart ``<div>``s plotly writes (its JSON
+escapes ``<``, ``>`` and ``&``). Text that came from the PBX and goes into a chart
+(department, employee, number) is HTML-escaped first as well, because plotly.js reads a
+small HTML subset (``<b>``, ``<a href>``, ...) in labels; escaped, it shows the text as it
+is. Links are made only from http(s) URLs; ``tel:`` links only from digits.
 
 I/O is at the edge: :func:`write` queries the warehouse (read-only) and writes the files
 atomically; everything else returns strings.
@@ -62,6 +64,7 @@ COLORS = {
     "not_called_back": "#c62828",
     "line": "#1565c0",
     "line2": "#ef6c00",
+    "other": "#cfd8dc",
 }
 PLOTLY_CONFIG = {"displayModeBar": False, "responsive": True, "displaylogo": False}
 DEFAULT_OUT = Path("dashboards")
@@ -134,8 +137,7 @@ def fmt_change(tile: Tile) -> str:
     change = tile.change
     if change is None:
         return "—"
-    shown = {"share": 1000, "score": 100}.get(tile.kind, 100)  # what the text can show
-    if round(abs(change) * shown) == 0:
+    if tile.is_unchanged:  # rounds to nothing in the precision shown here
         return "= без изменений"
     arrow, sign = ("▲", "+") if change > 0 else ("▼", "−")
     size = abs(change)
@@ -152,6 +154,42 @@ def fmt_change(tile: Tile) -> str:
 
 def is_http(url: Any) -> bool:
     return isinstance(url, str) and re.match(r"^https?://[^\s\"'<>]+$", url, re.I) is not None
+
+
+def fmt_schedule(schedule: Sequence[tuple[float, float] | None]) -> str:
+    """``Пн–Пт 09:00–18:00, Сб 10:00–16:00`` (runs of weekdays with the same hours)."""
+    runs: list[tuple[int, int, tuple[float, float]]] = []
+    for day, hours in enumerate(schedule):
+        if hours is None:
+            continue
+        if runs and runs[-1][1] == day - 1 and runs[-1][2] == hours:
+            runs[-1] = (runs[-1][0], day, hours)
+        else:
+            runs.append((day, day, hours))
+    if not runs:
+        return "рабочих дней нет"
+
+    def hhmm(hour: float) -> str:
+        minutes = round(hour * 60)
+        return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+    days = reports.WEEKDAYS_RU
+    return ", ".join(
+        f"{days[a]}{'–' + days[b] if b > a else ''} {hhmm(h[0])}–{hhmm(h[1])}" for a, b, h in runs
+    )
+
+
+def tel_href(number: Any) -> str | None:
+    """``tel:+79001234567`` for a phone number made of digits (an optional leading +, spaces,
+    dashes and brackets allowed); None for anything else, which is then shown as text."""
+    if not isinstance(number, str):
+        return None
+    digits = re.sub(r"[\s()\-]", "", number)
+    if not re.fullmatch(r"\+?\d{5,15}", digits):
+        return None
+    if len(digits) == 11 and digits[0] in "78":  # Russian numbers as the PBX reports them
+        digits = "+7" + digits[1:]
+    return f"tel:{digits}"
 
 
 def _esc(value: Any) -> str:
@@ -182,15 +220,26 @@ def environment() -> Environment:
         kpi_previous=lambda t: fmt_value(t, previous=True),
         kpi_change=fmt_change,
         is_http=is_http,
+        tel=tel_href,
+        schedule_text=fmt_schedule,
     )
     return env
 
 
 @cache
-def plotly_js() -> Markup:
+def plotly_js() -> str:
     from plotly.offline import get_plotlyjs
 
-    return Markup(get_plotlyjs())
+    return str(get_plotlyjs())
+
+
+@cache
+def plotly_file() -> str:
+    """The name of the shared plotly.js next to the pages; versioned, so that a page never
+    runs with a bundle it was not made for."""
+    from plotly.offline import get_plotlyjs_version
+
+    return f"plotly-{get_plotlyjs_version()}.min.js"
 
 
 # -- charts -------------------------------------------------------------------------------------
@@ -239,7 +288,7 @@ def _div(fig: go.Figure, name: str) -> Markup:
 
 
 def chart_daily(daily: pl.DataFrame) -> go.Figure | None:
-    if daily.is_empty() or int(daily["offered"].sum()) == 0:
+    if daily.is_empty() or int(daily["offered"].sum()) + int(daily["other"].sum()) == 0:
         return None
     x = daily["local_date"].to_list()
     fig = go.Figure()
@@ -247,6 +296,7 @@ def chart_daily(daily: pl.DataFrame) -> go.Figure | None:
         ("answered", "Отвечено", COLORS["answered"]),
         ("missed", "Пропущено", COLORS["missed"]),
         ("short_abandons", "Короткие сбросы", COLORS["short"]),
+        ("other", "Вне рабочего времени и без отдела", COLORS["other"]),
     ):
         fig.add_bar(
             x=x,
@@ -259,11 +309,15 @@ def chart_daily(daily: pl.DataFrame) -> go.Figure | None:
     return _layout(fig, barmode="stack", bargap=0.15, yaxis_title="звонков")
 
 
-def chart_heatmap(heat: pl.DataFrame) -> go.Figure | None:
-    if heat.is_empty() or int(heat["offered"].sum()) == 0:
+def chart_heatmap(
+    heat: pl.DataFrame, schedule: Sequence[tuple[float, float] | None] = ()
+) -> go.Figure | None:
+    """Missed rate of the headline calls by weekday and hour; the working hours outlined.
+    Cells outside them hold only calls after hours (no rate: the hover tells how many)."""
+    busy = heat.filter((pl.col("offered") > 0) | (pl.col("other") > 0))
+    if busy.is_empty():
         return None
-    hours = [h for h in range(24) if int(heat.filter(pl.col("local_hour") == h)["offered"].sum())]
-    first, last = min(hours), max(hours)
+    first, last = int(busy["local_hour"].min()), int(busy["local_hour"].max())  # type: ignore[arg-type]
     shown = list(range(first, last + 1))
     z: list[list[float | None]] = []
     text: list[list[str]] = []
@@ -273,13 +327,14 @@ def chart_heatmap(heat: pl.DataFrame) -> go.Figure | None:
         rates = row["missed_rate"].to_list()
         missed = row["missed"].to_list()
         answerable = row["answerable"].to_list()
+        other, other_missed = row["other"].to_list(), row["other_missed"].to_list()
         z.append([None if rates[h] is None else rates[h] * 100 for h in shown])
         text.append([str(missed[h]) if answerable[h] else "" for h in shown])
-        custom.append([[missed[h], answerable[h]] for h in shown])
+        custom.append([[missed[h], answerable[h], other_missed[h], other[h]] for h in shown])
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=[f"{h:02d}:00" for h in shown],
+            x=[f"{h:02d}" for h in shown],
             y=list(reports.WEEKDAYS_RU),
             text=text,
             texttemplate="%{text}",
@@ -287,21 +342,42 @@ def chart_heatmap(heat: pl.DataFrame) -> go.Figure | None:
             colorscale=[[0, "#fff5f0"], [0.5, "#fb6a4a"], [1, "#67000d"]],
             zmin=0,
             hoverongaps=False,
+            xgap=1,
+            ygap=1,
             colorbar={"title": {"text": "% пропущ."}, "ticksuffix": "%"},
             hovertemplate=(
-                "%{y} %{x}<br>пропущено %{customdata[0]} из %{customdata[1]}"
-                " (%{z:.1f} %)<extra></extra>"
+                "%{y} %{x}:00<br>в рабочее время: пропущено %{customdata[0]}"
+                " из %{customdata[1]} (%{z:.1f} %)<br>вне рабочего времени и без отдела:"
+                " пропущено %{customdata[2]} из %{customdata[3]}<extra></extra>"
             ),
         )
     )
+    for day, hours in enumerate(schedule):  # the working hours of each weekday, outlined
+        if hours is None:
+            continue
+        start, end = max(hours[0], first), min(hours[1], last + 1)
+        if start >= end:
+            continue
+        fig.add_shape(
+            type="rect",
+            x0=start - first - 0.5,
+            x1=end - first - 0.5,
+            y0=day - 0.5,
+            y1=day + 0.5,
+            line={"color": "#1f2933", "width": 1.5},
+            fillcolor="rgba(0,0,0,0)",
+        )
+    fig.update_xaxes(type="category", tickangle=0, title="час")
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, height=320)
+    return _layout(fig, height=330)
 
 
 def chart_weekly_line(
     weekly: pl.DataFrame, column: str, name: str, *, percent: bool = False, p90: str | None = None
 ) -> go.Figure | None:
-    weekly = weekly.filter(pl.col(column).is_not_null())
+    """A weekly trend of complete weeks only: a week the data covers in part would read
+    as a drop or a jump."""
+    weekly = weekly.filter(pl.col("is_complete") & pl.col(column).is_not_null())
     if weekly.is_empty():
         return None
     x = weekly["week_start"].to_list()
@@ -332,21 +408,32 @@ def chart_weekly_line(
     return _layout(fig, height=300, showlegend=p90 is not None)
 
 
+def partial_weeks(weekly: pl.DataFrame) -> str:
+    """``неделя с 01.12`` list of the weeks a trend leaves out (data only in part)."""
+    left_out = weekly.filter(~pl.col("is_complete"))["week_start"].to_list()
+    if not left_out:
+        return ""
+    days = ", ".join(f"{d:%d.%m.%Y}" for d in left_out)
+    return f"Недели, которые данные покрывают не целиком, не показаны (с {days})."
+
+
 def chart_recovery(bins: pl.DataFrame) -> go.Figure | None:
+    """How long recoveries took: horizontal bars, so every bin's label reads in full."""
     if bins.is_empty() or int(bins["callback"].sum()) + int(bins["client"].sum()) == 0:
         return None
     labels = bins["label"].to_list()
     fig = go.Figure()
     for column, name in (("callback", "перезвонили"), ("client", "клиент дозвонился сам")):
         fig.add_bar(
-            x=labels,
-            y=bins[column].to_list(),
+            y=labels,
+            x=bins[column].to_list(),
             name=name,
+            orientation="h",
             marker_color=COLORS[column],
-            hovertemplate=f"%{{x}}: %{{y}} ({name})<extra></extra>",
+            hovertemplate=f"%{{y}}: %{{x}} ({name})<extra></extra>",
         )
-    fig.update_xaxes(type="category")
-    return _layout(fig, barmode="stack", yaxis_title="пропущенных")
+    fig.update_yaxes(type="category", autorange="reversed")
+    return _layout(fig, barmode="stack", height=max(260, 60 + 26 * bins.height))
 
 
 def chart_breakdown(frame: pl.DataFrame, column: str) -> go.Figure | None:
@@ -359,7 +446,8 @@ def chart_breakdown(frame: pl.DataFrame, column: str) -> go.Figure | None:
     for key, name, color in (
         ("recovered_callback", "перезвонили", COLORS["callback"]),
         ("recovered_client", "клиент дозвонился сам", COLORS["client"]),
-        ("not_called_back", "не перезвонили", COLORS["not_called_back"]),
+        ("pending", "ждут перезвона", COLORS["short"]),
+        ("not_called_back", "не перезвонили вовремя", COLORS["not_called_back"]),
     ):
         fig.add_bar(
             y=labels,
@@ -379,22 +467,19 @@ def chart_reason(frame: pl.DataFrame) -> go.Figure | None:
     frame = frame.reverse()
     labels = frame["reason_ru"].to_list()
     fig = go.Figure()
-    fig.add_bar(
-        y=labels,
-        x=(frame["missed"] - frame["not_called_back"]).to_list(),
-        name="восстановлены",
-        orientation="h",
-        marker_color=COLORS["callback"],
-        hovertemplate="%{y}<br>восстановлены: %{x}<extra></extra>",
-    )
-    fig.add_bar(
-        y=labels,
-        x=frame["not_called_back"].to_list(),
-        name="не перезвонили",
-        orientation="h",
-        marker_color=COLORS["not_called_back"],
-        hovertemplate="%{y}<br>не перезвонили: %{x}<extra></extra>",
-    )
+    for column, name, color in (
+        ("recovered", "перезвонили вовремя", COLORS["callback"]),
+        ("pending", "ждут перезвона", COLORS["short"]),
+        ("not_called_back", "не перезвонили вовремя", COLORS["not_called_back"]),
+    ):
+        fig.add_bar(
+            y=labels,
+            x=frame[column].to_list(),
+            name=name,
+            orientation="h",
+            marker_color=color,
+            hovertemplate=f"%{{y}}<br>{name}: %{{x}}<extra></extra>",
+        )
     fig.update_yaxes(type="category")
     return _layout(fig, barmode="stack", height=max(240, 60 + 30 * frame.height))
 
@@ -416,6 +501,7 @@ def chart_distribution(frame: pl.DataFrame) -> go.Figure | None:
 
 
 def chart_rating_trend(weekly: pl.DataFrame) -> go.Figure | None:
+    weekly = weekly.filter(pl.col("is_complete"))
     if weekly.is_empty():
         return None
     x = weekly["week_start"].to_list()
@@ -512,9 +598,7 @@ def filenames(department: str | None) -> dict[str, str]:
     }
 
 
-def _nav(department: str | None, with_nav: bool) -> list[tuple[str, str, str]]:
-    if not with_nav:
-        return []
+def _nav(department: str | None) -> list[tuple[str, str, str]]:
     names = filenames(department)
     return [(name, label, names[name]) for name, label, _ in PAGES]
 
@@ -524,8 +608,6 @@ def _render(
     page: str,
     data: Overview | Missed | Ratings,
     charts: Mapping[str, go.Figure | None],
-    *,
-    with_nav: bool = True,
     **more: Any,
 ) -> str:
     meta = data.meta
@@ -537,27 +619,34 @@ def _render(
             page=page,
             meta=meta,
             data=data,
-            nav=_nav(meta.department, with_nav),
-            plotly_js=plotly_js(),
+            nav=_nav(meta.department),
+            plotly_src=plotly_file(),
             charts={k: (None if fig is None else _div(fig, k)) for k, fig in charts.items()},
             **more,
         )
     )
 
 
-def render_overview(data: Overview, *, with_nav: bool = True) -> str:
+def render_overview(data: Overview) -> str:
     charts = {
         "daily": chart_daily(data.daily),
-        "heatmap": chart_heatmap(data.heatmap),
+        "heatmap": chart_heatmap(data.heatmap, data.meta.schedule),
         "service_level": chart_weekly_line(
             data.weekly, "service_level", "уровень сервиса", percent=True
         ),
         "asa": chart_weekly_line(data.weekly, "asa_s", "среднее ожидание", p90="asa_p90_s"),
     }
-    return _render("overview.html", "overview", data, charts, with_nav=with_nav)
+    return _render(
+        "overview.html",
+        "overview",
+        data,
+        charts,
+        segment_rows=data.segments.to_dicts(),
+        partial_weeks=partial_weeks(data.weekly),
+    )
 
 
-def render_missed(data: Missed, *, with_nav: bool = True) -> str:
+def render_missed(data: Missed) -> str:
     charts = {
         "recovery": chart_recovery(data.recovery_bins),
         "reason": chart_reason(data.by_reason),
@@ -569,16 +658,18 @@ def render_missed(data: Missed, *, with_nav: bool = True) -> str:
         "missed",
         data,
         charts,
-        with_nav=with_nav,
         action_rows=data.action.head(ACTION_ROWS).to_dicts(),
+        action_misses=int(data.action["misses"].sum()) if data.action.height else 0,
         late_rows=data.late.head(TABLE_ROWS).to_dicts(),
         department_rows=data.by_department.to_dicts(),
         number_rows=data.by_number.head(TABLE_ROWS).to_dicts(),
+        segment_rows=data.segments.to_dicts(),
+        employee_rows=data.employees.head(TABLE_ROWS).to_dicts(),
         csv_name=filenames(data.meta.department)["csv"],
     )
 
 
-def render_ratings(data: Ratings, *, with_nav: bool = True) -> str:
+def render_ratings(data: Ratings) -> str:
     charts = {
         "distribution": chart_distribution(data.distribution),
         "trend": chart_rating_trend(data.weekly),
@@ -589,9 +680,9 @@ def render_ratings(data: Ratings, *, with_nav: bool = True) -> str:
         "ratings",
         data,
         charts,
-        with_nav=with_nav,
         employee_rows=data.employees.head(TABLE_ROWS * 2).to_dicts(),
         low_rows=data.low.head(TABLE_ROWS).to_dicts(),
+        partial_weeks=partial_weeks(data.weekly),
     )
 
 
@@ -604,16 +695,17 @@ ACTION_CSV_COLUMNS = (
     ("misses", "Пропусков"),
     ("diversion", "Номер, на который звонили"),
     ("department", "Отдел"),
+    ("segment_ru", "Когда звонил"),
     ("reason_ru", "Причина"),
     ("callback_attempts", "Попыток перезвонить"),
-    ("deadline_at", "Окно перезвона до"),
-    ("is_window_open", "Окно ещё открыто"),
+    ("deadline_at", "Окно последнего пропуска до"),
+    ("is_window_open", "Окно последнего пропуска открыто"),
 )
 _FORMULA = r"^([=@\t\r]|[+\-]([^0-9]|$))"
 
 
 def action_csv(action: pl.DataFrame) -> str:
-    """The whole "not called back" list as CSV for a spreadsheet: UTF-8 with a BOM, `;`,
+    """The whole list of lost clients as CSV for a spreadsheet: UTF-8 with a BOM, `;`,
     local times; a text cell that a spreadsheet would run as a formula gets a leading `'`."""
     columns = []
     for key, label in ACTION_CSV_COLUMNS:
@@ -634,7 +726,8 @@ def action_csv(action: pl.DataFrame) -> str:
 
 
 def build(reader: reports.Reader, *, late_after_s: int = 3600) -> list[tuple[str, str]]:
-    """(file name, content) of every page of the reader's period and department."""
+    """(file name, content) of every page of the reader's period and department, and the
+    plotly.js they share."""
     names = filenames(reader.department)
     missed = reader.missed(late_after_s)
     return [
@@ -642,18 +735,24 @@ def build(reader: reports.Reader, *, late_after_s: int = 3600) -> list[tuple[str
         (names["missed"], render_missed(missed)),
         (names["csv"], action_csv(missed.action)),
         (names["ratings"], render_ratings(reader.ratings())),
+        (plotly_file(), plotly_js()),
     ]
 
 
 def write_files(out: Path, files: Iterable[tuple[str, str]]) -> list[Path]:
-    """Write atomically (a browser or mailer never sees half a page)."""
+    """Write atomically (a browser or mailer never sees half a page); a file that is already
+    there as it should be (the shared plotly.js, 4.8 MB) is left alone."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, content in files:
         target = out / name
-        tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
-        tmp.write_text(content, encoding="utf-8")
-        os.replace(tmp, target)
+        data = content.encode("utf-8")
+        if not (target.is_file() and target.stat().st_size == len(data)) or (
+            target.read_bytes() != data
+        ):
+            tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
         written.append(target)
     return written
 

@@ -1,14 +1,21 @@
 """`vats-etl demo`: the main job end to end against the built-in emulator.
 
 The emulator runs in-process on a free loopback port with a fresh random key and a few
-injected faults (so the retries are exercised); the demo's database and archive live under
-`data/demo/` unless `--db`/`--raw-dir` say otherwise, so a real warehouse is never touched.
+injected faults (so the retries are exercised); the demo's database, archive and dashboards
+live under `data/demo/` unless `--db`/`--raw-dir`/VATS_DASHBOARDS_DIR say otherwise, so a
+real warehouse is never touched. It ends with where everything is and the next commands,
+which work on the demo's data as printed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import secrets
+import shlex
+import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +27,8 @@ from vats_etl.emulator import Emulator, EmulatorServer, Faults
 
 DEMO_DB = Path("data/demo/vats.duckdb")
 DEMO_RAW = Path("data/demo/raw")
+DEMO_DASHBOARDS = Path("data/demo/dashboards")
+DEMO_EMAIL = Path("data/demo/weekly-email")
 DEMO_FAULTS = "error=0.02,429=0.01,drop=0.01"
 
 
@@ -31,17 +40,16 @@ class Example:
 
 EXAMPLES = (
     Example(
-        "Answer rate and service level by day (all departments), last 7 days",
-        "select local_date, offered, answered, missed, not_called_back,"
+        "Answer rate and service level by day in working hours (all departments), last 7 days",
+        "select local_date, offered, answered, missed, not_called_back, pending,"
         " round(100 * answer_rate, 1) as answer_pct,"
         " round(100 * service_level, 1) as sl20_pct, round(asa_s, 1) as asa_s"
-        " from kpi_daily where is_total order by local_date desc limit 7",
+        " from kpi_daily where is_total and hours = 'in_hours' order by local_date desc limit 7",
     ),
     Example(
-        "Clients we missed and never called back (oldest first)",
-        "select client, started_at, department, reason from missed_calls"
-        " where recovery is null and recovery_deadline_at < now()"
-        " order by started_at limit 5",
+        "Clients to call back: their window W is over and nobody has talked to them since",
+        "select client, started_at, department, hours, reason from missed_calls"
+        " where outcome = 'lost' order by started_at limit 5",
     ),
     Example(
         "Employees ranked by client ratings (Wilson lower bound of CSAT, minimum sample)",
@@ -73,11 +81,72 @@ def demo_settings(
     return settings.replace(**changes)
 
 
-def run_examples(db_path: Path) -> list[tuple[Example, list[str], list[tuple[object, ...]]]]:
-    """Run the example queries read-only; returns (example, column names, rows)."""
+def run_examples(
+    db_path: Path, tz: str
+) -> list[tuple[Example, list[str], list[tuple[object, ...]]]]:
+    """Run the example queries read-only, times shown in the company zone `tz`; returns
+    (example, column names, rows)."""
     results = []
     with duckdb.connect(str(db_path), read_only=True) as con:
+        con.execute(f"set timezone = '{tz}'")  # TIMESTAMPTZ values come back in VATS_TZ
         for example in EXAMPLES:
             relation = con.sql(example.sql)
             results.append((example, list(relation.columns), relation.fetchall()))
     return results
+
+
+@contextlib.contextmanager
+def dashboards_under_demo() -> Iterator[Path]:
+    """The daily run writes its dashboards to data/demo/dashboards (unless
+    VATS_DASHBOARDS_DIR says otherwise), next to the demo's database."""
+    chosen = os.environ.get("VATS_DASHBOARDS_DIR")
+    if chosen:
+        yield Path(chosen)
+        return
+    os.environ["VATS_DASHBOARDS_DIR"] = str(DEMO_DASHBOARDS)
+    try:
+        yield DEMO_DASHBOARDS
+    finally:
+        os.environ.pop("VATS_DASHBOARDS_DIR", None)
+
+
+def _runnable(path: str, name: str) -> str:
+    """How a person types `path` here: its bare name when that is what PATH finds, else
+    relative to the working directory when inside it, else as it is (links not followed:
+    a venv's python is a link to one without our packages)."""
+    where = Path(path).absolute()
+    found = shutil.which(name)
+    if found and Path(found).absolute() == where:
+        return name
+    with contextlib.suppress(ValueError):
+        return str(where.relative_to(Path.cwd().absolute()))
+    return str(where)
+
+
+def _python_c(code: str) -> str:
+    """`-c "code"` with the code's single quotes as they are (readable), when the shell
+    lets them be; shlex's quoting otherwise."""
+    if re.search(r'["$`\\\n]', code.replace("\\'", "")):
+        return f"-c {shlex.quote(code)}"
+    return f'-c "{code}"'
+
+
+def next_steps(settings: Settings, dashboards: Path, week: str) -> list[str]:
+    """Commands that work on the demo's data as printed: dashboards for a week, the weekly
+    email without sending it, and a query on the read copy (times in VATS_TZ)."""
+    script = Path(sys.argv[0])
+    vats = _runnable(str(script), "vats-etl") if script.name == "vats-etl" else "vats-etl"
+    python = _runnable(sys.executable, "python3")
+    db = shlex.quote(str(settings.db_path))
+    read_copy = str(settings.read_db_path).replace("\\", "\\\\").replace("'", "\\'")
+    code = (
+        f"import duckdb; con = duckdb.connect('{read_copy}', read_only=True); "
+        f"con.execute('set timezone = \\'{settings.tz}\\''); "
+        "con.sql('select client, started_at, department, reason from missed_calls "
+        "where outcome = \\'lost\\' order by started_at limit 10').show()"
+    )
+    return [
+        f"{vats} --db {db} report --week {week} --out {shlex.quote(str(dashboards))}",
+        f"{vats} --db {db} email-weekly --dry-run --out {shlex.quote(str(DEMO_EMAIL))}",
+        f"{python} {_python_c(code)}",
+    ]

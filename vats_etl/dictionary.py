@@ -96,8 +96,9 @@ def relations(con: duckdb.DuckDBPyConnection) -> list[Relation]:
 
 
 def _sources(sql: str, known: Mapping[str, object]) -> list[str]:
-    """Relations a view's SQL reads from, in order of first appearance."""
-    words = re.findall(r"\b(?:from|join)\s+\(?\s*([a-z_][a-z0-9_]*)", sql.lower())
+    """Relations a view's SQL reads from, in order of first appearance (DuckDB stores a
+    view's joins nested in parentheses: ``FROM (((calls_enriched AS ce CROSS JOIN ...``)."""
+    words = re.findall(r"\b(?:from|join)[\s(]+([a-z_][a-z0-9_]*)", sql.lower())
     return list(dict.fromkeys(w for w in words if w in known))
 
 

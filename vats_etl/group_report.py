@@ -2,8 +2,9 @@
 
 For a set of accounts (a group of the accounts file, or all of them) and a period of local
 days, each account's KPIs come from its own read copy through :class:`reports.Reader` — so
-the definitions are exactly those of its own dashboards, and each account's days are in its
-own zone. Accounts are ranked worst first: most lost contacts (misses of one client count
+the definitions are exactly those of its own dashboards (the headline figures: calls in
+working hours that reached a department), and each account's days are in its own zone.
+Accounts are ranked worst first: most lost contacts (misses of one client count
 once until recovered), then the lowest service level. The group's totals add the counts;
 its shares are weighted by what they are shares of (SL and answer rate by calls offered
 without short abandons, ASA by calls answered).

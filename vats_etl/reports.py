@@ -53,6 +53,15 @@ RECOVERY_RU = {
     None: "не перезвонили",
 }
 NO_DEPARTMENT = "Без отдела"
+# Every inbound call is in one segment: the headline figures are in_hours (working hours, a
+# department took the call); after_hours and unrouted (working hours, no department: IVR
+# hang-ups, voicemail) have their own table, so offered = the three added up.
+SEGMENTS_RU = {
+    "in_hours": "В рабочее время, в отделах",
+    "after_hours": "Вне рабочего времени",
+    "unrouted": "В рабочее время, не дошли до отдела",
+}
+HEADLINE = "in_hours"
 Z95 = 1.959963984540054  # two-sided 95 % normal quantile, as in sql/rating_by_employee.sql
 
 _WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
@@ -150,6 +159,11 @@ class KpiDef:
     label: str
     kind: Kind
     better: Better
+    note: str = ""  # what is counted, with the denominator of a share
+
+
+# What a change must reach to show in the tile's text (fmt_change): 0.1 p.p., 0.01, 1 %.
+_SHOWN = {"share": 1000, "score": 100, "count": 100, "seconds": 100}
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,7 @@ class Tile:
     better: Better
     value: float | None
     previous: float | None
+    note: str = ""
 
     @property
     def change(self) -> float | None:
@@ -176,11 +191,17 @@ class Tile:
         return self.value / self.previous - 1
 
     @property
+    def is_unchanged(self) -> bool:
+        """The change rounds to nothing in the precision the tile shows it."""
+        change = self.change
+        return change is not None and round(abs(change) * _SHOWN[self.kind]) == 0
+
+    @property
     def verdict(self) -> Literal["good", "bad", "same", "none"]:
         change = self.change
         if change is None or self.better == "none":
             return "none"
-        if abs(change) < 1e-9:
+        if self.is_unchanged:
             return "same"
         return "good" if (change > 0) == (self.better == "up") else "bad"
 
@@ -198,60 +219,151 @@ class KpiSettings:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
 
+    @property
+    def window_text(self) -> str:
+        """W in words: ``24 ч``, ``2 сут``, ``90 мин``."""
+        w = self.recovery_window_s
+        if w % 86_400 == 0 and w >= 172_800:
+            return f"{w // 86_400}\u00a0сут"
+        if w % 3600 == 0:
+            return f"{w // 3600}\u00a0ч"
+        return f"{w // 60}\u00a0мин"
+
 
 def kpi_defs(ks: KpiSettings) -> dict[str, KpiDef]:
+    t, n, w = ks.short_abandon_s, ks.service_level_s, ks.window_text
+    not_short = "поступило − короткие сбросы"
     defs = [
-        KpiDef("offered", "Поступило звонков", "count", "none"),
+        KpiDef(
+            "offered",
+            "Поступило звонков",
+            "count",
+            "none",
+            "= отвечено + пропущено + короткие сбросы",
+        ),
         KpiDef("answered", "Отвечено", "count", "up"),
-        KpiDef("answer_rate", "Доля отвеченных", "share", "up"),
-        KpiDef("missed", "Пропущено", "count", "down"),
-        KpiDef("short_abandons", f"Короткие сбросы (< {ks.short_abandon_s} с)", "count", "none"),
-        KpiDef("not_called_back", "Не перезвонили", "count", "down"),
-        KpiDef("lost_contacts", "Потерянных обращений", "count", "down"),
-        KpiDef("recovered_callback", "Перезвонили", "count", "up"),
-        KpiDef("recovered_client", "Клиент дозвонился сам", "count", "none"),
-        KpiDef("service_level", f"Уровень сервиса ({ks.service_level_s} с)", "share", "up"),
-        KpiDef("asa_s", "Среднее ожидание ответа", "seconds", "down"),
-        KpiDef("asa_p90_s", "Ожидание ответа, p90", "seconds", "down"),
+        KpiDef("answer_rate", "Доля отвеченных", "share", "up", f"отвечено / ({not_short})"),
+        KpiDef("missed", "Пропущено", "count", "down", f"без ответа, клиент ждал ≥ {t} с"),
+        KpiDef(
+            "short_abandons",
+            f"Короткие сбросы (< {t} с)",
+            "count",
+            "none",
+            f"положили трубку раньше {t} с; не пропущенные",
+        ),
+        KpiDef(
+            "not_called_back",
+            f"Не перезвонили за {w}",
+            "count",
+            "down",
+            "окно закончилось без разговора: поговорили позже + потеряны",
+        ),
+        KpiDef(
+            "lost",
+            "Потеряны",
+            "count",
+            "down",
+            f"окно {w} закончилось, с клиентом так и не поговорили",
+        ),
+        KpiDef(
+            "pending",
+            "Ждут перезвона",
+            "count",
+            "none",
+            f"окно {w} ещё открыто, разговора пока не было",
+        ),
+        KpiDef(
+            "recovered_late",
+            "Поговорили позже окна",
+            "count",
+            "none",
+            f"первый разговор — позже {w}",
+        ),
+        KpiDef(
+            "lost_contacts",
+            "Клиентов с пропусками",
+            "count",
+            "down",
+            "пропуски одного клиента до разговора — один",
+        ),
+        KpiDef(
+            "recovered_callback", "Перезвонили", "count", "up", f"исходящий состоялся в течение {w}"
+        ),
+        KpiDef(
+            "recovered_client",
+            "Клиент дозвонился сам",
+            "count",
+            "none",
+            f"его входящий отвечен в течение {w}",
+        ),
+        KpiDef(
+            "service_level",
+            f"Уровень сервиса ({n} с)",
+            "share",
+            "up",
+            f"отвечено за ≤ {n} с / ({not_short})",
+        ),
+        KpiDef("asa_s", "Среднее ожидание ответа", "seconds", "down", "по отвеченным"),
+        KpiDef("asa_p90_s", "Ожидание ответа, p90", "seconds", "down", "по отвеченным"),
         KpiDef("talk_mean_s", "Средний разговор", "seconds", "none"),
-        KpiDef("callback_median_s", "Время до перезвона, медиана", "seconds", "down"),
-        KpiDef("callback_p90_s", "Время до перезвона, p90", "seconds", "down"),
+        KpiDef(
+            "callback_median_s",
+            "Время до перезвона, медиана",
+            "seconds",
+            "down",
+            f"перезвоны в течение {w}",
+        ),
+        KpiDef(
+            "callback_p90_s",
+            "Время до перезвона, p90",
+            "seconds",
+            "down",
+            f"перезвоны в течение {w}",
+        ),
         KpiDef("repeat_caller_share", "Повторные звонки (7 дней)", "share", "none"),
         KpiDef("rated_calls", "Оценённых звонков", "count", "up"),
-        KpiDef("response_rate", "Доля оценённых", "share", "up"),
-        KpiDef("rating_mean", "Средняя оценка", "score", "up"),
-        KpiDef("csat_share", "Довольны (4–5)", "share", "up"),
-        KpiDef("dsat_share", "Недовольны (1–2)", "share", "down"),
+        KpiDef("response_rate", "Доля оценённых", "share", "up", "оценённые / отвеченные"),
+        KpiDef("rating_mean", "Средняя оценка", "score", "up", "1–5, без оценки не считается"),
+        KpiDef("csat_share", "Довольны (4–5)", "share", "up", "оценки 4–5 / все оценки"),
+        KpiDef("dsat_share", "Недовольны (1–2)", "share", "down", "оценки 1–2 / все оценки"),
     ]
     return {d.key: d for d in defs}
 
 
 OVERVIEW_TILES = (
     "offered",
-    "answer_rate",
+    "answered",
     "missed",
-    "not_called_back",
+    "short_abandons",
+    "answer_rate",
     "service_level",
     "asa_s",
+    "not_called_back",
+    "lost",
     "callback_median_s",
     "rating_mean",
 )
 MISSED_TILES = (
     "missed",
-    "lost_contacts",
-    "not_called_back",
     "recovered_callback",
     "recovered_client",
+    "not_called_back",
+    "recovered_late",
+    "lost",
+    "pending",
+    "lost_contacts",
     "callback_median_s",
     "callback_p90_s",
-    "short_abandons",
 )
 RATING_TILES = ("rated_calls", "response_rate", "rating_mean", "csat_share", "dsat_share")
 EMAIL_TILES = (
     "offered",
     "answer_rate",
     "missed",
+    "short_abandons",
     "not_called_back",
+    "lost",
+    "pending",
     "recovered_callback",
     "callback_median_s",
     "service_level",
@@ -264,7 +376,15 @@ def tiles(
 ) -> list[Tile]:
     defs = kpi_defs(ks)
     return [
-        Tile(k, defs[k].label, defs[k].kind, defs[k].better, _num(now.get(k)), _num(before.get(k)))
+        Tile(
+            k,
+            defs[k].label,
+            defs[k].kind,
+            defs[k].better,
+            _num(now.get(k)),
+            _num(before.get(k)),
+            defs[k].note,
+        )
         for k in keys
     ]
 
@@ -298,14 +418,26 @@ class Meta:
     cutoff: datetime | None  # start of the latest loaded call, company zone
     loaded_at: datetime | None  # when the warehouse last changed, company zone
     departments: tuple[str, ...] = ()  # every department with calls in the period
+    data_from: datetime | None = None  # start of the earliest loaded call, company zone
+    # working hours by ISO weekday 1..7 (index 0 = Monday) of the department, or the
+    # company's when the page is for every department, as local hours from midnight
+    # ((9.0, 18.0); 24.0 = midnight at the end); None = a day off
+    schedule: tuple[tuple[float, float] | None, ...] = ()
 
     @property
     def is_incomplete(self) -> bool:
         """The period reaches past the data: its last day is not fully loaded."""
+        return not self.covers(self.period.first, self.period.last, start=False)
+
+    def covers(self, first: date, last: date, *, start: bool = True) -> bool:
+        """The data covers local days first..last (`start`: from their beginning too). The
+        last day counts as loaded when the latest call is within an hour of its end."""
         if self.cutoff is None:
-            return True
-        end = local_midnight(self.period.last + timedelta(days=1), self.settings.zone)
-        return self.cutoff < end - timedelta(hours=1)
+            return False
+        end = local_midnight(last + timedelta(days=1), self.settings.zone)
+        if self.cutoff < end - timedelta(hours=1):
+            return False
+        return not start or (self.data_from is not None and self.data_from.date() <= first)
 
 
 @dataclass(frozen=True)
@@ -313,9 +445,10 @@ class Overview:
     meta: Meta
     kpis: dict[str, Any]
     previous: dict[str, Any]
-    daily: pl.DataFrame  # local_date, offered, answered, missed, short_abandons, ...
+    daily: pl.DataFrame  # local_date, offered, answered, missed, short_abandons, other
     heatmap: pl.DataFrame  # weekday 1-7, local_hour 0-23, offered, answerable, missed, rate
-    weekly: pl.DataFrame  # week_start, offered, service_level, asa_s, asa_p90_s
+    weekly: pl.DataFrame  # week_start, is_complete, offered, service_level, asa_s, ...
+    segments: pl.DataFrame  # in hours / after hours / unrouted / total: what became of them
 
     @property
     def tiles(self) -> list[Tile]:
@@ -327,12 +460,15 @@ class Missed:
     meta: Meta
     kpis: dict[str, Any]
     previous: dict[str, Any]
-    action: pl.DataFrame  # lost contacts not called back, oldest first
+    action: pl.DataFrame  # lost contacts: whom to call, oldest first
     recovery_bins: pl.DataFrame  # bin (ordered), label, callback, client
     by_department: pl.DataFrame
     by_number: pl.DataFrame
     by_reason: pl.DataFrame
     late: pl.DataFrame  # callbacks later than late_after_s, slowest first
+    segments: pl.DataFrame  # in hours / after hours / unrouted / total
+    employees: pl.DataFrame  # rang, answered, missed (event webhooks), callbacks (history)
+    has_events: bool  # event webhooks arrived for the period's calls
     late_after_s: int = 3600
 
     @property
@@ -360,9 +496,13 @@ _scopes = itertools.count()
 # Columns of inbound_calls every page needs (a narrow copy is cheap to make and to scan).
 _INBOUND_COLUMNS = (
     "uid, client, local_date, started_at, weekday, local_hour, week_start, department, "
-    "diversion, user_login, is_short_abandon, is_answered, is_missed, "
+    "diversion, user_login, hours, is_short_abandon, is_answered, is_missed, "
     "is_within_service_level, is_repeat_caller, recovery, time_to_recovery_s, "
-    "lost_contact_id, wait_s, duration_s, rating"
+    "lost_contact_id, outcome, wait_s, duration_s, rating"
+)
+_SEGMENT = (
+    "case when hours = 'after_hours' then 'after_hours' "
+    f"when department = '{NO_DEPARTMENT}' then 'unrouted' else '{HEADLINE}' end as segment"
 )
 
 
@@ -430,8 +570,8 @@ class Reader:
         params = [self.scope.first, self.scope.last, start, end]
         names = {"ic": f"report_inbound_{n}", "mc": f"report_missed_{n}", "r": f"report_rated_{n}"}
         sources = {
-            "ic": f"select {_INBOUND_COLUMNS} from inbound_calls",
-            "mc": "select * from missed_calls",
+            "ic": f"select {_INBOUND_COLUMNS}, {_SEGMENT} from inbound_calls",
+            "mc": f"select *, {_SEGMENT} from missed_calls",
             "r": "select * from ratings",
         }
         for key, sql in sources.items():
@@ -440,14 +580,19 @@ class Reader:
             )
         return names
 
-    def _from(self, key: str, alias: str, period: Period | None = None) -> tuple[str, list[Any]]:
-        """`<copy> as alias where <the period's days> [and department]`."""
+    def _from(
+        self, key: str, alias: str, period: Period | None = None, *, headline: bool = False
+    ) -> tuple[str, list[Any]]:
+        """`<copy> as alias where <the period's days> [and department] [and headline]`:
+        with `headline`, only calls in working hours that reached a department."""
         period = period or self.period
         sql = f"{self.tables[key]} as {alias} where {alias}.local_date between ? and ?"
         params: list[Any] = [period.first, period.last]
         if self.department is not None:
             sql += f" and {alias}.department = ?"
             params.append(self.department)
+        if headline:
+            sql += f" and {alias}.segment = '{HEADLINE}'"
         return sql, params
 
     def frame(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
@@ -473,8 +618,8 @@ class Reader:
         return self._meta
 
     def _read_meta(self) -> Meta:
-        cutoff, loaded = self.con.sql(
-            "select max(c.started_at), max(c.loaded_at) from calls as c"
+        first, cutoff, loaded = self.con.sql(
+            "select min(c.started_at), max(c.started_at), max(c.loaded_at) from calls as c"
         ).fetchall()[0]
         departments = tuple(
             r[0]
@@ -493,7 +638,28 @@ class Reader:
             cutoff=self.local(cutoff),
             loaded_at=self.local(loaded),
             departments=departments,
+            data_from=self.local(first),
+            schedule=self._schedule(),
         )
+
+    def _schedule(self) -> tuple[tuple[float, float] | None, ...]:
+        """The weekly working hours of the page's department (department_hours), or the
+        company's (kpi_settings) — what the heatmaps outline."""
+        hours = "epoch(work_start) / 3600, epoch(work_end) / 3600"  # 24:00 is 24.0
+        days: dict[int, tuple[float, float]] = {}
+        if self.department is not None:
+            for weekday, start, end in self.con.sql(
+                f"select weekday, {hours} from department_hours where department = ?",
+                params=[self.department],
+            ).fetchall():
+                days[int(weekday)] = (float(start), float(end))
+        if not days:
+            work_days, start, end = self.con.sql(
+                f"select work_days, {hours} from kpi_settings limit 1"
+            ).fetchall()[0]
+            if start is not None and end is not None:
+                days = {int(d): (float(start), float(end)) for d in work_days or ()}
+        return tuple(days.get(d) for d in range(1, 8))
 
     def kpis(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """KPIs of the period and of the period before (same length); read once."""
@@ -502,24 +668,33 @@ class Reader:
         return dict(self._kpis[0]), dict(self._kpis[1])
 
     def _period_kpis(self, period: Period) -> dict[str, Any]:
-        source, params = self._from("ic", "ic", period)
+        """The headline KPIs (working hours, calls that reached a department); ratings are
+        of every rated call, so their share is of every answered call."""
+        source, params = self._from("ic", "ic", period, headline=True)
         found = self.rows(f"select {KPI_AGGREGATES} from {source}", params)[0]
         rated_source, rated_params = self._from("r", "r", period)
         found.update(self.rows(f"select {RATING_AGGREGATES} from {rated_source}", rated_params)[0])
-        rated, answered = found["rated_calls"] or 0, found["answered"] or 0
+        all_source, all_params = self._from("ic", "ic", period)
+        answered = self.rows(
+            f"select count(*) filter (where ic.is_answered) as n from {all_source}", all_params
+        )[0]["n"]
+        rated = found["rated_calls"] or 0
         found["response_rate"] = rated / answered if answered else None
         return found
 
     def daily(self) -> pl.DataFrame:
+        """Headline figures by day, plus `other`: calls after hours or outside departments."""
         source, params = self._from("ic", "ic")
         found = self.frame(
-            f"select ic.local_date, {KPI_AGGREGATES} from {source} group by ic.local_date",
+            f"select ic.local_date, {_HEADLINE_COUNTS}, "
+            f"count(*) filter (where ic.segment <> '{HEADLINE}') as other "
+            f"from {source} group by ic.local_date",
             params,
         )
         days = pl.DataFrame(
             {"local_date": pl.date_range(self.period.first, self.period.last, eager=True)}
         )
-        counts = ("offered", "answered", "missed", "short_abandons", "not_called_back")
+        counts = ("offered", "answered", "missed", "short_abandons", "not_called_back", "other")
         return (
             days.join(found, on="local_date", how="left")
             .with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in counts)
@@ -527,13 +702,19 @@ class Reader:
         )
 
     def heatmap(self) -> pl.DataFrame:
-        """Weekday x hour: offered, missed and missed rate (missed / (offered - short))."""
+        """Weekday x hour of the headline calls: offered, missed and missed rate (missed /
+        (offered - short)); `other` and `other_missed`: calls after hours or outside
+        departments in that cell, which the rate leaves out."""
         source, params = self._from("ic", "ic")
+        headline = f"ic.segment = '{HEADLINE}'"
         found = self.frame(
-            "select ic.weekday, ic.local_hour, count(*) as offered, "
-            "count(*) filter (where not ic.is_short_abandon) as answerable, "
-            "count(*) filter (where ic.is_missed) as missed, "
-            "count(*) filter (where ic.is_missed and ic.recovery is null) as not_called_back "
+            f"select ic.weekday, ic.local_hour, count(*) filter (where {headline}) as offered, "
+            f"count(*) filter (where {headline} and not ic.is_short_abandon) as answerable, "
+            f"count(*) filter (where {headline} and ic.is_missed) as missed, "
+            f"count(*) filter (where {headline} and ic.outcome in ('recovered_late', 'lost')) "
+            "as not_called_back, "
+            f"count(*) filter (where not {headline}) as other, "
+            f"count(*) filter (where not {headline} and ic.is_missed) as other_missed "
             f"from {source} group by all",
             params,
         )
@@ -542,7 +723,7 @@ class Reader:
             schema={"weekday": pl.Int64, "local_hour": pl.Int64},
             orient="row",
         )
-        counts = ("offered", "answerable", "missed", "not_called_back")
+        counts = ("offered", "answerable", "missed", "not_called_back", "other", "other_missed")
         return (
             grid.join(
                 found.with_columns(pl.col("weekday", "local_hour").cast(pl.Int64)),
@@ -559,47 +740,88 @@ class Reader:
         )
 
     def weekly(self) -> pl.DataFrame:
-        """Weekly trend up to the period's end: at least `trend_weeks` weeks."""
-        source, params = self._from("ic", "ic", self.trend)
-        return self.frame(
-            f"select ic.week_start, {KPI_AGGREGATES} from {source} "
-            "group by ic.week_start order by ic.week_start",
+        """Weekly headline trend up to the period's end: at least `trend_weeks` weeks;
+        `is_complete`: the data covers the whole week (charts leave the others out)."""
+        source, params = self._from("ic", "ic", self.trend, headline=True)
+        return self._mark_complete(
+            self.frame(
+                f"select ic.week_start, {KPI_AGGREGATES} from {source} "
+                "group by ic.week_start order by ic.week_start",
+                params,
+            )
+        )
+
+    def _mark_complete(self, weekly: pl.DataFrame) -> pl.DataFrame:
+        meta = self.meta()
+        complete = [
+            meta.covers(monday, monday + timedelta(days=6)) for monday in weekly["week_start"]
+        ]
+        return weekly.with_columns(is_complete=pl.Series(complete, dtype=pl.Boolean))
+
+    def segments(self) -> pl.DataFrame:
+        """Every call of the period by segment (working hours in departments, after hours,
+        in working hours without a department) and in total, and what became of the misses:
+        the rows add up to every offered call."""
+        source, params = self._from("ic", "ic")
+        found = self.frame(
+            f"select ic.segment, {_COUNTS} from {source} group by ic.segment",
             params,
+        )
+        rows = pl.DataFrame({"segment": list(SEGMENTS_RU)}).join(found, on="segment", how="left")
+        counted = [c for c in found.columns if c != "segment"]
+        rows = rows.with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in counted)
+        total = rows.select(pl.lit("total").alias("segment"), *(pl.col(c).sum() for c in counted))
+        return pl.concat([rows, total]).with_columns(
+            label=pl.col("segment").replace_strict(
+                {**SEGMENTS_RU, "total": "Все звонки"}, default=pl.col("segment")
+            ),
+            missed_rate=pl.when(pl.col("offered") > pl.col("short_abandons")).then(
+                pl.col("missed") / (pl.col("offered") - pl.col("short_abandons"))
+            ),
         )
 
     def action_list(self) -> pl.DataFrame:
-        """Lost contacts of the period none of whose misses was recovered: whom to call.
+        """Whom to call: the lost contacts with a miss in the period, as of the data cut-off.
 
-        One row per lost contact (misses of one client until someone talks to them),
-        oldest first. `is_window_open`: the recovery window W of its last miss had not
-        ended at the data cut-off, so a callback may still count."""
-        source, params = self._from("mc", "mc")
+        A lost contact is a client's misses until someone talks to them; it is lost when
+        the recovery window W of one of them ended before the cut-off and nobody has talked
+        to the client since (missed_calls.outcome = lost): a client reached later, in either
+        direction, is never on the list, and neither is one whose windows are still open.
+        One row per contact, oldest first, with every miss of it (from the period before
+        and the trend weeks too); calls after hours or without a department are listed as
+        well, marked by `segment`. `is_window_open`: W of its latest miss has not ended,
+        so a callback now still counts for that miss."""
+        source, params = self._from("mc", "m")
+        table = self.tables["mc"]
         frame = self.frame(
             "select mc.lost_contact_id, any_value(mc.client) as client, "
             "min(mc.started_at) as first_missed_at, max(mc.started_at) as last_missed_at, "
             "count(*) as misses, arg_max(mc.diversion, mc.started_at) as diversion, "
             "arg_max(mc.department, mc.started_at) as department, "
             "arg_max(mc.reason, mc.started_at) as reason, "
+            "arg_min(mc.segment, mc.started_at) as segment, "
             "max(mc.callback_attempts) as callback_attempts, "
             "max(mc.recovery_deadline_at) as deadline_at, "
-            "max(mc.recovery_deadline_at) > (select max(c.started_at) from calls as c) "
-            f"as is_window_open from {source} group by mc.lost_contact_id "
-            "having bool_and(mc.recovery is null) "
+            "max(mc.recovery_deadline_at) >= (select dc.cutoff_at from data_cutoff as dc) "
+            f"as is_window_open from {table} as mc "
+            f"where mc.lost_contact_id in (select m.lost_contact_id from {source}) "
+            "group by mc.lost_contact_id having bool_or(mc.outcome = 'lost') "
             "order by first_missed_at, mc.lost_contact_id",
             params,
         )
         return self._localize(
             frame, "first_missed_at", "last_missed_at", "deadline_at"
         ).with_columns(
-            reason_ru=pl.col("reason").replace_strict(REASONS_RU, default=pl.col("reason"))
+            reason_ru=pl.col("reason").replace_strict(REASONS_RU, default=pl.col("reason")),
+            segment_ru=pl.col("segment").replace_strict(SEGMENTS_RU, default=pl.col("segment")),
         )
 
     def recovery_bins(self) -> pl.DataFrame:
-        """Time from the miss to its recovery, binned up to W, per kind of recovery."""
+        """Time from the headline miss to its recovery, binned up to W, per kind."""
         edges = [e for e in RECOVERY_EDGES_S if e < self.settings.recovery_window_s]
         edges.append(self.settings.recovery_window_s)
         labels = [_span_label(a, b) for a, b in zip([0, *edges[:-1]], edges, strict=True)]
-        source, params = self._from("mc", "mc")
+        source, params = self._from("mc", "mc", headline=True)
         case = " ".join(f"when mc.time_to_recovery_s < {e} then {i}" for i, e in enumerate(edges))
         found = self.frame(
             f"select case {case} else {len(edges) - 1} end as bin, "
@@ -616,25 +838,26 @@ class Reader:
         )
 
     def breakdown(self, column: str) -> pl.DataFrame:
-        """Offered, missed and what became of the misses, by department or number dialled."""
-        source, params = self._from("ic", "ic")
+        """Headline calls by department or number dialled: offered, missed and what became
+        of the misses."""
+        source, params = self._from("ic", "ic", headline=True)
         return self.frame(
-            f"select coalesce(ic.{column}, '—') as {column}, count(*) as offered, "
-            "count(*) filter (where ic.is_missed) as missed, "
-            "count(*) filter (where ic.recovery = 'callback') as recovered_callback, "
-            "count(*) filter (where ic.recovery = 'client_called_again') as recovered_client, "
-            "count(*) filter (where ic.is_missed and ic.recovery is null) as not_called_back, "
-            "count(*) filter (where ic.is_missed) "
-            "/ nullif(count(*) filter (where not ic.is_short_abandon), 0) as missed_rate "
+            f"select coalesce(ic.{column}, '—') as {column}, {_COUNTS} "
             f"from {source} group by all order by missed desc, {column}",
             params,
+        ).with_columns(
+            missed_rate=pl.when(pl.col("offered") > pl.col("short_abandons")).then(
+                pl.col("missed") / (pl.col("offered") - pl.col("short_abandons"))
+            )
         )
 
     def by_reason(self) -> pl.DataFrame:
-        source, params = self._from("mc", "mc")
+        source, params = self._from("mc", "mc", headline=True)
         frame = self.frame(
             "select mc.reason, count(*) as missed, "
-            "count(*) filter (where mc.recovery is null) as not_called_back "
+            "count(*) filter (where mc.recovery is not null) as recovered, "
+            "count(*) filter (where mc.outcome = 'pending') as pending, "
+            "count(*) filter (where mc.outcome in ('recovered_late', 'lost')) as not_called_back "
             f"from {source} group by all order by missed desc, reason",
             params,
         )
@@ -643,7 +866,7 @@ class Reader:
         )
 
     def late_callbacks(self, late_after_s: int) -> pl.DataFrame:
-        source, params = self._from("mc", "mc")
+        source, params = self._from("mc", "mc", headline=True)
         frame = self.frame(
             "select mc.uid, mc.client, mc.started_at, mc.recovered_at, mc.time_to_recovery_s, "
             "mc.department, mc.diversion, mc.recovered_by_login, mc.callback_attempts, "
@@ -654,6 +877,52 @@ class Reader:
             [*params, late_after_s],
         )
         return self._localize(frame, "started_at", "recovered_at")
+
+    def has_events(self) -> bool:
+        """Did event webhooks (INCOMING with an employee) arrive for the period's calls?"""
+        source, params = self._from("ic", "ic")
+        found = self.con.sql(
+            "select exists (select 1 from webhook_events as we "
+            f"where upper(we.type) = 'INCOMING' and we.user_login is not null "
+            f"and we.callid in (select ic.uid from {source}))",
+            params=params,
+        ).fetchall()
+        return bool(found[0][0])
+
+    def employee_activity(self) -> pl.DataFrame:
+        """Per employee, for the period's calls (of the department): calls that rang their
+        phone, that they answered and misses that rang them without an answer — from the
+        event webhooks (missed_by_employee) — and misses they recovered by calling back,
+        from the call history alone. Most misses first."""
+        source, params = self._from("ic", "ic")
+        mc_source, mc_params = self._from("mc", "mc")
+        frame = self.frame(
+            "with calls_of_period as (select ic.uid, ic.is_missed from " + source + "), "
+            "rang as (select distinct we.callid, we.user_login from webhook_events as we "
+            "  where upper(we.type) = 'INCOMING' and we.user_login is not null "
+            "  and we.callid in (select p.uid from calls_of_period as p)), "
+            "accepted as (select distinct we.callid, we.user_login from webhook_events as we "
+            "  where upper(we.type) = 'ACCEPTED' and we.user_login is not null "
+            "  and we.callid in (select p.uid from calls_of_period as p)), "
+            "ringing as (select r.user_login, count(*) as rang, count(a.callid) as answered, "
+            "  count(*) filter (where p.is_missed and a.callid is null) as missed "
+            "  from rang as r inner join calls_of_period as p on p.uid = r.callid "
+            "  left join accepted as a on a.callid = r.callid and a.user_login = r.user_login "
+            "  group by r.user_login), "
+            "callbacks as (select mc.recovered_by_login as user_login, "
+            "  count(*) as callbacks_made from " + mc_source + " "
+            "  and mc.recovery = 'callback' and mc.recovered_by_login is not null "
+            "  group by all) "
+            "select coalesce(rg.user_login, cb.user_login) as user_login, "
+            "coalesce(u.user_name, coalesce(rg.user_login, cb.user_login)) as user_name, "
+            "coalesce(rg.rang, 0) as rang, coalesce(rg.answered, 0) as answered, "
+            "coalesce(rg.missed, 0) as missed, coalesce(cb.callbacks_made, 0) as callbacks_made "
+            "from ringing as rg full join callbacks as cb on cb.user_login = rg.user_login "
+            "left join users as u on u.user_login = coalesce(rg.user_login, cb.user_login) "
+            "order by missed desc, callbacks_made desc, user_login",
+            [*params, *mc_params],
+        )
+        return frame
 
     def rating_distribution(self) -> pl.DataFrame:
         source, params = self._from("r", "r")
@@ -669,10 +938,12 @@ class Reader:
 
     def rating_weekly(self) -> pl.DataFrame:
         source, params = self._from("r", "r", self.trend)
-        return self.frame(
-            f"select r.week_start, {RATING_AGGREGATES} from {source} "
-            "group by r.week_start order by r.week_start",
-            params,
+        return self._mark_complete(
+            self.frame(
+                f"select r.week_start, {RATING_AGGREGATES} from {source} "
+                "group by r.week_start order by r.week_start",
+                params,
+            )
         )
 
     def employees(self) -> pl.DataFrame:
@@ -731,7 +1002,15 @@ class Reader:
 
     def overview(self) -> Overview:
         now, before = self.kpis()
-        return Overview(self.meta(), now, before, self.daily(), self.heatmap(), self.weekly())
+        return Overview(
+            self.meta(),
+            now,
+            before,
+            self.daily(),
+            self.heatmap(),
+            self.weekly(),
+            self.segments(),
+        )
 
     def missed(self, late_after_s: int = 3600) -> Missed:
         now, before = self.kpis()
@@ -745,6 +1024,9 @@ class Reader:
             by_number=self.breakdown("diversion"),
             by_reason=self.by_reason(),
             late=self.late_callbacks(late_after_s),
+            segments=self.segments(),
+            employees=self.employee_activity(),
+            has_events=self.has_events(),
             late_after_s=late_after_s,
         )
 
@@ -766,9 +1048,32 @@ KPI_AGGREGATES = """
     unnest(inbound_kpis(
         ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.is_within_service_level,
         ic.is_repeat_caller, ic.wait_s, ic.duration_s, ic.recovery, ic.time_to_recovery_s,
-        ic.uid, ic.lost_contact_id, ic.rating
+        ic.uid, ic.lost_contact_id, ic.rating, ic.outcome
     ))
 """
+# The counts of the breakdown tables (the same filters as inbound_kpis).
+_COUNTS = """
+    count(*) as offered,
+    count(*) filter (where ic.is_answered) as answered,
+    count(*) filter (where ic.is_short_abandon) as short_abandons,
+    count(*) filter (where ic.is_missed) as missed,
+    count(*) filter (where ic.recovery = 'callback') as recovered_callback,
+    count(*) filter (where ic.recovery = 'client_called_again') as recovered_client,
+    count(*) filter (where ic.outcome in ('recovered_late', 'lost')) as not_called_back,
+    count(*) filter (where ic.outcome = 'recovered_late') as recovered_late,
+    count(*) filter (where ic.outcome = 'lost') as lost,
+    count(*) filter (where ic.outcome = 'pending') as pending
+"""
+_HEADLINE_COUNTS = ", ".join(
+    f"count(*) filter (where ic.segment = '{HEADLINE}' and {condition}) as {name}"
+    for name, condition in (
+        ("offered", "true"),
+        ("answered", "ic.is_answered"),
+        ("missed", "ic.is_missed"),
+        ("short_abandons", "ic.is_short_abandon"),
+        ("not_called_back", "ic.outcome in ('recovered_late', 'lost')"),
+    )
+)
 RATING_AGGREGATES = """
     count(*) as rated_calls,
     avg(r.rating) as rating_mean,

@@ -24,6 +24,7 @@ import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
 from datetime import date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 
 import duckdb
@@ -47,7 +48,9 @@ def relations(sql_dir: Path = SQL_DIR) -> dict[str, str]:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
     """Create every table and view. Views may depend on each other: apply in rounds until
-    everything exists, so no manifest of dependencies has to be kept by hand."""
+    everything exists, so no manifest of dependencies has to be kept by hand. A view may
+    also need a column that a later file adds to an older warehouse's table (a binder
+    error): it is retried in the next round too."""
     pending = relations(sql_dir)
     while pending:
         failed: dict[str, str] = {}
@@ -55,7 +58,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> No
         for name, sql in pending.items():
             try:
                 con.execute(sql)
-            except duckdb.CatalogException as exc:
+            except (duckdb.CatalogException, duckdb.BinderException) as exc:
                 failed[name] = sql
                 last_error[name] = str(exc).splitlines()[0]
         if len(failed) == len(pending):
@@ -87,12 +90,23 @@ def _ensure_schema_once(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     if key in _schema_ready:
         return
     if not _schema_is_current(con, wanted, digest):
+        drop_derived_caches(con)
         ensure_schema(con)
         con.execute(
             "insert or replace into schema_state (id, sql_digest, applied_at) values (1, ?, now())",
             [digest],
         )
     _schema_ready.add(key)
+
+
+def drop_derived_caches(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget what another version of sql/ cached: its columns or its definitions may differ
+    (`create table if not exists` keeps an old table as it was). The tables are made again
+    empty, the views compute live until the next refresh rebuilds the cache in full."""
+    for table in _CACHE_TABLES:
+        con.execute(f"drop table if exists {table}")
+    with contextlib.suppress(duckdb.CatalogException):
+        con.execute("delete from view_caches")
 
 
 def _schema_is_current(con: duckdb.DuckDBPyConnection, wanted: dict[str, str], digest: str) -> bool:
@@ -178,18 +192,22 @@ def _company_settings() -> Settings | None:
 
 
 # What a KPI settings file (VATS_KPI_SETTINGS, or an account's kpi_settings) may set.
-KPI_FILE_KEYS = (
+KPI_FILE_SECONDS = (
     "short_abandon_s",
     "service_level_s",
     "recovery_window_s",
     "min_rating_sample",
     "repeat_window_s",
 )
+KPI_FILE_HOURS = ("work_start", "work_end")
+KPI_FILE_KEYS = (*KPI_FILE_SECONDS, "work_days", *KPI_FILE_HOURS)
+_CLOCK = re.compile(r"^(([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?|24:00(:00)?)$")
 
 
-def read_kpi_file(path: Path) -> dict[str, int]:
-    """A TOML file of kpi_settings values, e.g. ``recovery_window_s = 172800``: the way to
-    set W, T_short or N for a warehouse nobody edits by hand (every account of an accounts
+def read_kpi_file(path: Path) -> dict[str, object]:
+    """A TOML file of kpi_settings values, e.g. ``recovery_window_s = 172800``,
+    ``work_days = [1, 2, 3, 4, 5, 6]``, ``work_end = "20:00"``: the way to set W, T_short, N
+    or the working hours for a warehouse nobody edits by hand (every account of an accounts
     file). Writers apply it on every connection; keys it does not name are left alone."""
     try:
         data = tomllib.loads(path.read_text("utf-8"))
@@ -202,16 +220,30 @@ def read_kpi_file(path: Path) -> dict[str, int]:
         raise errors.ConfigError(
             f"KPI settings {path}: unknown {', '.join(unknown)}; known: {', '.join(KPI_FILE_KEYS)}"
         )
+    found: dict[str, object] = {}
     for key, value in data.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise errors.ConfigError(
-                f"KPI settings {path}: {key} must be a whole number >= 0, got {value!r}"
+        if key in KPI_FILE_HOURS:
+            text = value.isoformat() if isinstance(value, dt_time) else value
+            ok = isinstance(text, str) and _CLOCK.match(text) is not None
+            why = 'a time of day, e.g. 09:00 or "18:30"'
+        elif key == "work_days":
+            text = value
+            ok = isinstance(value, list) and all(
+                isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 7 for d in value
             )
-    return dict(data)
+            why = "a list of weekdays, 1 = Monday .. 7 = Sunday"
+        else:
+            text = value
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            why = "a whole number >= 0"
+        if not ok:
+            raise errors.ConfigError(f"KPI settings {path}: {key} must be {why}, got {value!r}")
+        found[key] = sorted(set(text)) if key == "work_days" else text
+    return found
 
 
 def sync_kpi_settings(
-    con: duckdb.DuckDBPyConnection, tz: str | None, values: Mapping[str, int] | None = None
+    con: duckdb.DuckDBPyConnection, tz: str | None, values: Mapping[str, object] | None = None
 ) -> None:
     """Keep the one `kpi_settings` row (sql/kpi_settings.sql creates it with defaults), write
     `tz` and the `values` of a KPI settings file; analysts' own values of every other
@@ -232,6 +264,7 @@ def sync_kpi_settings(
 # while view_caches matches kpi_settings and calls' fingerprint (row count, latest loaded_at),
 # so a stale cache is never wrong, only unused.
 _CACHE_PARAMS = ("short_abandon_s", "service_level_s", "recovery_window_s", "repeat_window_s")
+_CACHE_TABLES = ("inbound_outcomes_cache", "inbound_outcomes_inputs")
 # Above this share of calls changed, recomputing everything is the cheaper refresh.
 FULL_REFRESH_SHARE = 0.2
 
@@ -241,13 +274,18 @@ def refresh_outcomes_cache(con: duckdb.DuckDBPyConnection) -> str | None:
     None (it was fresh).
 
     Incremental when only calls changed (kpi_settings did not). A call's outcome depends
-    only on its own client's calls: later ones up to max(W, repeat window) ahead, earlier ones
-    back a repeat window and back to the client's last conversation (lost contacts). So for
-    each client a changed call belongs to, or belonged to (inbound_outcomes_inputs keeps the
-    old client and start), the outcomes of its calls from `zone_start` (the earliest change,
-    old or new start, minus max(W, repeat window)) are recomputed from its calls since
-    `context_start` (its last conversation a repeat window before zone_start). A daily load
-    on a year of calls recomputes ~40,000 calls instead of two million (0.2–0.3 s, not 2.4).
+    only on its own client's calls: later ones up to max(W, repeat window) ahead and the next
+    conversation at any distance (next_contact_at), earlier ones back a repeat window and back
+    to the client's last conversation (lost contacts). So for each client a changed call
+    belongs to, or belonged to (inbound_outcomes_inputs keeps the old client and start), the
+    outcomes of its calls from `zone_start` (the earliest change, old or new start, minus
+    max(W, repeat window), or the client's last conversation before the change if earlier)
+    are recomputed from its calls since `context_start` (its last conversation a repeat
+    window before zone_start). A daily load on a year of calls recomputes ~40,000 calls
+    instead of two million (0.2–0.3 s, not 2.4).
+
+    The cache never holds `outcome` (pending / lost depend on the data cut-off, which moves
+    with every load): the view inbound_outcomes derives it when read.
     """
     existing = {row[0] for row in con.execute("select table_name from duckdb_tables()").fetchall()}
     if not {"view_caches", "inbound_outcomes_cache", "inbound_outcomes_inputs"} <= existing:
@@ -353,8 +391,11 @@ def _refresh_outcomes_incrementally(
 
 
 # Per client touched by a change: from when its outcomes may differ (zone_start), and from
-# which of its calls they must be recomputed (context_start: its last conversation before
-# zone_start - repeat window, so lost contacts and repeat callers see everything they need).
+# which of its calls they must be recomputed (context_start). zone_start reaches back
+# max(W, repeat window) before the earliest change, and further, to the client's last
+# conversation before it: every miss since then may take the change as its next contact
+# (next_contact_at looks arbitrarily far ahead). context_start is the last conversation
+# before zone_start - repeat window, so lost contacts and repeat callers see what they need.
 _OUTCOME_SCOPE_SQL = """
 create or replace temp table outcome_scope as
 with reach as (
@@ -371,33 +412,56 @@ touched as (
     select ch.old_client, ch.old_started_at from outcome_changes as ch
 ),
 
+changes as (
+    select
+        t.client,
+        min(t.started_at) as changed_from
+    from touched as t
+    where t.client is not null and t.started_at is not null
+    group by t.client
+),
+
+talks as (
+    -- one pass over the touched clients' calls: their conversations before the change
+    select
+        ch.client,
+        any_value(ch.changed_from) as changed_from,
+        coalesce(
+            list(c.started_at order by c.started_at) filter (
+                where c.started_at < ch.changed_from
+                and (
+                    is_answered_call(c.direction, c.status)
+                    or is_callback_call(c.direction, c.status, c.duration_s)
+                )
+            ),
+            []
+        ) as talked_at
+    from changes as ch
+    inner join calls as c on c.client = ch.client
+    group by ch.client
+),
+
 zones as (
     select
         t.client,
-        min(t.started_at) - any_value(r.ahead) as zone_start,
-        any_value(r.back) as back
-    from touched as t
+        t.talked_at,
+        least(
+            t.changed_from - r.ahead,
+            coalesce(t.talked_at[-1], '-infinity'::timestamptz)
+        ) as zone_start,
+        r.back
+    from talks as t
     cross join reach as r
-    where t.client is not null and t.started_at is not null
-    group by t.client
 )
 
 select
     z.client,
     z.zone_start,
     coalesce(
-        max(c.started_at) filter (
-            where c.started_at < z.zone_start - z.back
-            and (
-                is_answered_call(c.direction, c.status)
-                or is_callback_call(c.direction, c.status, c.duration_s)
-            )
-        ),
+        list_max(list_filter(z.talked_at, lambda x: x < z.zone_start - z.back)),
         '-infinity'::timestamptz
     ) as context_start
 from zones as z
-inner join calls as c on c.client = z.client
-group by z.client, z.zone_start
 """
 
 

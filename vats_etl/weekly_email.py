@@ -1,12 +1,15 @@
 """The weekly missed-call email: one message per department plus a roll-up (DESIGN.md).
 
-Each message: a subject with the figures (department, week, missed, not called back); an
-HTML body with inline CSS and no JavaScript (KPI tiles with the change to the week before,
-the "not called back" list oldest first and capped, late callbacks, by department, by
-number dialled, a weekday x hour table coloured by missed rate, definitions and the data
-cut-off in the footer); a plain-text alternative; the missed-calls dashboard of that week
-attached (plus the whole list as CSV when it was capped). A week without misses still
-sends.
+Each message: a subject with the headline figures (department, week, missed and not called
+back in working hours); an HTML body with inline CSS and no JavaScript, readable on a 400 px
+phone screen (KPI tiles with the change to the week before; whom to call — the lost clients,
+oldest first, capped, with ``tel:`` links and local times; every call of the week in working
+hours, after hours and without a department; the department's employees: who did not pick
+up, from event webhooks, and who called back; late callbacks; by department with bars; by
+number dialled; a weekday x hour table of the working hours coloured by missed rate;
+definitions and the data cut-off in the footer); a plain-text alternative; the whole list of
+lost clients attached as CSV; a link to the hosted dashboards when VATS_DASHBOARD_URL is set.
+No HTML attachment: a message stays well under 300 KB. A week without misses still sends.
 
 Who gets what comes from a routing file (TOML, see :func:`load_routing` and
 docs/operations.md); the roll-up goes to REPORT_TO and the file's ``rollup`` addresses.
@@ -20,6 +23,7 @@ never appears in a message, log line or exception.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import smtplib
 import ssl
@@ -32,6 +36,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 
@@ -45,6 +50,7 @@ ACTION_CAP = 25
 LATE_CAP = 10
 LATE_AFTER_S = 3600
 NUMBER_ROWS = 15
+EMPLOYEE_ROWS = 40
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
@@ -140,6 +146,7 @@ class HeatCell:
     title: str
     background: str
     color: str
+    scheduled: bool = False  # a working hour of the schedule shown
 
 
 def _heat_color(rate: float | None) -> tuple[str, str]:
@@ -152,16 +159,24 @@ def _heat_color(rate: float | None) -> tuple[str, str]:
     return "#{:02x}{:02x}{:02x}".format(*rgb), "#ffffff" if t > 0.55 else "#1f2933"
 
 
-def heat_table(heat: pl.DataFrame) -> dict[str, Any]:
-    """The weekday x hour grid as table cells (hours that had calls, first to last)."""
-    busy = heat.group_by("local_hour").agg(pl.col("offered").sum()).filter(pl.col("offered") > 0)
-    if busy.is_empty():
+def heat_table(
+    heat: pl.DataFrame, schedule: Sequence[tuple[float, float] | None] = ()
+) -> dict[str, Any]:
+    """The weekday x hour grid of the headline (working-hours) calls as table cells: the
+    hours of the schedule and any other hour with such calls, first to last; `scheduled`
+    marks the working hours (an hour the schedule covers at least in part)."""
+    busy = {int(h) for h in heat.filter(pl.col("offered") > 0)["local_hour"].to_list()}
+    for span in schedule:
+        if span is not None:
+            busy |= set(range(int(span[0]), math.ceil(span[1])))
+    if not busy:
         return {"hours": [], "rows": [], "worst": []}
-    hours = list(range(int(busy["local_hour"].min()), int(busy["local_hour"].max()) + 1))  # type: ignore[arg-type]
+    hours = list(range(min(busy), max(busy) + 1))
     rows = []
     cells: list[tuple[int, str]] = []
     for day in range(1, 8):
         by_hour = {r["local_hour"]: r for r in heat.filter(pl.col("weekday") == day).to_dicts()}
+        work = schedule[day - 1] if len(schedule) >= day else None
         name = reports.WEEKDAYS_RU[day - 1]
         row = []
         for hour in hours:
@@ -171,9 +186,9 @@ def heat_table(heat: pl.DataFrame) -> dict[str, Any]:
             title = f"{name} {hour:02d}:00 — пропущено {r['missed']} из {r['answerable']}" + (
                 f" ({dashboards.fmt_share(rate)})" if rate is not None else ""
             )
-            row.append(
-                HeatCell(str(r["missed"]) if r["answerable"] else "", title, background, color)
-            )
+            scheduled = work is not None and work[0] < hour + 1 and hour < work[1]
+            text = str(r["missed"]) if r["answerable"] else ""
+            row.append(HeatCell(text, title, background, color, scheduled))
             if r["missed"]:
                 cells.append((int(r["missed"]), title))
         rows.append({"name": name, "cells": row})
@@ -191,6 +206,14 @@ class Composed:
     not_called_back: int
 
 
+def dashboard_link(base_url: str | None) -> str | None:
+    """The hosted missed-calls page under base_url: the one `daily` keeps current (every
+    department; a department's own pages exist only where someone builds them)."""
+    if not base_url or not dashboards.is_http(base_url):
+        return None
+    return base_url.rstrip("/") + "/" + quote(dashboards.filenames(None)["missed"])
+
+
 def compose(
     overview: Overview,
     missed: Missed,
@@ -198,6 +221,7 @@ def compose(
     *,
     cap: int = ACTION_CAP,
     late_cap: int = LATE_CAP,
+    dashboard_url: str | None = None,
 ) -> Composed:
     """The message of one department (or the roll-up) from the data of its week."""
     meta = missed.meta
@@ -209,8 +233,8 @@ def compose(
     )
     title = subject(meta.period, department, n_missed, n_not_called_back)
     tag = meta.period.iso_week + dashboards.suffix(department)
-    dashboard_name = f"missed-calls-{tag}.html"
-    csv_name = f"not-called-back-{tag}.csv"
+    csv_name = f"lost-clients-{tag}.csv"
+    segments = missed.segments.to_dicts()
     context = {
         "subject": title,
         "meta": meta,
@@ -222,23 +246,23 @@ def compose(
         "late_rows": missed.late.head(late_cap).to_dicts(),
         "late_total": missed.late.height,
         "late_after_s": missed.late_after_s,
-        "department_rows": company_departments.to_dicts(),
+        "department_rows": company_departments.with_columns(
+            bar_pct=(pl.col("missed_rate").fill_null(0) * 100).clip(0, 100).round(1)
+        ).to_dicts(),
         "number_rows": missed.by_number.head(NUMBER_ROWS).to_dicts(),
-        "heat": heat_table(overview.heatmap),
+        "segment_rows": segments,
+        "segment_total": next(r for r in segments if r["segment"] == "total"),
+        "employee_rows": missed.employees.head(EMPLOYEE_ROWS).to_dicts(),
+        "has_events": missed.has_events,
+        "heat": heat_table(overview.heatmap, meta.schedule),
         "csv_name": csv_name,
-        "dashboard_name": dashboard_name,
+        "dashboard_url": dashboard_link(dashboard_url),
     }
     env = dashboards.environment()
     html_body = env.get_template("email.html").render(context)
     text_body = env.get_template("email.txt").render(context)
-    attachments = [
-        (
-            dashboard_name,
-            "html",
-            dashboards.render_missed(missed, with_nav=False).encode("utf-8"),
-        )
-    ]
-    if missed.action.height > cap:
+    attachments = []
+    if missed.action.height:
         attachments.append((csv_name, "csv", dashboards.action_csv(missed.action).encode("utf-8")))
     return Composed(title, html_body, text_body, attachments, n_missed, n_not_called_back)
 
@@ -273,6 +297,7 @@ def build_messages(
     rollup_to: Sequence[str],
     cap: int = ACTION_CAP,
     late_after_s: int = LATE_AFTER_S,
+    dashboard_url: str | None = None,
 ) -> tuple[list[Outgoing], list[str]]:
     """Every message of the reader's week: departments in routing order, the roll-up last.
 
@@ -295,7 +320,13 @@ def build_messages(
     out = []
     for key, department, recipients in targets:
         part = company if department is None else reader.for_department(department)
-        composed = compose(part.overview(), part.missed(late_after_s), company_departments, cap=cap)
+        composed = compose(
+            part.overview(),
+            part.missed(late_after_s),
+            company_departments,
+            cap=cap,
+            dashboard_url=dashboard_url,
+        )
         out.append(
             Outgoing(
                 key,
@@ -555,4 +586,5 @@ def prepare(
             rollup_to=rollup_to or (("rollup@localhost",) if dry_run else ()),
             cap=cap,
             late_after_s=late_after_s,
+            dashboard_url=settings.dashboard_url,
         )

@@ -1,5 +1,7 @@
-"""Headless Chromium opens every dashboard from a file: no console errors, every chart drawn
-with data, a screenshot for people, and hostile PBX names shown as text (no dialog fires)."""
+"""Headless Chromium opens every dashboard from a file: the pages load the one plotly.js of
+their folder (offline), no console errors, every chart drawn with data, a screenshot for
+people, and hostile PBX names shown as text (no dialog fires). The weekly email's HTML fits a
+400 px phone screen without sideways scrolling."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import pytest
 
 from tests.browser import support
 from tests.browser.cdp import Browser, Tab, chromium, chromium_path
-from vats_etl import dashboards, reports
+from vats_etl import dashboards, reports, weekly_email
+from vats_etl.config import Settings
 from vats_etl.reports import Reader
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -36,10 +39,14 @@ Array.from(document.querySelectorAll('.js-plotly-plot')).map(function (el) {
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     if chromium_path() is None:
         pytest.fail("chromium is not installed: run `make chromium` (apt-get install chromium)")
-    settings = support.build(tmp_path_factory.mktemp("browser-db"))
+    return support.build(tmp_path_factory.mktemp("browser-db"))
+
+
+@pytest.fixture(scope="module")
+def built(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dashboards")
     dashboards.write(settings, support.WEEK, out, now=support.NOW)
     with reports.open_read(settings) as con:  # the XSS department's own pages too
@@ -66,7 +73,14 @@ def test_dashboard_renders_in_chromium(
     browser: Browser, built: Path, page: str, tmp_path: Path
 ) -> None:
     tab = _open(browser, built / page)
-    assert tab.evaluate("typeof Plotly") == "object"  # the inlined bundle loaded offline
+    scripts = tab.evaluate(
+        "Array.from(document.scripts).filter(function (s) { return s.src; })"
+        ".map(function (s) { return s.src; })"
+    )
+    shared = (built / dashboards.plotly_file()).resolve().as_uri()
+    assert scripts == [shared]  # the folder's one plotly.js, from the disk
+    assert (built / page).stat().st_size < 500_000
+    assert tab.evaluate("typeof Plotly") == "object"  # it loaded, offline
     charts: list[dict[str, Any]] = tab.evaluate(CHARTS_JS)
     expected = {
         "overview.html": {"chart-daily", "chart-heatmap", "chart-service_level", "chart-asa"},
@@ -126,3 +140,30 @@ def _count_scripts(path: Path) -> int:
     html = path.read_text("utf-8")
     body = html[html.index("<body>") :]
     return body.count("<script")
+
+
+def test_the_weekly_email_fits_a_phone_screen(
+    browser: Browser, settings: Settings, tmp_path: Path
+) -> None:
+    routing = weekly_email.Routing({support.XSS_DEPARTMENT: ("x@example.ru",)})
+    messages, _ = weekly_email.prepare(
+        settings, support.WEEK, routing, dry_run=True, cap=25, now=support.NOW
+    )
+    written = weekly_email.write_dry_run(messages, tmp_path)
+    assert len(written) == 2
+    for eml in written:
+        page = eml.with_suffix(".html")
+        tab = browser.new_tab(width=400, height=800)
+        tab.open(page.resolve().as_uri())
+        tab.settle(0.3)
+        widths = tab.evaluate(
+            "[document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]"
+        )
+        assert widths[0] <= 400 and widths[1] <= 400 and widths[2] == 400, (page.name, widths)
+        assert tab.evaluate("document.querySelectorAll('script').length") == 0
+        assert tab.evaluate("document.querySelectorAll('a[href^=\"tel:\"]').length") > 0
+        text = tab.evaluate("document.body.innerText")
+        assert "Как считаем." in text
+        assert tab.log.dialogs == [] and tab.log.problems == []
+        if "roll-up" in page.name:
+            tab.screenshot(tmp_path / "email-400.png", width=400)

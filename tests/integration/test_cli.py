@@ -246,3 +246,37 @@ def test_emulator_command_rejects_bad_faults(tmp_path):
         "emulator", "--api-key", "k", "--faults", "error=2", env=environment(tmp_path, "")
     )
     assert result.returncode == 2 and "--faults" in result.stderr
+
+
+def test_demo_ends_with_where_things_are_and_next_commands_that_work(tmp_path, prefect_api_url):
+    """A newcomer's path: `vats-etl demo` (the console script, as `make demo` runs it) in an
+    empty folder, then every command it prints, as printed, on the demo's data."""
+    script = Path(sys.executable).with_name("vats-etl")
+    env = environment(tmp_path, "unused", prefect_api_url)
+    for name in ("VATS_BASE_URL", "VATS_API_KEY", "VATS_DB", "VATS_RAW_DIR"):
+        env.pop(name)
+    demo = subprocess.run(
+        [str(script), "--env-file", "/dev/null", "demo", "--days", "3", "--agents", "5"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=400, env=env,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stderr
+    out = demo.stdout
+    assert "+00:00" not in out and "+03:00" in out  # example times in VATS_TZ
+    overview = tmp_path / "data/demo/dashboards/overview.html"
+    assert f"dashboards (last 7 days): {overview.as_uri()}" in out
+    assert overview.exists() and not (tmp_path / "dashboards").exists()
+    commands = [
+        line.strip() for line in out.split("next (times in Europe/Moscow):")[1].splitlines()
+    ]
+    commands = [c for c in commands if c]
+    assert len(commands) == 3 and all(c.startswith(str(script.parent)) for c in commands)
+    runs = [
+        subprocess.run(
+            ["bash", "-c", c], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120
+        )
+        for c in commands
+    ]
+    assert [r.returncode for r in runs] == [0, 0, 0], [r.stderr for r in runs]
+    assert "overview.html" in runs[0].stdout
+    assert list((tmp_path / "data/demo/weekly-email").glob("*.eml"))
+    assert "started_at" in runs[2].stdout and "+03" in runs[2].stdout

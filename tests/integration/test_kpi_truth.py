@@ -46,6 +46,8 @@ class Miss:
     time_to_recovery_s: int | None
     callback_attempts: int
     lost_contact_id: str
+    next_contact_at: datetime | None
+    outcome: str
 
 
 def order(row: dict[str, Any]) -> tuple[datetime, str]:
@@ -68,10 +70,23 @@ def is_answered_inbound(row: dict[str, Any]) -> bool:
     return row["direction"] == "in" and row["status"] == "success"
 
 
+def outcome(
+    recovery: str | None, contact: datetime | None, deadline: datetime, cutoff: datetime
+) -> str:
+    if recovery is not None:
+        return "recovered"
+    if contact is not None:
+        return "recovered_late"
+    return "pending" if deadline >= cutoff else "lost"
+
+
 def truth_misses(rows: list[dict[str, Any]]) -> dict[str, Miss]:
     """DESIGN.md: callback = outgoing call to the client, success, duration > 0, within W;
     client called again = the client's inbound call within W answered; the first of the two
-    recovers; misses of one client collapse into one lost contact until they talk."""
+    recovers; misses of one client collapse into one lost contact until they talk. The
+    outcome as of the cut-off (the latest call): recovered within W (its end included),
+    recovered late (the first conversation after W), pending (W not over), lost."""
+    cutoff = max(r["started_at"] for r in rows)
     by_client: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["client"] is not None:
@@ -79,16 +94,24 @@ def truth_misses(rows: list[dict[str, Any]]) -> dict[str, Miss]:
     found: dict[str, Miss] = {}
     for client_rows in by_client.values():
         client_rows.sort(key=order)
-        contact: str | None = None
+        lost_contact: str | None = None
         for i, row in enumerate(client_rows):
             if is_callback(row) or is_answered_inbound(row):
-                contact = None
+                lost_contact = None
             if not is_miss(row):
                 continue
-            contact = contact or row["uid"]
+            lost_contact = lost_contact or row["uid"]
             deadline = row["started_at"] + W
             later = [r for r in client_rows[i + 1 :] if r["started_at"] <= deadline]
             recovering = next((r for r in later if is_callback(r) or is_answered_inbound(r)), None)
+            contact = next(
+                (
+                    r["started_at"]
+                    for r in client_rows[i + 1 :]
+                    if is_callback(r) or is_answered_inbound(r)
+                ),
+                None,
+            )
             if recovering is None:
                 recovery, at, attempts_until = None, None, len(later)
             else:
@@ -102,11 +125,17 @@ def truth_misses(rows: list[dict[str, Any]]) -> dict[str, Miss]:
                 at,
                 None if at is None else int((at - row["started_at"]).total_seconds()),
                 attempts,
+                lost_contact,
                 contact,
+                outcome(recovery, contact, deadline, cutoff),
             )
     for row in rows:  # misses of unknown numbers are their own contact, never recovered
         if is_miss(row) and row["client"] is None:
-            found[row["uid"]] = Miss(row["uid"], None, None, None, 0, row["uid"])
+            deadline = row["started_at"] + W
+            found[row["uid"]] = Miss(
+                row["uid"], None, None, None, 0, row["uid"], None,
+                outcome(None, None, deadline, cutoff),
+            )  # fmt: skip
     return found
 
 
@@ -123,6 +152,16 @@ def repeat_callers(rows: list[dict[str, Any]]) -> set[str]:
         if sum(abs(t - row["started_at"]) <= REPEAT for t in others) >= 2:
             repeat.add(row["uid"])
     return repeat
+
+
+def hours(row: dict[str, Any]) -> str:
+    """The default schedule (Monday to Friday, 09:00-18:00 in Moscow), the PBX's verdict
+    first."""
+    if row["destination"] in ("offtime", "onduty"):
+        return "after_hours"
+    local = row["started_at"].astimezone(MSK)
+    working = local.isoweekday() <= 5 and 9 <= local.hour < 18
+    return "in_hours" if working else "after_hours"
 
 
 def department(emu: Emulator, row: dict[str, Any]) -> str:
@@ -167,7 +206,10 @@ def kpis(rows: list[dict[str, Any]], misses: dict[str, Miss], repeat: set[str]) 
         "talk_median_s": p([r["duration_s"] for r in answered], 0.5),
         "recovered_callback": sum(m.recovery == "callback" for m in missed),
         "recovered_client": sum(m.recovery == "client_called_again" for m in missed),
-        "not_called_back": sum(m.recovery is None for m in missed),
+        "not_called_back": sum(m.outcome in ("recovered_late", "lost") for m in missed),
+        "recovered_late": sum(m.outcome == "recovered_late" for m in missed),
+        "lost": sum(m.outcome == "lost" for m in missed),
+        "pending": sum(m.outcome == "pending" for m in missed),
         "callback_median_s": p(callbacks, 0.5),
         "callback_p90_s": p(callbacks, 0.9),
         "lost_contacts": sum(m.lost_contact_id == m.uid for m in missed),
@@ -229,36 +271,38 @@ def test_every_missed_call_and_its_recovery(month: Month) -> None:
     got = query(
         month.settings,
         "select uid, recovery, recovered_at, time_to_recovery_s, callback_attempts, "
-        "lost_contact_id from missed_calls",
+        "lost_contact_id, next_contact_at, outcome from missed_calls",
     )
     views = {r["uid"]: Miss(**r) for r in got}
     assert len(views) == len(expected) > 1000
     assert views == expected
     paths = {m.recovery for m in views.values()}
     assert paths == {"callback", "client_called_again", None}
+    assert {m.outcome for m in views.values()} == {"recovered", "recovered_late", "pending", "lost"}
 
 
 def test_daily_kpis_by_department_and_total(month: Month) -> None:
     misses = truth_misses(month.truth)
     repeat = repeat_callers(month.truth)
     inbound = [r for r in month.truth if r["direction"] == "in" and in_month(r)]
-    groups: dict[tuple[date, str | None], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[date, str | None, str], list[dict[str, Any]]] = defaultdict(list)
     for row in inbound:
         day = row["started_at"].astimezone(MSK).date()
-        groups[(day, department(month.emu, row))].append(row)
-        groups[(day, None)].append(row)
+        groups[(day, department(month.emu, row), hours(row))].append(row)
+        groups[(day, None, hours(row))].append(row)
     expected = {key: kpis(rows, misses, repeat) for key, rows in groups.items()}
     columns = ", ".join(next(iter(expected.values())))
     got = {
-        (r.pop("local_date"), r.pop("department")): r
+        (r.pop("local_date"), r.pop("department"), r.pop("hours")): r
         for r in query(
             month.settings,
-            f"select local_date, department, {columns} from kpi_daily "
+            f"select local_date, department, hours, {columns} from kpi_daily "
             f"where local_date between '{FIRST}' and '{LAST}'",
         )
     }
     assert set(got) == set(expected)
-    assert len({dept for _, dept in got}) >= 4  # several departments (and the totals)
+    assert len({dept for _, dept, _ in got}) >= 4  # several departments (and the totals)
+    assert {h for _, _, h in got} == {"in_hours", "after_hours"}
     for key, want in expected.items():
         nulls = {k for k, v in want.items() if v is None}
         assert {k for k, v in got[key].items() if v is None} == nulls, key
@@ -281,7 +325,7 @@ def test_weekly_totals_add_up_and_match_the_truth(month: Month) -> None:
             "missed": len(june),
             "callback": sum(m.recovery == "callback" for m in june),
             "client": sum(m.recovery == "client_called_again" for m in june),
-            "not_called_back": sum(m.recovery is None for m in june),
+            "not_called_back": sum(m.outcome in ("recovered_late", "lost") for m in june),
         }
     ]
     check = query(

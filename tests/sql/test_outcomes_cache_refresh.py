@@ -148,3 +148,34 @@ def test_recomputed_calls_still_see_a_repeat_call_before_the_zone(
     assert cached(con) == from_scratch(con)
     repeat = con.sql("select is_repeat_caller from inbound_outcomes_cache where uid = 'c'")
     assert repeat.fetchall() == [(True,)]
+
+
+def test_a_conversation_long_after_a_miss_reaches_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """next_contact_at looks arbitrarily far ahead: a callback a month after a miss (far
+    beyond max(W, repeat window)) must make the cached miss recovered_late, and a miss that
+    came before an earlier conversation must keep its own next contact."""
+    monkeypatch.setattr(warehouse, "FULL_REFRESH_SHARE", 1.0)
+    con = fresh()
+    set_kpi(con, recovery_window_s=6 * 3600, repeat_window_s=2 * 86400)
+    x = "79220000001"
+    load(
+        con,
+        [
+            miss("early", client=x, started_at=T0),
+            callback("talk", client=x, started_at=T0 + 3 * DAY),
+            miss("m1", client=x, started_at=T0 + 5 * DAY),
+            miss("m2", client=x, started_at=T0 + 9 * DAY),
+        ],
+        hours=0,
+    )
+    assert warehouse.refresh_outcomes_cache(con) == "full"
+    load(con, [callback("month-later", client=x, started_at=T0 + 40 * DAY)], hours=1)
+
+    assert warehouse.refresh_outcomes_cache(con) == "incremental"
+    assert cached(con) == from_scratch(con)
+    found = dict(
+        con.sql(
+            "select uid, next_contact_at from inbound_outcomes_cache where is_missed"
+        ).fetchall()
+    )
+    assert found == {"early": T0 + 3 * DAY, "m1": T0 + 40 * DAY, "m2": T0 + 40 * DAY}
