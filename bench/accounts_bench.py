@@ -1,6 +1,6 @@
 """Many accounts on Prefect workers (issue 14): prints figures, asserts nothing.
 
-    .venv/bin/python -m bench.accounts_bench [--accounts 20] [--days 30] [--limit 2]
+    .venv/bin/python -m bench.accounts_bench [--accounts 20] [--days 30] [--limit 1]
 
 A real `prefect server start`, `vats-etl deploy` into a process work pool, and one emulator
 per account (its own seed and zone, in this process, every day pre-rendered so the figures
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=20)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--agents", type=int, default=10)
-    parser.add_argument("--limit", type=int, default=2, help="runs at once per worker")
+    parser.add_argument("--limit", type=int, default=1, help="runs at once per worker")
     parser.add_argument("--rate", type=float, default=20.0, help="API requests/s per account")
     args = parser.parse_args()
     from prefect.client.orchestration import get_client

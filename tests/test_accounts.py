@@ -287,3 +287,48 @@ def test_serve_for_one_account_names_its_deployments_after_it() -> None:
     single = deployments(tz="Asia/Omsk")
     assert [d.full_name for d in single] == ["vats-daily/daily", "vats-weekly-email/weekly-email"]
     assert [d.parameters for d in single] == [{}, {}]
+
+
+def test_requests_spend_the_rate_limit_s_slots_taken_a_few_at_a_time(monkeypatch) -> None:
+    """Each acquisition is a round trip to Prefect: a run takes 5 slots (at most the limit's)
+    and spends them on its next requests, from any fetch thread."""
+    import threading
+    from types import SimpleNamespace
+
+    import prefect.client.orchestration
+    import prefect.concurrency.sync
+
+    from flows.accounts import api_throttle
+
+    taken: list[tuple[str, int]] = []
+
+    class Client:
+        def __init__(self, slots: int) -> None:
+            self.slots = slots
+
+        def __enter__(self) -> Client:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def read_global_concurrency_limit_by_name(self, name: str) -> object:
+            return SimpleNamespace(limit=self.slots)
+
+    monkeypatch.setattr(
+        prefect.concurrency.sync, "rate_limit", lambda name, occupy: taken.append((name, occupy))
+    )
+    for slots, requests, expected in ((10, 12, [5, 5, 5]), (2, 5, [2, 2, 2]), (1, 3, [1, 1, 1])):
+        taken.clear()
+        monkeypatch.setattr(
+            prefect.client.orchestration, "get_client", lambda sync_client, s=slots: Client(s)
+        )
+        wait = api_throttle("acme")
+        assert wait is not None
+        threads = [threading.Thread(target=wait) for _ in range(requests)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [n for _, n in taken] == expected
+        assert {name for name, _ in taken} == {"vats-api-acme"}
