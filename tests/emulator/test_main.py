@@ -29,3 +29,26 @@ def test_module_entry_serves_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_module_entry_speaks_the_dialect_and_lacks_what_it_is_told() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vats_etl.emulator", "--port", "0", "--agents", "10",
+         "--api-key", "k", "--dialect", "spec", "--missing", "blacklist, telnums"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        status = {
+            path: httpx.get(base_url + path, headers={"X-API-KEY": "k"}, timeout=10).status_code
+            for path in ("/users", "/sims", "/telnums", "/blacklist/telnums")
+        }
+        assert status == {"/users": 200, "/sims": 200, "/telnums": 404, "/blacklist/telnums": 404}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
