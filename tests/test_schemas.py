@@ -516,3 +516,77 @@ def test_emulator_day_parses_and_validates_to_its_truth(
     assert len(truth_rows) > 20
     assert checked.rejected.height == sum(row["malformed"] for row in truth_rows) > 0
     assert_frame_equal(got.sort("uid"), expected.sort("uid"))
+
+
+# --- rows as received: found again by uid, or by decoding the body --------------------------
+
+received_values = st.one_of(
+    st.none(),
+    st.text(max_size=8),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.sampled_from(["{", "}", '"uid": "1"', "\\", "Ж{}"]),
+    st.dictionaries(st.sampled_from(["a", "uid", "{"]), st.integers(-9, 9), max_size=2),
+)
+
+
+@st.composite
+def payload_with_bad_rows(draw: st.DrawFn) -> tuple[list[dict[str, Any]], bytes]:
+    """Calls whose uids repeat, hide in other keys and strings, come as numbers or are
+    missing; some rows rejected (negative duration); pretty-printed or compact."""
+    calls = []
+    for i in range(draw(st.integers(min_value=1, max_value=12))):
+        call: dict[str, Any] = {
+            "uid": draw(st.sampled_from(["7", "8", "uid", " 7 ", "Ж", 7, 8, None])),
+            "type": "in",
+            "status": "success",
+            "start": "2024-03-01T08:00:00Z",
+            "duration": draw(st.sampled_from([-1, 5])),
+            "user_name": f"n{i}",
+        }
+        for key in draw(st.lists(st.sampled_from(["note", "second_callid", "uid_"]), max_size=2)):
+            call[key] = draw(received_values)
+        if call["uid"] is None:
+            del call["uid"]
+        calls.append(call)
+    indent = draw(st.booleans())
+    body = orjson.dumps(calls, option=orjson.OPT_INDENT_2 if indent else 0)
+    return calls, body
+
+
+@settings(max_examples=200, deadline=None)
+@given(payload_with_bad_rows())
+def test_rejected_rows_are_the_objects_as_received(
+    case: tuple[list[dict[str, Any]], bytes],
+) -> None:
+    calls, body = case
+    parsed = parse_history("external", "json", body)
+    checked = validate("external", parsed, NOW)
+    expected = [calls[row] for row in checked.rejected["row"]]
+    assert [orjson.loads(raw) for raw in checked.rejected["raw"]] == expected
+    assert checked.rejected.height == sum(c["duration"] < 0 or "uid" not in c for c in calls)
+
+
+def test_rejected_rows_with_a_uid_are_found_without_decoding_the_whole_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vats_etl import parse
+
+    def whole_body(text: bytes) -> list[object]:
+        raise AssertionError("decoded the whole body")
+
+    calls = [
+        {**GOOD_CALL, "uid": str(100 + i), "duration": -1 if i % 50 == 7 else 60, "n": {"i": i}}
+        for i in range(400)
+    ]
+    calls[57]["second_callid"] = "107"  # the uid of a rejected row, in another key before it
+    calls[300]["uid"] = 400  # a number
+    calls[300]["duration"] = -3
+    body = orjson.dumps(calls, option=orjson.OPT_INDENT_2)
+    parsed = parse_history("external", "json", body)
+    monkeypatch.setattr(parse, "_json_items", whole_body)
+
+    checked = validate("external", parsed, NOW)
+
+    rows = checked.rejected["row"].to_list()
+    assert rows == [7, 57, 107, 157, 207, 257, 300, 307, 357]
+    assert [orjson.loads(raw) for raw in checked.rejected["raw"]] == [calls[r] for r in rows]

@@ -26,7 +26,7 @@ from typing import Any, Generic, Literal, TypeVar
 import httpx
 import orjson
 
-from vats_etl import errors, periods
+from vats_etl import errors, parse, periods
 from vats_etl.config import Secret
 from vats_etl.periods import Window
 
@@ -103,6 +103,10 @@ def after_response(window: Window, rows: int, limit: int) -> list[Window]:
 
 
 def decode_json(body: bytes) -> list[Any]:
+    """A history JSON body's records; an empty window (``[]``, ``null``, ``""``, ``{}``, an
+    empty body: the platform answers them all) is no records."""
+    if parse.is_empty_window(body):
+        return []
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

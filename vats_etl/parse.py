@@ -99,6 +99,7 @@ import csv
 import functools
 import io
 import itertools
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -305,8 +306,8 @@ INT_RANGE: Final[dict[pl.DataType, tuple[int, int]]] = {
 }
 PREVIEW_CHARS: Final = 80
 LEADING_WHITESPACE: Final = re.compile(rb"\s*")
-# JSON bodies that mean "no calls in this window" besides [] (seen from the platform).
-EMPTY_JSON_BODIES: Final = (b"null", b'""', b"{}")
+# JSON values that mean "no calls in this window" (the platform answers null).
+EMPTY_JSON_VALUES: Final = (None, "", {}, [])
 
 
 def _no_row_problems() -> pl.DataFrame:
@@ -334,20 +335,20 @@ class Parsed:
     def received(self, rows: Sequence[int]) -> list[str]:
         """``rows`` exactly as received, as JSON object text: for JSON the object from the
         body with every key, known or not (values as sent; re-serialised compactly); for CSV
-        the record's fields by layout name. Costs a re-read of the pages concerned, so it is
-        meant for the few rows validation rejects."""
+        the record's fields by layout name. Meant for the few rows validation rejects: see
+        :class:`_Finder` for what it costs."""
         if not self.bodies:
             picked = self.raw[list(rows)]
             return [_json_text(row) for row in picked.iter_rows(named=True)]
         starts = [start for start, _ in self.bodies]
-        items_of: dict[int, list[object]] = {}
-        texts = []
-        for row in rows:
+        finders: dict[int, _Finder] = {}
+        found: dict[int, str] = {}
+        for row in sorted(set(rows)):  # a finder walks its body forwards
             page = bisect.bisect_right(starts, row) - 1
-            if page not in items_of:
-                items_of[page] = _json_items(self.bodies[page][1])
-            texts.append(_json_text(items_of[page][row - starts[page]]))
-        return texts
+            start, body = self.bodies[page]
+            finder = finders.setdefault(page, _Finder(body, self.raw.slice(start, None)))
+            found[row] = _json_text(finder.item(row - start))
+        return [found[row] for row in rows]
 
 
 @dataclass(frozen=True)
@@ -770,27 +771,24 @@ def _internal_plan(columns: tuple[str, ...], domains: frozenset[str]) -> Plan:
 def _read_json(kind: Kind, body: bytes) -> RawPage:
     fields = EXTERNAL_JSON_FIELDS if kind == "external" else INTERNAL_JSON_FIELDS
     text = _without_bom(body)
-    if _means_no_calls(text):
+    if is_empty_window(text):
         raw = pl.DataFrame(schema=dict.fromkeys(fields, pl.String()))
         return RawPage(kind, "json", raw, "json")
     raw, row_problems = _read_json_array(kind, text, fields)
     return RawPage(kind, "json", raw, "json", row_problems, body=text)
 
 
-def _means_no_calls(text: bytes) -> bool:
-    """An empty window as the platform answers it: nothing, null, "", {} (or [], which the
-    array reader handles)."""
+def is_empty_window(body: bytes) -> bool:
+    """A JSON history body that means "no calls": nothing, ``null``, ``""``, ``{}`` (as the
+    platform answers an empty window) or ``[]``. Cheap for any body: a long one is not."""
+    text = _without_bom(body)
     first = _first_byte(text)
     if not first:
         return True
-    if first not in b'n"{' or len(text) > 64:  # a body that short is cheap to strip
+    if len(text) > 64 or first not in b'n"{[':
         return False
-    return text.strip() in EMPTY_JSON_BODIES or _is_empty_object(text)
-
-
-def _is_empty_object(text: bytes) -> bool:
     try:
-        return bool(orjson.loads(text) == {})
+        return orjson.loads(text) in EMPTY_JSON_VALUES
     except orjson.JSONDecodeError:
         return False
 
@@ -809,6 +807,105 @@ def _read_json_array(
     except pl.exceptions.PolarsError:
         return _read_json_slowly(kind, text, fields)
     return raw, _no_row_problems()
+
+
+class _Finder:
+    """Finds rows of a JSON array body again, as the objects they were, every key included.
+
+    Decoding the whole body again costs as much as reading it (orjson builds a dict per row:
+    ~5 ms for 5,000 rows), which every page with one rejected row would pay. Instead a row
+    is looked up by its uid: the first ``"uid": <uid>`` after the previous row found, the
+    object around it decoded alone, and accepted only if its text fields equal the row's
+    raw values (so a uid repeated in another row or in another key cannot mislead it).
+    Rows without a uid, or not found so, fall back to decoding the whole body, once."""
+
+    WINDOW = 4096  # bytes decoded around a row at first; doubled while the object is longer
+    ATTEMPTS = 32  # "{" tried backwards from a uid before giving up on it
+
+    def __init__(self, body: bytes, raw: pl.DataFrame) -> None:
+        self.body = body
+        self.raw = raw
+        self.position = 0
+        self.items: list[object] | None = None
+
+    def item(self, index: int) -> object:
+        if self.items is None:
+            known = self.raw.row(index, named=True)
+            found = self._by_uid(known)
+            if found is not None:
+                return found
+            self.items = _json_items(self.body)
+        return self.items[index]
+
+    def _by_uid(self, known: Mapping[str, str | None]) -> object | None:
+        uid = known.get("uid")
+        if not uid:
+            return None
+        needles = [orjson.dumps(uid)]
+        if _NUMBER.fullmatch(uid):
+            needles.append(uid.encode())  # "uid": 4300000004
+        for needle in needles:
+            at = self.body.find(needle, self.position)
+            while at != -1:
+                if self._is_uid_value(at, needle):
+                    found = self._object_around(at, known)
+                    if found is not None:
+                        return found
+                at = self.body.find(needle, at + 1)
+        return None
+
+    def _is_uid_value(self, at: int, needle: bytes) -> bool:
+        after = self.body[at + len(needle) : at + len(needle) + 1]
+        if needle[:1] != b'"' and (after.isdigit() or after in (b".", b"e", b"E")):
+            return False  # a longer number
+        before = self.body[max(0, at - 64) : at].rstrip()
+        return before.endswith(b":") and before[:-1].rstrip().endswith(b'"uid"')
+
+    def _object_around(self, at: int, known: Mapping[str, str | None]) -> object | None:
+        start = self.body.rfind(b"{", 0, at)
+        for _ in range(self.ATTEMPTS):
+            if start == -1:
+                return None
+            decoded = self._decode_at(start)
+            if decoded is not None:
+                value, end = decoded
+                if end > at and isinstance(value, dict) and _same_row(value, known):
+                    self.position = end
+                    return value
+            start = self.body.rfind(b"{", 0, start)
+        return None
+
+    def _decode_at(self, start: int) -> tuple[object, int] | None:
+        """The JSON value starting at byte ``start`` and the byte just after it."""
+        size = self.WINDOW
+        while True:
+            chunk = self.body[start : start + size]
+            text = chunk.decode("utf-8", "replace")
+            try:
+                value, end = _DECODER.raw_decode(text)
+            except json.JSONDecodeError:
+                if start + size >= len(self.body):
+                    return None
+                size *= 2
+                continue
+            return value, start + len(text[:end].encode())
+
+
+_DECODER = json.JSONDecoder()
+_NUMBER = re.compile(r"-?\d+")
+
+
+def _same_row(value: Mapping[str, object], known: Mapping[str, str | None]) -> bool:
+    """The object's text and null fields read as the row did (numbers are left out: their
+    text is the reader's)."""
+    for name, text in known.items():
+        got = value.get(name)
+        if got is None:
+            if text is not None:
+                return False
+        elif isinstance(got, str) and got != text:
+            return False
+    return True
 
 
 def _json_items(text: bytes) -> list[object]:
