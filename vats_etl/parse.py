@@ -307,7 +307,7 @@ INT_RANGE: Final[dict[pl.DataType, tuple[int, int]]] = {
 PREVIEW_CHARS: Final = 80
 LEADING_WHITESPACE: Final = re.compile(rb"\s*")
 # JSON values that mean "no calls in this window" (the platform answers null).
-EMPTY_JSON_VALUES: Final = (None, "", {}, [])
+EMPTY_JSON_VALUES: Final[tuple[object, ...]] = (None, "", {}, [])
 
 
 def _no_row_problems() -> pl.DataFrame:
