@@ -14,6 +14,7 @@ import orjson
 import polars as pl
 import pytest
 
+from vats_etl.client import decode_json
 from vats_etl.errors import UnknownShape
 from vats_etl.parse import CALL_SCHEMA, INTERNAL_SCHEMA, Parsed, parse_history
 from vats_etl.schemas import Validated, validate
@@ -83,6 +84,7 @@ def test_an_empty_window_in_any_form_is_zero_rows(
 
     assert len(parsed) == 0 and parsed.frame.schema == pl.Schema(schema)
     assert checked.good.is_empty() and checked.rejected.is_empty()
+    assert decode_json(fixture(name)) == []  # the client's convenience reader agrees
 
 
 @pytest.mark.parametrize(
