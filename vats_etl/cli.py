@@ -293,6 +293,16 @@ def check(ctx: Context) -> None:
     click.echo(f"ok: {base_url} answers; {total} users")
 
 
+DIALECT_OPTION = click.option(
+    "--dialect",
+    type=click.Choice(["platform", "spec"]),
+    default="platform",
+    show_default=True,
+    help="platform: as the platform really answers (type, null, noanswer, login@domain, no "
+    "SIMs); spec: the letter of the API spec.",
+)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
@@ -305,14 +315,7 @@ def check(ctx: Context) -> None:
     show_default=True,
     help="realistic: the quirks of real payloads; clean: none.",
 )
-@click.option(
-    "--dialect",
-    type=click.Choice(["platform", "spec"]),
-    default="platform",
-    show_default=True,
-    help="platform: as the platform really answers (type, null, noanswer, login@domain, no "
-    "SIMs); spec: the letter of the API spec.",
-)
+@DIALECT_OPTION
 @click.option(
     "--faults", default="", help='Injected faults, e.g. "latency=20,error=0.1,429=0.05,drop=0.02".'
 )
@@ -370,14 +373,7 @@ def emulator(
 @click.option("--agents", type=click.IntRange(5, 900), default=60, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--faults", default="error=0.02,429=0.01,drop=0.01", show_default=True)
-@click.option(
-    "--dialect",
-    type=click.Choice(["platform", "spec"]),
-    default="platform",
-    show_default=True,
-    help="platform: as the platform really answers (type, null, noanswer, login@domain, no "
-    "SIMs); spec: the letter of the API spec.",
-)
+@DIALECT_OPTION
 @pass_context
 def demo(ctx: Context, days: int, agents: int, seed: int, faults: str, dialect: str) -> None:
     """Emulator on a free port, backfill of the last DAYS days, daily run, example queries.

@@ -299,6 +299,11 @@ ACCOUNT_TARGETS: Final = {
 # A login is a short ASCII word (letters, digits, . _ - +, maybe @domain): anything else —
 # a space, Cyrillic — is a name, i.e. a department's.
 NOT_A_LOGIN: Final = r"[^A-Za-z0-9._@+\-]"
+# The same two rules on unstripped text, as one eager test of a whole payload: most accounts
+# name employees only, and then the rules need not run row by row.
+NAMES_A_PLACE: Final = (
+    rf"(?i)^\s*(?:{'|'.join(ACCOUNT_TARGETS)})\s*$" + r"|[^A-Za-z0-9._@+\-\s]|\S\s+\S"
+)
 ROW_PROBLEMS_SCHEMA: Final[dict[str, pl.DataType]] = {"row": pl.Int64(), "reason": pl.String()}
 INT_RANGE: Final[dict[pl.DataType, tuple[int, int]]] = {
     pl.Int8(): (-(2**7), 2**7 - 1),
@@ -525,6 +530,12 @@ def _with_domain(raw: pl.DataFrame, names: Sequence[str]) -> frozenset[str]:
     )
 
 
+def _names_places(raw: pl.DataFrame) -> bool:
+    """Whether some `account` of the payload names a target or a department (one eager
+    regex over the column, ~0.1 ms per 5,000 rows)."""
+    return "account" in raw.columns and bool(raw["account"].str.contains(NAMES_A_PLACE).any())
+
+
 def _has_domain(value: pl.Expr) -> pl.Expr:
     return value.str.contains("@", literal=True)
 
@@ -558,13 +569,19 @@ class _Account:
     destination: pl.Expr
 
     @staticmethod
-    def of(columns: Sequence[str], domains: frozenset[str]) -> _Account | None:
+    def of(columns: Sequence[str], domains: frozenset[str], places: bool) -> _Account | None:
+        """``places``: some value of the payload names a target or a department (when none
+        does, every account is a login and the rules are left out of the query)."""
         if "account" not in columns:
             return None
+        login_only = _login("account", "account" in domains)
+        if not places:
+            no = pl.lit(False)
+            return _Account(no, no, login_only, _null(pl.String()))
         lowered = _lower("account")
         is_target = lowered.is_in(list(ACCOUNT_TARGETS))
         is_name = ~is_target & _text("account").str.contains(NOT_A_LOGIN)
-        login = pl.when(~is_target & ~is_name).then(_login("account", "account" in domains))
+        login = pl.when(~is_target & ~is_name).then(login_only)
         # Only "voicemail" is spelled otherwise than its destination (cheaper than a chain).
         destination = pl.when(is_target).then(
             pl.when(lowered == "voicemail").then(pl.lit("vm")).otherwise(lowered)
@@ -575,8 +592,8 @@ class _Account:
 def _select_canonical(
     raw: pl.DataFrame,
     exprs: Mapping[str, pl.Expr],
-    schema: Mapping[str, pl.DataType],
     notes: Mapping[str, pl.Expr],
+    schema: Mapping[str, pl.DataType],
 ) -> pl.DataFrame:
     """Run steps 1–3; the final cast pins exact dtypes (a literal None is Null until cast)."""
     return (
@@ -638,20 +655,20 @@ Plan = tuple[dict[str, pl.Expr], dict[str, pl.Expr]]  # canonical expressions, n
 
 
 def _external_frame_from_json(raw: pl.DataFrame) -> pl.DataFrame:
-    exprs, notes = _external_json_plan(_with_domain(raw, ("user", "account")))
-    return _select_canonical(raw, exprs, CALL_SCHEMA, notes)
+    plan = _external_json_plan(_with_domain(raw, ("user", "account")), _names_places(raw))
+    return _select_canonical(raw, *plan, CALL_SCHEMA)
 
 
 @functools.lru_cache(maxsize=16)
-def _external_json_plan(domains: frozenset[str]) -> Plan:
-    account = _Account.of(EXTERNAL_JSON_FIELDS, domains)
+def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
+    account = _Account.of(EXTERNAL_JSON_FIELDS, domains, places)
     assert account is not None  # the fast and the slow path read every known field
     status = _lower("status")
     canonical_status = _respelled(status, spellings.STATUS_SPELLINGS)
-    direction_text = pl.coalesce(_lower("direction"), _lower("type"))
+    direction = pl.coalesce(_lower("direction"), _lower("type"))
     exprs = {
         "uid": _text("uid"),
-        "direction": _respelled(direction_text, spellings.DIRECTION_SPELLINGS),
+        "direction": _respelled(direction, spellings.DIRECTION_SPELLINGS),
         "status": canonical_status,
         "client": _text("client"),
         "diversion": _text("diversion"),
@@ -673,9 +690,12 @@ def _external_json_plan(domains: frozenset[str]) -> Plan:
     notes = {
         "direction_from_type": _text("direction").is_null() & _text("type").is_not_null(),
         "status_alias": canonical_status != status,
-        "account_as_destination": user_empty & _text("destination").is_null() & account.is_target,
-        "account_as_group": user_empty & _text("group_name").is_null() & account.is_name,
     }
+    if places:
+        notes["account_as_destination"] = (
+            user_empty & _text("destination").is_null() & account.is_target
+        )
+        notes["account_as_group"] = user_empty & _text("group_name").is_null() & account.is_name
     if domains:
         notes["login_domain_stripped"] = _has_domain(_text("user")) | (
             user_empty & ~account.is_target & _has_domain(_text("account"))
@@ -684,13 +704,14 @@ def _external_json_plan(domains: frozenset[str]) -> Plan:
 
 
 def _external_frame_from_csv(raw: pl.DataFrame) -> pl.DataFrame:
-    exprs, notes = _external_csv_plan(tuple(raw.columns), _with_domain(raw, ("account",)))
-    return _select_canonical(raw, exprs, CALL_SCHEMA, notes)
+    domains = _with_domain(raw, ("account",))
+    plan = _external_csv_plan(tuple(raw.columns), domains, _names_places(raw))
+    return _select_canonical(raw, *plan, CALL_SCHEMA)
 
 
 @functools.lru_cache(maxsize=16)
-def _external_csv_plan(columns: tuple[str, ...], domains: frozenset[str]) -> Plan:
-    account = _Account.of(columns, domains)
+def _external_csv_plan(columns: tuple[str, ...], domains: frozenset[str], places: bool) -> Plan:
+    account = _Account.of(columns, domains, places)
     csv_type = _lower("type")
     duration = _whole_number("duration", pl.Int32())
     out_status = pl.when(duration > 0).then(pl.lit("success")).otherwise(pl.lit("missed"))
@@ -718,12 +739,13 @@ def _external_csv_plan(columns: tuple[str, ...], domains: frozenset[str]) -> Pla
         "rating": _whole_number("rating", pl.Int8()) if "rating" in columns else _null(pl.Int8()),
         "source": pl.lit("api_csv"),
     }
-    notes = {}
+    notes: dict[str, pl.Expr] = {}
     if account is not None:
-        notes = {
-            "account_as_destination": account.is_target,
-            "account_as_group": account.is_name,
-        }
+        if places:
+            notes = {
+                "account_as_destination": account.is_target,
+                "account_as_group": account.is_name,
+            }
         if domains:
             notes["login_domain_stripped"] = ~account.is_target & _has_domain(_text("account"))
     return exprs, notes
@@ -741,8 +763,8 @@ def _internal_status() -> pl.Expr:
 
 
 def _internal_frame(raw: pl.DataFrame) -> pl.DataFrame:
-    exprs, notes = _internal_plan(tuple(raw.columns), _with_domain(raw, ("from", "to")))
-    return _select_canonical(raw, exprs, INTERNAL_SCHEMA, notes)
+    plan = _internal_plan(tuple(raw.columns), _with_domain(raw, ("from", "to")))
+    return _select_canonical(raw, *plan, INTERNAL_SCHEMA)
 
 
 @functools.lru_cache(maxsize=16)
@@ -816,28 +838,34 @@ class _Finder:
     ~5 ms for 5,000 rows), which every page with one rejected row would pay. Instead a row
     is looked up by its uid: the first ``"uid": <uid>`` after the previous row found, the
     object around it decoded alone, and accepted only if its text fields equal the row's
-    raw values (so a uid repeated in another row or in another key cannot mislead it).
+    raw values (so a uid repeated in another row or in another key cannot mislead it). The
+    search starts a little before where the row would be if all rows were the same size
+    (scanning a whole body costs ~0.5 ms; from the previous row when that finds nothing).
     Rows without a uid, or not found so, fall back to decoding the whole body, once."""
 
-    WINDOW = 4096  # bytes decoded around a row at first; doubled while the object is longer
+    WINDOW = 1024  # bytes decoded around a row at first; doubled while the object is longer
     ATTEMPTS = 32  # "{" tried backwards from a uid before giving up on it
+    MARGIN_ROWS = 64  # how many average rows before its estimated place a row is looked for
 
     def __init__(self, body: bytes, raw: pl.DataFrame) -> None:
         self.body = body
         self.raw = raw
         self.position = 0
         self.items: list[object] | None = None
+        self.row_bytes = len(body) / max(1, raw.height)
 
     def item(self, index: int) -> object:
         if self.items is None:
             known = self.raw.row(index, named=True)
-            found = self._by_uid(known)
-            if found is not None:
-                return found
+            estimate = int((index - self.MARGIN_ROWS) * self.row_bytes)
+            for start in dict.fromkeys((max(self.position, estimate), self.position)):
+                found = self._by_uid(known, start)
+                if found is not None:
+                    return found
             self.items = _json_items(self.body)
         return self.items[index]
 
-    def _by_uid(self, known: Mapping[str, str | None]) -> object | None:
+    def _by_uid(self, known: Mapping[str, str | None], start: int) -> object | None:
         uid = known.get("uid")
         if not uid:
             return None
@@ -845,7 +873,7 @@ class _Finder:
         if _NUMBER.fullmatch(uid):
             needles.append(uid.encode())  # "uid": 4300000004
         for needle in needles:
-            at = self.body.find(needle, self.position)
+            at = self.body.find(needle, start)
             while at != -1:
                 if self._is_uid_value(at, needle):
                     found = self._object_around(at, known)

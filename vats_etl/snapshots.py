@@ -453,14 +453,6 @@ class Body:
     body: bytes
 
 
-# The optional entities: what a skip leaves out (the tables keep their current versions).
-OPTIONAL_ENTITIES: dict[str, tuple[str, ...]] = {
-    "groups": ("groups_history", "group_members_history"),
-    "telnums": ("telnums_history",),
-    "sims": ("sims_history",),
-    "blacklist": ("blacklist_history",),
-    "block_anonymous": ("pbx_settings_history",),
-}
 # Answers that mean "this account has no such endpoint" (besides {"error": ...}).
 UNAVAILABLE = (errors.NotFound, errors.MethodNotAllowed)
 NOT_IMPLEMENTED = 501
@@ -526,42 +518,40 @@ def read_directory(client: PbxClient, taken_at: datetime) -> Snapshot:
     bodies: list[Body] = []
     skipped: dict[str, str] = {}
 
-    def refused(path: str, body: bytes) -> None:
-        error = _error_of(body)
-        if error is not None:
-            raise Unavailable(f'GET {path}: {{"error": "{error}"}}')
-
-    def listed(path: str, *, optional: bool = False) -> list[dict[str, Any]]:
+    def offered(path: str, fetch: Callable[[], list[bytes]]) -> list[bytes]:
+        """The bodies an optional entity's endpoint answered; Unavailable if the account
+        does not offer it (404, 405, 501 or {"error": ...})."""
         try:
-            pages = client.list_pages(path)
-        except ValueError as exc:  # the client decodes info.next: a non-JSON page ends here
-            raise errors.UnknownShape(f"GET {path}: response is not JSON ({exc})") from None
-        except UNAVAILABLE as exc:
-            raise Unavailable(str(exc)) if optional else exc from None
-        except errors.ServerError as exc:
-            if optional and exc.status == NOT_IMPLEMENTED:
-                raise Unavailable(str(exc)) from None
-            raise
-        if optional:
-            refused(path, pages[0])
-        bodies.extend(Body(path, page) for page in pages)
-        return [item for page in pages for item in _items(path, page)]
-
-    def single(kind: str, path: str, params: dict[str, Any] | None = None) -> bytes:
-        body = client.request("GET", path, params=params).body
-        bodies.append(Body(kind, body))
-        return body
-
-    def optional_single(kind: str, path: str, params: dict[str, Any] | None = None) -> bytes:
-        try:
-            body = client.request("GET", path, params=params).body
+            found = fetch()
         except UNAVAILABLE as exc:
             raise Unavailable(str(exc)) from None
         except errors.ServerError as exc:
-            if exc.status == NOT_IMPLEMENTED:
-                raise Unavailable(str(exc)) from None
-            raise
-        refused(path, body)
+            if exc.status != NOT_IMPLEMENTED:
+                raise
+            raise Unavailable(str(exc)) from None
+        error = _error_of(found[0])
+        if error is not None:
+            raise Unavailable(f'GET {path}: {{"error": "{error}"}}')
+        return found
+
+    def pages_of(path: str) -> list[bytes]:
+        try:
+            return client.list_pages(path)
+        except ValueError as exc:  # the client decodes info.next: a non-JSON page ends here
+            raise errors.UnknownShape(f"GET {path}: response is not JSON ({exc})") from None
+
+    def listed(path: str, *, optional: bool = False) -> list[dict[str, Any]]:
+        pages = offered(path, lambda: pages_of(path)) if optional else pages_of(path)
+        bodies.extend(Body(path, page) for page in pages)
+        return [item for page in pages for item in _items(path, page)]
+
+    def single(
+        kind: str, path: str, params: dict[str, Any] | None = None, *, optional: bool = False
+    ) -> bytes:
+        def fetch() -> list[bytes]:
+            return [client.request("GET", path, params=params).body]
+
+        (body,) = offered(path, fetch) if optional else fetch()
         bodies.append(Body(kind, body))
         return body
 
@@ -596,14 +586,14 @@ def read_directory(client: PbxClient, taken_at: datetime) -> Snapshot:
         "blacklist",
         lambda: _items(
             "blacklist/telnums",
-            optional_single("blacklist", "blacklist/telnums", {"with": "statistics"}),
+            single("blacklist", "blacklist/telnums", {"with": "statistics"}, optional=True),
         ),
     )
     state = entity(
         "block_anonymous",
         lambda: _decode(
             "blacklist/block-anonymous",
-            optional_single("block_anonymous", "blacklist/block-anonymous"),
+            single("block_anonymous", "blacklist/block-anonymous", optional=True),
         ),
     )
     rows = {"users_history": user_rows(present, groups_of)}
