@@ -293,6 +293,16 @@ def check(ctx: Context) -> None:
     click.echo(f"ok: {base_url} answers; {total} users")
 
 
+DIALECT_OPTION = click.option(
+    "--dialect",
+    type=click.Choice(["platform", "spec"]),
+    default="platform",
+    show_default=True,
+    help="platform: as the platform really answers (type, null, noanswer, login@domain, no "
+    "SIMs); spec: the letter of the API spec.",
+)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
@@ -305,6 +315,7 @@ def check(ctx: Context) -> None:
     show_default=True,
     help="realistic: the quirks of real payloads; clean: none.",
 )
+@DIALECT_OPTION
 @click.option(
     "--faults", default="", help='Injected faults, e.g. "latency=20,error=0.1,429=0.05,drop=0.02".'
 )
@@ -321,6 +332,7 @@ def emulator(
     seed: int,
     agents: int,
     profile: str,
+    dialect: str,
     faults: str,
     api_key: str | None,
     crm_url: str | None,
@@ -351,6 +363,7 @@ def emulator(
         webhook_format=webhook_format,
         tz=ctx.settings().tz,
         prerender_days=prerender_days,
+        dialect=dialect,
         printer=lambda line: click.echo(f"emulator listening on {line} (Ctrl-C stops)"),
     )
 
@@ -360,8 +373,9 @@ def emulator(
 @click.option("--agents", type=click.IntRange(5, 900), default=60, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--faults", default="error=0.02,429=0.01,drop=0.01", show_default=True)
+@DIALECT_OPTION
 @pass_context
-def demo(ctx: Context, days: int, agents: int, seed: int, faults: str) -> None:
+def demo(ctx: Context, days: int, agents: int, seed: int, faults: str, dialect: str) -> None:
     """Emulator on a free port, backfill of the last DAYS days, daily run, example queries.
 
     The database, archive and dashboards go to data/demo/ unless --db/--raw-dir (and
@@ -379,11 +393,13 @@ def demo(ctx: Context, days: int, agents: int, seed: int, faults: str) -> None:
     explicit = {k for k, v in ctx.overrides.items() if v is not None}
     console = _console()
     with (
-        demo_lib.emulator(seed=seed, agents=agents, faults=faults) as (url, key),
+        demo_lib.emulator(seed=seed, agents=agents, faults=faults, dialect=dialect) as (url, key),
         demo_lib.dashboards_under_demo() as pages,
     ):
         settings = demo_lib.demo_settings(ctx.settings(), url, key, explicit)
-        console.print(f"emulator: {agents} agents (seed {seed}) at {url}, faults: {faults}")
+        console.print(
+            f"emulator: {agents} agents (seed {seed}, {dialect} dialect) at {url}, faults: {faults}"
+        )
         today = periods.local_date(datetime.now(UTC), settings.zone)
         first, last = today - timedelta(days=days), today - timedelta(days=1)
         with _progress(settings, "backfill"):

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -94,6 +94,8 @@ class ChunkResult:
     validate_s: float = 0.0
     load_s: float = 0.0
     finished_at: datetime | None = None
+    # What parsing normalised on the way (parse.Parsed.notes), for the data_quality view.
+    notes: Counter[str] = field(default_factory=Counter)
 
     @property
     def rows_quarantined(self) -> int:
@@ -361,6 +363,7 @@ def apply_validation(result: ChunkResult, pages: Sequence[Parsed], now: datetime
     rejects: list[pl.DataFrame] = []
     for parsed in pages:
         result.rows_received += len(parsed)
+        result.notes.update(parsed.notes)
         checked = validate(result.chunk.kind, parsed, now)
         goods.append(checked.good)
         if not checked.rejected.is_empty():
@@ -401,6 +404,9 @@ def write_batch(
         for r in results:
             r.load_s = elapsed * r.rows_received / rows
         warehouse.record_load_runs(con, [r.load_run(run_id) for r in results])
+        warehouse.record_load_notes(
+            con, [(r.chunk_id, note, rows) for r in results for note, rows in r.notes.items()]
+        )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

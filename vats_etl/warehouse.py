@@ -544,6 +544,22 @@ def record_load_runs(con: duckdb.DuckDBPyConnection, runs: Sequence[LoadRun]) ->
         con.unregister("incoming_runs")
 
 
+def record_load_notes(
+    con: duckdb.DuckDBPyConnection, notes: Sequence[tuple[str, str, int]]
+) -> None:
+    """(chunk_id, note, rows): what parsing normalised in each chunk (sql/load_notes.sql)."""
+    if not notes:
+        return
+    frame = pl.DataFrame(
+        notes, schema={"chunk_id": pl.String, "note": pl.String, "rows": pl.Int64}, orient="row"
+    )
+    con.register("incoming_notes", frame)
+    try:
+        con.execute("insert or replace into load_notes by name select * from incoming_notes")
+    finally:
+        con.unregister("incoming_notes")
+
+
 def row_hash(kind: str, raw: str) -> str:
     return hashlib.md5(f"{kind}\x00{raw}".encode()).hexdigest()
 

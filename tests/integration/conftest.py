@@ -22,6 +22,8 @@ MSK = ZoneInfo("Europe/Moscow")
 NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
 API_KEY = "integration-key-0123456789"
 FIRST, LAST = date(2024, 6, 3), date(2024, 6, 7)
+# Truth tests run in both dialects; everything else in the platform's (what a real PBX sends).
+DIALECTS = ("platform", "spec")
 FAST_RETRY = RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.05, total_s=10)
 
 
@@ -79,10 +81,16 @@ def query(db: Path, sql: str) -> list[tuple[object, ...]]:
         return con.execute(sql).fetchall()
 
 
+def company(dialect: str = "platform", **options: object) -> Emulator:
+    """A realistic small company (30 agents), fixed clock, speaking ``dialect``."""
+    values: dict[str, object] = {"seed": 5, "agents": 30, "profile": "realistic", **options}
+    return Emulator(dialect=dialect, clock=clock, **values)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session")
 def emu() -> Emulator:
-    """A realistic small company (30 agents), fixed clock."""
-    return Emulator(seed=5, agents=30, profile="realistic", clock=clock)
+    """The company in the platform's dialect (truth tests override it with both dialects)."""
+    return company()
 
 
 @pytest.fixture(scope="session")

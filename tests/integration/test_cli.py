@@ -205,7 +205,8 @@ def test_replay_command_rebuilds_from_the_archive(server, tmp_path, prefect_api_
     assert checksums(tmp_path / "rebuilt.duckdb") == original
 
 
-def test_emulator_command_serves_until_terminated(tmp_path):
+@pytest.mark.parametrize(("dialect", "sims"), [(None, 404), ("spec", 200)])
+def test_emulator_command_serves_until_terminated(dialect, sims, tmp_path):
     import httpx
 
     env = environment(tmp_path, "unused", VATS_API_KEY="emulator-key-123")
@@ -221,6 +222,7 @@ def test_emulator_command_serves_until_terminated(tmp_path):
             "10",
             "--faults",
             "latency=1",
+            *(["--dialect", dialect] if dialect else []),  # the platform's by default
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -235,6 +237,9 @@ def test_emulator_command_serves_until_terminated(tmp_path):
         response = httpx.get(f"{url}/users", headers={"X-API-KEY": "emulator-key-123"})
         assert response.status_code == 200 and response.json()["info"]["total"] == 10
         assert httpx.get(f"{url}/users").status_code == 401
+        assert (
+            httpx.get(f"{url}/sims", headers={"X-API-KEY": "emulator-key-123"}).status_code == sims
+        )
     finally:
         proc.terminate()
         proc.wait(10)
