@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from vats_etl.client import PbxClient, RetryPolicy
 from vats_etl.config import Settings, load_settings
-from vats_etl.pipeline import ChunkHook
+from vats_etl.pipeline import ChunkHook, Load
 
 
 def _utcnow() -> datetime:
@@ -29,6 +29,8 @@ class Runtime:
     on_plan: Callable[[int], None] | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], datetime] = _utcnow
+    # A backfill the CLI began loading while Prefect's server started: the flow follows it.
+    load: Load | None = None
 
     def client(self) -> PbxClient:
         base_url, api_key = self.settings.require_api()

@@ -13,55 +13,23 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import click
 import pytest
 
-from tests.integration.conftest import API_KEY, checksums, clock, query, served
+from tests.integration.conftest import (
+    API_KEY,
+    checksums,
+    clock,
+    environment,
+    query,
+    served,
+    vats,
+)
 from vats_etl import cli
 from vats_etl.emulator import Emulator
 
 SECRET_MARKERS = (API_KEY,)
-
-
-@pytest.fixture(scope="module")
-def prefect_api_url(prefect_harness: None) -> str:
-    from prefect.settings import PREFECT_API_URL
-
-    url = PREFECT_API_URL.value()
-    assert url and url.startswith("http://127.0.0.1")
-    return url
-
-
-def vats(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from vats_etl.cli import run_cli; run_cli()", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
-def environment(tmp: Path, url: str, prefect_url: str | None = None, **more: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
-    env.update(
-        VATS_BASE_URL=url,
-        VATS_API_KEY=API_KEY,
-        VATS_DB=str(tmp / "vats.duckdb"),
-        VATS_RAW_DIR=str(tmp / "raw"),
-        VATS_TZ="Europe/Moscow",
-        VATS_DB_LOCK_TIMEOUT="5",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_LOGGING_LEVEL="WARNING",
-    )
-    if prefect_url:
-        env["PREFECT_API_URL"] = prefect_url
-    env.update(more)
-    return env
 
 
 def all_commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:

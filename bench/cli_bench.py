@@ -1,0 +1,184 @@
+"""What a user waits for (issue 12): `vats-etl backfill` timed as a subprocess. Prints
+figures, asserts nothing.
+
+    .venv/bin/python -m bench.cli_bench [--short 2] [--long 90] [--agents 200]
+
+1. Starts the emulator in its own process with every day of the range pre-rendered (served
+   from memory over loopback), so the figures are the command's.
+2. Runs `vats-etl backfill` for one day, for `--short` days and for `--long` days, each into
+   a fresh warehouse, as a user does: no PREFECT_API_URL, so each command starts Prefect's
+   temporary server. Wall clock from process start to exit, Prefect's start-up, the closing
+   publish and the shutdown included.
+3. The marginal rate between the short and the long range: extra rows / extra seconds, i.e.
+   the rate at which the command's time grows with the range (the fixed costs cancel).
+4. The same two ranges against a Prefect server that is already running (PREFECT_API_URL
+   set, the way `vats-etl serve` and scheduled runs work).
+5. DuckDB's own `read_json` of the long run's archived payloads, in the same run: the
+   yardstick for the marginal rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from bench.pipeline_bench import API_KEY, day_range, duckdb_read_json, start_emulator
+
+SUMMARY = re.compile(r"([\d,]+) rows in ([\d.]+) s")
+
+
+@dataclass(frozen=True)
+class Timed:
+    days: int
+    rows: int
+    wall_s: float
+    summary_s: float
+    exit_code: int
+
+
+def environment(url: str, workdir: Path, prefect_api_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
+    env.update(
+        VATS_BASE_URL=url,
+        VATS_API_KEY=API_KEY,
+        VATS_DB=str(workdir / "vats.duckdb"),
+        VATS_RAW_DIR=str(workdir / "raw"),
+        VATS_TZ="Europe/Moscow",
+        VATS_DASHBOARDS_DIR=str(workdir / "dashboards"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_HOME=str(workdir / "prefect-home"),
+    )
+    if prefect_api_url:
+        env["PREFECT_API_URL"] = prefect_api_url
+    return env
+
+
+def backfill(
+    url: str, first: date, last: date, workdir: Path, prefect_api_url: str | None
+) -> Timed:
+    vats_etl = Path(sys.executable).with_name("vats-etl")
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(vats_etl), "backfill", "--from", first.isoformat(), "--to", last.isoformat()],
+        env=environment(url, workdir, prefect_api_url),
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - started
+    found = SUMMARY.search(done.stderr)
+    if done.returncode != 0 or not found:
+        print(done.stderr[-2000:], file=sys.stderr)
+        raise SystemExit(f"backfill {first}..{last} failed with exit code {done.returncode}")
+    rows = int(found.group(1).replace(",", ""))
+    return Timed((last - first).days + 1, rows, wall, float(found.group(2)), done.returncode)
+
+
+def show(label: str, timed: Timed) -> None:
+    print(
+        f"{label}: {timed.days} days, {timed.rows:,} rows: {timed.wall_s:.1f} s wall clock "
+        f"(the command's summary said {timed.summary_s:.1f} s)"
+    )
+
+
+def marginal(short: Timed, long: Timed) -> float:
+    return (long.rows - short.rows) / max(1e-9, long.wall_s - short.wall_s)
+
+
+def running_prefect_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`prefect server start` on a free port, as an operator runs it (docs/operations.md)."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    prefect = Path(sys.executable).with_name("prefect")
+    proc = subprocess.Popen(
+        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    api = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                return proc, api
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("prefect server start did not answer within 180 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--short", type=int, default=2)
+    parser.add_argument("--long", type=int, default=90)
+    parser.add_argument("--agents", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--skip-running-server", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
+    proc, url, startup = start_emulator(args.long, args.agents, args.seed)
+    try:
+        print(f"emulator: {args.agents} agents, {args.long} days pre-rendered in {startup:.1f} s")
+        _, last = day_range(args.long)
+        first_long = last - timedelta(days=args.long - 1)
+        first_short = last - timedelta(days=args.short - 1)
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            one = backfill(url, last, last, root / "one", None)
+            show("vats-etl backfill, temporary Prefect server", one)
+            short = backfill(url, first_short, last, root / "short", None)
+            show("vats-etl backfill, temporary Prefect server", short)
+            long = backfill(url, first_long, last, root / "long", None)
+            show("vats-etl backfill, temporary Prefect server", long)
+            reader = duckdb_read_json(root / "long" / "raw")
+            rate = marginal(short, long)
+            print(
+                f"  marginal rate {args.short} -> {args.long} days: {rate:,.0f} rows/s; "
+                f"DuckDB read_json of the same payloads: {reader['rows_per_s']:,.0f} rows/s "
+                f"({reader['rows']:,} rows in {reader['seconds']:.1f} s): the command is "
+                f"{reader['rows_per_s'] / rate:.2f}x slower"
+            )
+            print(f"  fixed cost of a one-day command: {one.wall_s:.1f} s ({one.rows:,} rows)")
+            if args.skip_running_server:
+                return
+            server, api = running_prefect_server(root / "prefect-server")
+            try:
+                short = backfill(url, first_short, last, root / "short-running", api)
+                show("vats-etl backfill, running Prefect server", short)
+                long = backfill(url, first_long, last, root / "long-running", api)
+                show("vats-etl backfill, running Prefect server", long)
+                rate = marginal(short, long)
+                print(
+                    f"  marginal rate {args.short} -> {args.long} days: {rate:,.0f} rows/s "
+                    f"({reader['rows_per_s'] / rate:.2f}x read_json's)"
+                )
+            finally:
+                server.terminate()
+                try:
+                    server.wait(15)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()
