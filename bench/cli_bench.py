@@ -44,7 +44,9 @@ class Timed:
     exit_code: int
 
 
-def environment(url: str, workdir: Path, prefect_api_url: str | None) -> dict[str, str]:
+def environment(
+    url: str, workdir: Path, prefect_home: Path, prefect_api_url: str | None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
     env.update(
         VATS_BASE_URL=url,
@@ -54,7 +56,7 @@ def environment(url: str, workdir: Path, prefect_api_url: str | None) -> dict[st
         VATS_TZ="Europe/Moscow",
         VATS_DASHBOARDS_DIR=str(workdir / "dashboards"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_HOME=str(workdir / "prefect-home"),
+        PREFECT_HOME=str(prefect_home),
     )
     if prefect_api_url:
         env["PREFECT_API_URL"] = prefect_api_url
@@ -62,13 +64,14 @@ def environment(url: str, workdir: Path, prefect_api_url: str | None) -> dict[st
 
 
 def backfill(
-    url: str, first: date, last: date, workdir: Path, prefect_api_url: str | None
+    url: str, first: date, last: date, workdir: Path, home: Path, prefect_api_url: str | None
 ) -> Timed:
+    """One `vats-etl backfill` into a fresh warehouse, timed from outside."""
     vats_etl = Path(sys.executable).with_name("vats-etl")
     started = time.perf_counter()
     done = subprocess.run(
         [str(vats_etl), "backfill", "--from", first.isoformat(), "--to", last.isoformat()],
-        env=environment(url, workdir, prefect_api_url),
+        env=environment(url, workdir, home, prefect_api_url),
         capture_output=True,
         text=True,
     )
@@ -129,6 +132,7 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=90)
     parser.add_argument("--agents", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=2, help="short/long pairs per setting")
     parser.add_argument("--skip-running-server", action="store_true")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
@@ -140,34 +144,54 @@ def main() -> None:
         first_short = last - timedelta(days=args.short - 1)
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            one = backfill(url, last, last, root / "one", None)
-            show("vats-etl backfill, temporary Prefect server", one)
-            short = backfill(url, first_short, last, root / "short", None)
-            show("vats-etl backfill, temporary Prefect server", short)
-            long = backfill(url, first_long, last, root / "long", None)
-            show("vats-etl backfill, temporary Prefect server", long)
-            reader = duckdb_read_json(root / "long" / "raw")
-            rate = marginal(short, long)
+            home = root / "prefect-home"  # one Prefect home, as a user has
+
+            def run(name: str, first: date, api: str | None) -> Timed:
+                return backfill(url, first, last, root / name, home, api)
+
+            label = "vats-etl backfill, temporary Prefect server"
+            show(f"{label} (a new Prefect home: migrations)", run("first", last, None))
+            one = run("one", last, None)
+            show(label, one)
+            pairs = []
+            for i in range(args.repeat):
+                short, long = run(f"short{i}", first_short, None), run(f"long{i}", first_long, None)
+                show(label, short)
+                show(label, long)
+                pairs.append((short, long))
+            reader = duckdb_read_json(root / "long0" / "raw")
             print(
-                f"  marginal rate {args.short} -> {args.long} days: {rate:,.0f} rows/s; "
-                f"DuckDB read_json of the same payloads: {reader['rows_per_s']:,.0f} rows/s "
-                f"({reader['rows']:,} rows in {reader['seconds']:.1f} s): the command is "
-                f"{reader['rows_per_s'] / rate:.2f}x slower"
+                f"DuckDB read_json of the long run's payloads: {reader['rows']:,} rows in "
+                f"{reader['seconds']:.1f} s = {reader['rows_per_s']:,.0f} rows/s"
             )
+            for short, long in pairs:
+                rate = marginal(short, long)
+                print(
+                    f"  marginal rate {args.short} -> {args.long} days: {rate:,.0f} rows/s "
+                    f"({reader['rows_per_s'] / rate:.2f}x slower than read_json)"
+                )
             print(f"  fixed cost of a one-day command: {one.wall_s:.1f} s ({one.rows:,} rows)")
             if args.skip_running_server:
                 return
             server, api = running_prefect_server(root / "prefect-server")
+            label = "vats-etl backfill, running Prefect server"
             try:
-                short = backfill(url, first_short, last, root / "short-running", api)
-                show("vats-etl backfill, running Prefect server", short)
-                long = backfill(url, first_long, last, root / "long-running", api)
-                show("vats-etl backfill, running Prefect server", long)
-                rate = marginal(short, long)
-                print(
-                    f"  marginal rate {args.short} -> {args.long} days: {rate:,.0f} rows/s "
-                    f"({reader['rows_per_s'] / rate:.2f}x read_json's)"
-                )
+                one = run("one-running", last, api)
+                show(label, one)
+                pairs = []
+                for i in range(args.repeat):
+                    short = run(f"short-running{i}", first_short, api)
+                    long = run(f"long-running{i}", first_long, api)
+                    show(label, short)
+                    show(label, long)
+                    pairs.append((short, long))
+                for short, long in pairs:
+                    rate = marginal(short, long)
+                    print(
+                        f"  marginal rate {args.short} -> {args.long} days: {rate:,.0f} rows/s "
+                        f"({reader['rows_per_s'] / rate:.2f}x slower than read_json)"
+                    )
+                print(f"  fixed cost of a one-day command: {one.wall_s:.1f} s")
             finally:
                 server.terminate()
                 try:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from vats_etl.pipeline import ChunkResult, RunSummary
     from vats_etl.runtime import Runtime
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
 KINDS = ("external", "internal")
 SERVICES = {"emulator", "serve", "webhook"}  # run until stopped; their logs are watched
 # The command's clock: summaries report the time the user waited, not the load's alone.
@@ -163,8 +163,9 @@ def _traceback_if_verbose() -> None:
 
 def _prepare_flows(settings: Settings, *, api: bool = True) -> None:
     """Before a command runs flows: start Prefect's API in the background, and meanwhile
-    check what would otherwise fail late and at length — the key and the host (`api`), the
-    warehouse (locked, not a DuckDB file, read-only, under a file) and the archive folder."""
+    check what would otherwise fail late and at length — with `api`, the key, the host and
+    the archive folder; always the warehouse (busy, not a DuckDB file, read-only, under a
+    file)."""
     from vats_etl import prefect_api, warehouse
 
     prefect_api.start()
@@ -172,10 +173,11 @@ def _prepare_flows(settings: Settings, *, api: bool = True) -> None:
         _check_api(settings)
     with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s):
         pass
-    try:
-        settings.raw_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise errors.ArchiveError(f"cannot create {settings.raw_dir}: {exc.strerror}") from None
+    if api:
+        try:
+            settings.raw_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise errors.ArchiveError(f"cannot create {settings.raw_dir}: {exc.strerror}") from None
 
 
 def _check_api(settings: Settings) -> int:
@@ -330,7 +332,7 @@ def _kinds(value: str) -> tuple[Kind, ...]:
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-class IsoWeek(click.ParamType):
+class IsoWeek(click.ParamType[str]):
     """`2026-W47`, checked when the command line is read: a week that does not exist is a
     usage error (exit 2). The command gets the text back."""
 
