@@ -33,6 +33,7 @@ from pathlib import Path
 from bench.pipeline_bench import API_KEY, day_range, duckdb_read_json, start_emulator
 
 SUMMARY = re.compile(r"([\d,]+) rows in ([\d.]+) s")
+CODE: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ def environment(
     )
     if prefect_api_url:
         env["PREFECT_API_URL"] = prefect_api_url
+    if CODE:  # another source tree's CLI (e.g. an older commit, for before/after figures)
+        env["PYTHONPATH"] = str(CODE)
     return env
 
 
@@ -78,8 +81,11 @@ def backfill(
     wall = time.perf_counter() - started
     found = SUMMARY.search(done.stderr)
     if done.returncode != 0 or not found:
-        print(done.stderr[-2000:], file=sys.stderr)
-        raise SystemExit(f"backfill {first}..{last} failed with exit code {done.returncode}")
+        lines = done.stderr.strip().splitlines() or [""]
+        raise SystemExit(
+            f"backfill {first}..{last} failed after {wall:.1f} s with exit code "
+            f"{done.returncode}, {len(lines)} lines on stderr, the last: {lines[-1][:300]}"
+        )
     rows = int(found.group(1).replace(",", ""))
     return Timed((last - first).days + 1, rows, wall, float(found.group(2)), done.returncode)
 
@@ -134,7 +140,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=2, help="short/long pairs per setting")
     parser.add_argument("--skip-running-server", action="store_true")
+    parser.add_argument("--code", type=Path, help="run the CLI from this source tree")
     args = parser.parse_args()
+    global CODE
+    CODE = args.code
+    if CODE:
+        print(f"the CLI from {CODE}")
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
     proc, url, startup = start_emulator(args.long, args.agents, args.seed)
     try:

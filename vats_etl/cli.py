@@ -39,8 +39,20 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
 KINDS = ("external", "internal")
 SERVICES = {"emulator", "serve", "webhook"}  # run until stopped; their logs are watched
+
+
+def _process_started() -> float:
+    """When this process started, on time.monotonic()'s clock (Linux; elsewhere: now)."""
+    try:
+        stat = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        since_boot_s = int(stat[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+        return time.monotonic() - (time.clock_gettime(time.CLOCK_BOOTTIME) - since_boot_s)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic()
+
+
 # The command's clock: summaries report the time the user waited, not the load's alone.
-_clock_from = time.monotonic()
+_clock_from = _process_started()
 _verbose = False
 
 
@@ -916,19 +928,22 @@ def serve(ctx: Context, daily_cron: str, weekly_cron: str, routing: Path | None)
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
     if os.environ.get("PREFECT_LOGGING_TO_API_ENABLED") == "false":
         os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "true"
-    api = os.environ.get("PREFECT_API_URL")
-    if not api:
+    from vats_etl import prefect_api
+
+    api = prefect_api.ready()  # PREFECT_API_URL, or a temporary server as for any command
+    if prefect_api.temporary():
         click.echo(
             "warning: PREFECT_API_URL is not set: a temporary Prefect API lives only as long "
             "as this process (no UI); see docs/operations.md",
             err=True,
         )
+        api = f"a temporary Prefect API ({api})"
     from flows.serve import DAILY_DEPLOYMENT, WEEKLY_DEPLOYMENT
     from flows.serve import serve as serve_flows
 
     click.echo(
         f"serving {DAILY_DEPLOYMENT} ({daily_cron}) and {WEEKLY_DEPLOYMENT} ({weekly_cron}), "
-        f"{settings.tz}, against {api or 'a temporary Prefect API'}; Ctrl-C stops"
+        f"{settings.tz}, against {api}; Ctrl-C stops"
     )
     sys.stdout.flush()
     serve_flows(

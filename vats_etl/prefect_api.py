@@ -241,6 +241,11 @@ def start() -> TemporaryServer:
     return _server
 
 
+def temporary() -> bool:
+    """Whether this command's flows report to a temporary server it started."""
+    return _server is not None and _server.temporary
+
+
 def waited_s() -> float:
     """How long this command has waited for a temporary server to answer."""
     return _server.waited_s if _server is not None and _server.temporary else 0.0
@@ -268,6 +273,6 @@ def connected(*, verbose: bool) -> Iterator[str]:
     if not verbose:
         for name in ("prefect", "EventsWorker", "APILogWorker"):
             logging.getLogger(name).setLevel(logging.CRITICAL + 1)
-    temporary = _server is not None and _server.temporary
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None} if temporary else {}):
+    no_heartbeats = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    with temporary_settings(updates=no_heartbeats if temporary() else {}):
         yield url
