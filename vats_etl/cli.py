@@ -53,8 +53,25 @@ def _process_started() -> float:
         return time.monotonic()
 
 
-# The command's clock: summaries report the time the user waited, not the load's alone.
-_clock_from = _process_started()
+class _Clock:
+    """The time the user waited, from the process's start to the first summary, then from
+    one summary to the next (`demo` prints two), and how much of it went on waiting for
+    Prefect's temporary server."""
+
+    def __init__(self) -> None:
+        self.since = _process_started()
+        self.waited_s = 0.0
+
+    def lap(self) -> tuple[float, float]:
+        from vats_etl import prefect_api
+
+        now, waited_s = time.monotonic(), prefect_api.waited_s()
+        lap = (now - self.since, waited_s - self.waited_s)
+        self.since, self.waited_s = now, waited_s
+        return lap
+
+
+_clock = _Clock()
 _verbose = False
 # The last thing at exit (atexit runs last what registered first): keep the interpreter's
 # final garbage collections off the ~150,000 objects Prefect, polars and DuckDB leave —
@@ -279,15 +296,10 @@ def _progress(
 
 
 def _print_summary(summary: RunSummary) -> None:
-    """The totals, and the time the user waited for them (since the command started, or
-    since the previous summary of the same command)."""
-    global _clock_from
+    """The totals, and the time the user waited for them (see _Clock)."""
     from rich.table import Table
 
-    from vats_etl import prefect_api
-
-    now = time.monotonic()
-    seconds, _clock_from = now - _clock_from, now
+    seconds, waited = _clock.lap()
 
     table = Table(title=f"run {summary.run_id[:8]}: {summary.status}", title_justify="left")
     for column in ("kind", "chunks", "failed", "received", "loaded", "quarantined"):
@@ -303,7 +315,6 @@ def _print_summary(summary: RunSummary) -> None:
         )
     console = _console()
     console.print(table)
-    waited = prefect_api.waited_s()
     console.print(
         f"{summary.rows_loaded:,} rows in {seconds:.1f} s "
         f"({summary.rows_loaded / max(seconds, 1e-9):,.0f} rows/s)"

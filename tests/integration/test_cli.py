@@ -7,6 +7,7 @@ process pays for a temporary server of its own.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,6 +104,18 @@ def test_backfill_prints_a_summary_and_exits_0(server, tmp_path, prefect_api_url
     assert API_KEY not in result.stderr + result.stdout
     assert (tmp_path / "vats.read.duckdb").exists()  # the analysts' copy is published
     assert query(tmp_path / "vats.duckdb", "select count(distinct day) from load_runs") == [(2,)]
+
+
+def test_the_summary_counts_the_whole_command(server, tmp_path, prefect_api_url):
+    """Its seconds are the time the user waited: from the process's start (imports, checks,
+    Prefect included) to the summary, not the load's alone — only the exit is left out."""
+    env = environment(tmp_path, server.base_url, prefect_api_url)
+    started = time.monotonic()
+    result = vats("backfill", "--from", "2024-06-03", "--to", "2024-06-03", env=env)
+    wall = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    said = float(re.search(r"rows in ([\d.]+) s", result.stderr).group(1))  # type: ignore[union-attr]
+    assert wall - 3 <= said <= wall + 0.05, (said, wall)
 
 
 def test_quarantined_rows_exit_3(tmp_path, prefect_api_url):
