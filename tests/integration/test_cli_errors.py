@@ -213,6 +213,13 @@ def test_a_path_under_a_file_is_one_line(option, env, tmp_path):
     one_line(result, 1, str(afile))
 
 
+@pytest.mark.parametrize("command", [("backfill", *DAY), ("report",)], ids=lambda c: c[0])
+def test_a_warehouse_that_is_a_folder_is_one_line(command, env, tmp_path):
+    folder = tmp_path / "folder.duckdb"
+    folder.mkdir()
+    one_line(vats("--db", str(folder), *command, env=env), 1, str(folder))
+
+
 def test_report_into_a_file_is_one_line(env, tmp_path):
     make_warehouse(tmp_path / "vats.duckdb")
     afile = tmp_path / "afile"
