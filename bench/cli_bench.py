@@ -1,20 +1,23 @@
 """What a user waits for (issue 12): `vats-etl backfill` timed as a subprocess. Prints
 figures, asserts nothing.
 
-    .venv/bin/python -m bench.cli_bench [--short 2] [--long 90] [--agents 200]
+    .venv/bin/python -m bench.cli_bench [--short 2] [--long 90] [--repeat 2] [--code DIR]
 
 1. Starts the emulator in its own process with every day of the range pre-rendered (served
    from memory over loopback), so the figures are the command's.
-2. Runs `vats-etl backfill` for one day, for `--short` days and for `--long` days, each into
-   a fresh warehouse, as a user does: no PREFECT_API_URL, so each command starts Prefect's
-   temporary server. Wall clock from process start to exit, Prefect's start-up, the closing
-   publish and the shutdown included.
-3. The marginal rate between the short and the long range: extra rows / extra seconds, i.e.
-   the rate at which the command's time grows with the range (the fixed costs cancel).
-4. The same two ranges against a Prefect server that is already running (PREFECT_API_URL
-   set, the way `vats-etl serve` and scheduled runs work).
-5. DuckDB's own `read_json` of the long run's archived payloads, in the same run: the
-   yardstick for the marginal rate.
+2. Runs `vats-etl backfill` as a user does, each into a new warehouse, timed from outside
+   (process start to exit: Prefect's start-up, the closing publish and the exit included):
+   first with a new Prefect home (Prefect creates its database), then one day (the fixed
+   cost of a command) and `--repeat` pairs of `--short` and `--long` days. No
+   PREFECT_API_URL: each command starts Prefect's temporary server.
+3. The marginal rate of each pair: extra rows / extra seconds, the rate at which the
+   command's time grows with the range (the fixed costs cancel), next to DuckDB's own
+   `read_json` of the long range's archived payloads in the same run.
+4. The same against a Prefect server that is already running (`prefect server start`,
+   PREFECT_API_URL set), as operators run it (docs/operations.md).
+
+`--code DIR` runs the CLI of another source tree (e.g. `git archive` of an older commit) with
+this emulator and yardstick: before/after figures in one run.
 """
 
 from __future__ import annotations
@@ -157,52 +160,50 @@ def main() -> None:
             root = Path(tmp)
             home = root / "prefect-home"  # one Prefect home, as a user has
 
-            def run(name: str, first: date, api: str | None) -> Timed:
-                return backfill(url, first, last, root / name, home, api)
+            def series(label: str, api: str | None) -> tuple[Timed, list[tuple[Timed, Timed]]]:
+                """A one-day command, then short and long ranges, each into a new warehouse."""
+                tag = "running" if api else "temporary"
 
-            label = "vats-etl backfill, temporary Prefect server"
-            show(f"{label} (a new Prefect home: migrations)", run("first", last, None))
-            one = run("one", last, None)
-            show(label, one)
-            pairs = []
-            for i in range(args.repeat):
-                short, long = run(f"short{i}", first_short, None), run(f"long{i}", first_long, None)
-                show(label, short)
-                show(label, long)
-                pairs.append((short, long))
-            reader = duckdb_read_json(root / "long0" / "raw")
-            print(
-                f"DuckDB read_json of the long run's payloads: {reader['rows']:,} rows in "
-                f"{reader['seconds']:.1f} s = {reader['rows_per_s']:,.0f} rows/s"
-            )
-            for short, long in pairs:
-                rate = marginal(short, long)
-                print(
-                    f"  marginal rate {args.short} -> {args.long} days: {rate:,.0f} rows/s "
-                    f"({reader['rows_per_s'] / rate:.2f}x slower than read_json)"
-                )
-            print(f"  fixed cost of a one-day command: {one.wall_s:.1f} s ({one.rows:,} rows)")
-            if args.skip_running_server:
-                return
-            server, api = running_prefect_server(root / "prefect-server")
-            label = "vats-etl backfill, running Prefect server"
-            try:
-                one = run("one-running", last, api)
-                show(label, one)
-                pairs = []
-                for i in range(args.repeat):
-                    short = run(f"short-running{i}", first_short, api)
-                    long = run(f"long-running{i}", first_long, api)
-                    show(label, short)
-                    show(label, long)
-                    pairs.append((short, long))
+                def run(name: str, first: date) -> Timed:
+                    timed = backfill(url, first, last, root / f"{name}-{tag}", home, api)
+                    show(f"vats-etl backfill, {label}", timed)
+                    return timed
+
+                one = run("one", last)
+                pairs = [
+                    (run(f"short{i}", first_short), run(f"long{i}", first_long))
+                    for i in range(args.repeat)
+                ]
+                return one, pairs
+
+            def rates(one: Timed, pairs: list[tuple[Timed, Timed]]) -> None:
                 for short, long in pairs:
                     rate = marginal(short, long)
                     print(
                         f"  marginal rate {args.short} -> {args.long} days: {rate:,.0f} rows/s "
                         f"({reader['rows_per_s'] / rate:.2f}x slower than read_json)"
                     )
-                print(f"  fixed cost of a one-day command: {one.wall_s:.1f} s")
+                print(f"  fixed cost of a one-day command: {one.wall_s:.1f} s ({one.rows:,} rows)")
+
+            # the first command with a new Prefect home also creates Prefect's database
+            try:
+                first = backfill(url, last, last, root / "first", home, None)
+                show("vats-etl backfill, temporary Prefect server, a new Prefect home", first)
+            except SystemExit as failed:  # what issue 12 saw on a busy machine
+                print(f"vats-etl backfill, a new Prefect home: {failed}")
+            temporary = series("temporary Prefect server", None)
+            reader = duckdb_read_json(root / "long0-temporary" / "raw")
+            print(
+                f"DuckDB read_json of the {args.long} days' archived payloads: {reader['rows']:,} "
+                f"rows in {reader['seconds']:.1f} s = {reader['rows_per_s']:,.0f} rows/s"
+            )
+            print("temporary Prefect server (no PREFECT_API_URL):")
+            rates(*temporary)
+            if args.skip_running_server:
+                return
+            server, api = running_prefect_server(root / "prefect-server")
+            try:
+                running = series("running Prefect server", api)
             finally:
                 server.terminate()
                 try:
@@ -210,6 +211,8 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     server.kill()
                     server.wait()
+            print("running Prefect server (PREFECT_API_URL):")
+            rates(*running)
     finally:
         proc.terminate()
         proc.wait(10)

@@ -38,22 +38,9 @@ def backfill(
     while Prefect's temporary server starts and hands it over (``Runtime.load``).
     """
     rt = runtime.current()
-    load = rt.load
-    if load is None:
-        load = pipeline.begin(
-            rt.settings,
-            date_from,
-            date_to,
-            client=rt.client(),
-            kinds=kinds,
-            fmts=formats,
-            concurrency=concurrency,
-            force=force,
-            on_chunk=rt.on_chunk,
-            now=rt.clock,
-        )
-        if rt.on_plan is not None:
-            rt.on_plan(len(load.chunks))
+    load = rt.load or rt.begin_backfill(
+        date_from, date_to, kinds, formats, concurrency=concurrency, force=force
+    )
     with load:
         for month, chunks in groupby(load.chunks, key=lambda c: f"{c.day:%Y-%m}"):
             follow_month(load, month, list(chunks))

@@ -412,22 +412,7 @@ def backfill(
 
     def begin(rt: Runtime) -> Runtime:
         """Start loading while Prefect's server starts; the flow follows this load."""
-        from vats_etl import pipeline
-
-        load = pipeline.begin(
-            settings,
-            first,
-            last,
-            client=rt.client(),
-            kinds=chosen,
-            fmts=formats,
-            concurrency=concurrency,
-            force=force,
-            on_chunk=rt.on_chunk,
-            now=rt.clock,
-        )
-        if rt.on_plan is not None:
-            rt.on_plan(len(load.chunks))
+        load = rt.begin_backfill(first, last, chosen, formats, concurrency=concurrency, force=force)
         return dataclasses.replace(rt, load=load)
 
     def call() -> RunSummary:
