@@ -1,7 +1,7 @@
 """What a user waits for (issue 12): `vats-etl backfill` timed as a subprocess. Prints
 figures, asserts nothing.
 
-    .venv/bin/python -m bench.cli_bench [--short 2] [--long 90] [--repeat 3] [--code DIR]
+    .venv/bin/python -m bench.cli_bench [--short 2] [--long 90] [--repeat 3] [--compare DIR]
 
 1. Starts the emulator in its own process with every day of the range pre-rendered (served
    from memory over loopback), so the figures are the command's.
@@ -18,8 +18,8 @@ figures, asserts nothing.
    server, as a new user runs it) and against a running `prefect server start` (as
    operators run it, docs/operations.md).
 
-`--code DIR` runs the CLI of another source tree (e.g. `git archive` of an older commit)
-with this emulator and yardstick: before/after figures from one script.
+`--compare DIR` also runs the CLI of another source tree (e.g. `git archive` of an older
+commit), each of its commands right after this tree's: before/after figures from one run.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from pathlib import Path
 from bench.pipeline_bench import API_KEY, day_range, duckdb_read_json, start_emulator
 
 SUMMARY = re.compile(r"([\d,]+) rows in ([\d.]+) s")
-CODE: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class Timed:
 
 
 def environment(
-    url: str, workdir: Path, prefect_home: Path, prefect_api_url: str | None
+    url: str, workdir: Path, prefect_home: Path, prefect_api_url: str | None, code: Path | None
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
     env.update(
@@ -66,20 +65,26 @@ def environment(
     )
     if prefect_api_url:
         env["PREFECT_API_URL"] = prefect_api_url
-    if CODE:  # another source tree's CLI (e.g. an older commit, for before/after figures)
-        env["PYTHONPATH"] = str(CODE)
+    if code:  # another source tree's CLI (e.g. an older commit, for before/after figures)
+        env["PYTHONPATH"] = str(code)
     return env
 
 
 def backfill(
-    url: str, first: date, last: date, workdir: Path, home: Path, prefect_api_url: str | None
+    url: str,
+    first: date,
+    last: date,
+    workdir: Path,
+    home: Path,
+    prefect_api_url: str | None,
+    code: Path | None = None,
 ) -> Timed:
     """One `vats-etl backfill` into a fresh warehouse, timed from outside."""
     vats_etl = Path(sys.executable).with_name("vats-etl")
     started = time.perf_counter()
     done = subprocess.run(
         [str(vats_etl), "backfill", "--from", first.isoformat(), "--to", last.isoformat()],
-        env=environment(url, workdir, home, prefect_api_url),
+        env=environment(url, workdir, home, prefect_api_url, code),
         capture_output=True,
         text=True,
     )
@@ -161,61 +166,66 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="rounds per Prefect setting")
     parser.add_argument("--skip-running-server", action="store_true")
-    parser.add_argument("--code", type=Path, help="run the CLI from this source tree")
+    parser.add_argument(
+        "--compare", type=Path, help="another source tree: its CLI runs next to this one's"
+    )
     args = parser.parse_args()
-    global CODE
-    CODE = args.code
-    if CODE:
-        print(f"the CLI from {CODE}")
+    trees: list[Path | None] = [None, args.compare] if args.compare else [None]
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
     proc, url, startup = start_emulator(args.long, args.agents, args.seed)
     try:
         print(f"emulator: {args.agents} agents, {args.long} days pre-rendered in {startup:.1f} s")
         _, last = day_range(args.long)
-        first_long = last - timedelta(days=args.long - 1)
-        first_short = last - timedelta(days=args.short - 1)
+        ranges = {"one": last, "short": last - timedelta(days=args.short - 1)}
+        ranges["long"] = last - timedelta(days=args.long - 1)
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            home = root / "prefect-home"  # one Prefect home, as a user has
+
+            def name(tree: Path | None) -> str:
+                return "this tree" if tree is None else str(tree)
 
             def series(label: str, api: str | None) -> None:
-                """`--repeat` rounds of a one-day command, the short and the long range (each
-                into a new warehouse) and read_json of the long one's payloads right after:
-                ratios of neighbours, as other work on the machine comes and goes."""
-                tag = "running" if api else "temporary"
+                """`--repeat` rounds of one day, the short and the long range, each into a new
+                warehouse (with --compare, each tree's run right after the other's), then
+                read_json of the long range's payloads: neighbours compare best on a machine
+                where other work comes and goes."""
                 print(f"{label}:")
-                rounds: list[Round] = []
+                rounds: dict[Path | None, list[Round]] = {tree: [] for tree in trees}
                 for i in range(args.repeat):
-                    one, short, long = (
-                        backfill(url, first, last, root / f"{name}{i}-{tag}", home, api)
-                        for name, first in (
-                            ("one", last),
-                            ("short", first_short),
-                            ("long", first_long),
-                        )
+                    timed: dict[tuple[Path | None, str], Timed] = {}
+                    for size, first in ranges.items():
+                        for t, tree in enumerate(trees):
+                            workdir = root / f"{label[:9]}-{size}{i}-{t}"
+                            home = root / f"prefect-home-{t}"  # one per tree, as a user has
+                            timed[tree, size] = backfill(url, first, last, workdir, home, api, tree)
+                    reader = duckdb_read_json(root / f"{label[:9]}-long{i}-0" / "raw")
+                    for tree in trees:
+                        one, short, long = (timed[tree, size] for size in ranges)
+                        rounds[tree].append(Round(one, short, long, reader["rows_per_s"]))
+                        for run in (one, short, long):
+                            show(f"  {name(tree)}: vats-etl backfill", run)
+                        print(f"  {name(tree)}: {rounds[tree][-1]}")
+                for tree in trees:
+                    best = Round(
+                        min((r.one for r in rounds[tree]), key=lambda t: t.wall_s),
+                        min((r.short for r in rounds[tree]), key=lambda t: t.wall_s),
+                        min((r.long for r in rounds[tree]), key=lambda t: t.wall_s),
+                        max(r.read_json_rows_per_s for r in rounds[tree]),
                     )
-                    reader = duckdb_read_json(root / f"long{i}-{tag}" / "raw")
-                    rounds.append(Round(one, short, long, reader["rows_per_s"]))
-                    for timed in (one, short, long):
-                        show("  vats-etl backfill", timed)
-                    print(f"  {rounds[-1]}")
-                best = Round(
-                    min((r.one for r in rounds), key=lambda t: t.wall_s),
-                    min((r.short for r in rounds), key=lambda t: t.wall_s),
-                    min((r.long for r in rounds), key=lambda t: t.wall_s),
-                    max(r.read_json_rows_per_s for r in rounds),
-                )
-                print(
-                    f"  best of {args.repeat}: one day {best.one.wall_s:.1f} s, {args.short} days "
-                    f"{best.short.wall_s:.1f} s, {args.long} days {best.long.wall_s:.1f} s; {best}"
-                )
+                    print(
+                        f"  {name(tree)}, best of {args.repeat}: one day {best.one.wall_s:.1f} s, "
+                        f"{args.short} days {best.short.wall_s:.1f} s, {args.long} days "
+                        f"{best.long.wall_s:.1f} s; {best}"
+                    )
 
             # the first command with a new Prefect home also creates Prefect's database
-            try:
-                first = backfill(url, last, last, root / "first", home, None)
-                show("vats-etl backfill, temporary Prefect server, a new Prefect home", first)
-            except SystemExit as failed:  # what issue 12 saw on a busy machine
-                print(f"vats-etl backfill, a new Prefect home: {failed}")
+            for t, tree in enumerate(trees):
+                try:
+                    home = root / f"prefect-home-{t}"
+                    first = backfill(url, last, last, root / f"first-{t}", home, None, tree)
+                    show(f"{name(tree)}: vats-etl backfill, a new Prefect home", first)
+                except SystemExit as failed:  # what issue 12 saw on a busy machine
+                    print(f"{name(tree)}: vats-etl backfill, a new Prefect home: {failed}")
             series("temporary Prefect server (no PREFECT_API_URL)", None)
             if args.skip_running_server:
                 return
