@@ -207,7 +207,7 @@ def _prepare_flows(settings: Settings, *, api: bool = True) -> None:
     prefect_api.start()
     if api:
         _check_api(settings)
-    with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s):
+    with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s, tz=settings.tz):
         pass
     if api:
         try:
@@ -285,7 +285,8 @@ def _progress(
     with progress:
         try:
             if begin is not None:
-                rt = begin(rt)
+                with runtime.using(rt):  # what begins sees this command's settings (--tz)
+                    rt = begin(rt)
             with runtime.using(rt), _flows_connected(rt.load):
                 yield rt
         except BaseException:  # the failure is told in one line: take the bar away

@@ -118,6 +118,23 @@ def test_the_summary_counts_the_whole_command(server, tmp_path, prefect_api_url)
     assert wall - 3 <= said <= wall + 0.05, (said, wall)
 
 
+def test_tz_option_wins_over_the_environment_everywhere(server, tmp_path, prefect_api_url):
+    """--tz reaches every step, the early checks and the load begun before the flow too."""
+    env = environment(tmp_path, server.base_url, prefect_api_url)  # VATS_TZ=Europe/Moscow
+    result = vats(
+        "--tz", "Europe/Berlin", "backfill", "--from", "2024-06-03", "--to", "2024-06-03", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    import duckdb  # read-only: a writer here would set kpi_settings.tz to this process's zone
+
+    with duckdb.connect(str(tmp_path / "vats.duckdb"), read_only=True) as con:
+        assert con.sql("select tz from kpi_settings").fetchall() == [("Europe/Berlin",)]
+        starts = con.sql(
+            "select distinct strftime(window_start at time zone 'UTC', '%H:%M') from load_runs"
+        ).fetchall()
+    assert starts == [("22:00",)]  # midnight in Berlin (CEST), not 21:00 (Moscow)
+
+
 def test_quarantined_rows_exit_3(tmp_path, prefect_api_url):
     emu = Emulator(seed=9, agents=20, profile="realistic", malformed_rate=0.05, clock=clock)
     with served(emu) as srv:
