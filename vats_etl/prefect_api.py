@@ -93,14 +93,12 @@ class TemporaryServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self._workdir = Path(tempfile.mkdtemp(prefix="vats-etl-prefect-"))
+        # The server's output, for the one line that says why it did not start: a file
+        # without a name, so that nothing is left behind even when the command is killed.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (open while the server runs)
         self._thread = threading.Thread(target=self._start, name="prefect-server", daemon=True)
         atexit.register(self.close)
         self._thread.start()
-
-    @property
-    def log_path(self) -> Path:
-        return self._workdir / "server.log"
 
     def _start(self) -> None:
         if os.environ.get("PREFECT_API_URL"):
@@ -137,35 +135,34 @@ class TemporaryServer:
         with self._lock:
             if self._closed:
                 return False
-            with open(self.log_path, "ab") as log:
-                self._process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "--app-dir",
-                        _site_packages(),
-                        "--factory",
-                        "prefect.server.api.server:create_app",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--log-level",
-                        "error",
-                        "--lifespan",
-                        "on",
-                    ],
-                    env={
-                        **os.environ,
-                        "PREFECT_UI_ENABLED": "0",
-                        "PREFECT__SERVER_EPHEMERAL": "1",
-                        "PREFECT__SERVER_FINAL": "1",
-                    },
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                )
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--app-dir",
+                    _site_packages(),
+                    "--factory",
+                    "prefect.server.api.server:create_app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "error",
+                    "--lifespan",
+                    "on",
+                ],
+                env={
+                    **os.environ,
+                    "PREFECT_UI_ENABLED": "0",
+                    "PREFECT__SERVER_EPHEMERAL": "1",
+                    "PREFECT__SERVER_FINAL": "1",
+                },
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=self._log,
+            )
         return True
 
     def _await(self, port: int) -> str:
@@ -188,10 +185,13 @@ class TemporaryServer:
         return f"no answer within {self.timeout_s:.0f} s, the machine may be busy"
 
     def _last_log_line(self) -> str:
+        """The server's last words (read once it has exited: it shares the file's offset)."""
         try:
-            lines = [ln for ln in self.log_path.read_text("utf-8", "replace").splitlines() if ln]
-        except OSError:
+            self._log.seek(0)
+            text = self._log.read().decode("utf-8", "replace")
+        except (OSError, ValueError):  # closed: the command is ending
             return ""
+        lines = [ln for ln in text.splitlines() if ln.strip()]
         return f": {lines[-1].strip()[:200]}" if lines else ""
 
     def _stop(self) -> None:
@@ -225,9 +225,7 @@ class TemporaryServer:
         with self._lock:
             self._closed = True
         self._stop()
-        with contextlib.suppress(OSError):
-            self.log_path.unlink(missing_ok=True)
-            self._workdir.rmdir()
+        self._log.close()
 
 
 _server: TemporaryServer | None = None
