@@ -3,6 +3,9 @@ settings that point the pipeline at it, with a temporary warehouse and archive."
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -105,3 +108,48 @@ def settings(server: EmulatorServer, tmp_path: Path) -> Settings:
 
 
 SettingsFactory = Callable[..., Settings]
+
+
+# -- the CLI as users run it -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(prefect_harness: None) -> str:
+    """The session's test Prefect API: CLI processes given it start no server of their own."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url and url.startswith("http://127.0.0.1")
+    return str(url)
+
+
+def vats(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180, **popen: object
+) -> subprocess.CompletedProcess[str]:
+    """`vats-etl ARGS` in a process of its own, exactly as the console script runs."""
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-c", "from vats_etl.cli import run_cli; run_cli()", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **popen,
+    )
+
+
+def environment(tmp: Path, url: str, prefect_url: str | None = None, **more: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
+    env.update(
+        VATS_BASE_URL=url,
+        VATS_API_KEY=API_KEY,
+        VATS_DB=str(tmp / "vats.duckdb"),
+        VATS_RAW_DIR=str(tmp / "raw"),
+        VATS_TZ="Europe/Moscow",
+        VATS_DB_LOCK_TIMEOUT="5",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+    )
+    if prefect_url:
+        env["PREFECT_API_URL"] = prefect_url
+    env.update(more)
+    return env

@@ -13,8 +13,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from tests.integration.conftest import DIALECTS
-from tests.integration.test_cli import environment, vats
+from tests.integration.conftest import DIALECTS, environment, vats
 from tests.integration.test_kpi_truth import hours, kpis, repeat_callers, truth_misses
 from vats_etl.emulator import Emulator
 from vats_etl.periods import Window, local_midnight
@@ -27,13 +26,6 @@ COLUMNS = (
     "uid", "direction", "status", "client", "diversion", "destination", "user_login",
     "user_name", "group_name", "started_at", "wait_s", "duration_s", "record_url", "rating",
 )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def prefect_api_url(prefect_harness: None) -> str:
-    from prefect.settings import PREFECT_API_URL
-
-    return str(PREFECT_API_URL.value())
 
 
 def select(db: Path, sql: str) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from tests.integration.conftest import (
     served,
     span,
 )
-from vats_etl import archive, pipeline, warehouse
+from vats_etl import archive, errors, pipeline, warehouse
 from vats_etl.emulator import Emulator, EmulatorServer
 
 
@@ -304,3 +304,89 @@ def test_days_follow_the_company_time_zone(tz, tmp_path):
 
     expected = day_window(FIRST, ZoneInfo(tz))
     assert {(s, e) for s, e in windows} == {(expected.start, expected.end)}
+
+
+# -- a backfill's load: one run over the range, followed month by month (issue 12) ------------
+
+
+def begin(settings, first: date, last: date, **options: object) -> pipeline.Load:
+    from tests.integration.conftest import FAST_RETRY
+    from vats_etl.client import PbxClient
+
+    client = PbxClient(
+        settings.base_url or "", settings.api_key, retry=FAST_RETRY, page_limit=settings.page_limit
+    )
+    return pipeline.begin(settings, first, last, client=client, now=clock, **options)  # type: ignore[arg-type]
+
+
+def by_month(chunks: list[pipeline.Chunk]) -> dict[str, list[pipeline.Chunk]]:
+    months: dict[str, list[pipeline.Chunk]] = {}
+    for chunk in chunks:
+        months.setdefault(f"{chunk.day:%Y-%m}", []).append(chunk)
+    return months
+
+
+def test_a_load_is_one_run_over_the_range_followed_month_by_month(settings):
+    with begin(settings, date(2024, 5, 29), date(2024, 6, 2)) as load:
+        months = by_month(load.chunks)
+        parts = {month: load.wait(chunks) for month, chunks in months.items()}
+        whole = load.join()
+    assert list(parts) == ["2024-05", "2024-06"]
+    assert [sum(t.chunks for t in p.totals.values()) for p in parts.values()] == [6, 4]
+    for kind in ("external", "internal"):
+        assert (
+            sum(p.totals[kind].rows_loaded for p in parts.values())
+            == whole.totals[kind].rows_loaded
+        )
+    assert (
+        whole.rows_loaded
+        == query(
+            settings.db_path,
+            "select (select count(*) from calls) + (select count(*) from internal_calls)",
+        )[0][0]
+    )
+    # one pipeline run: every chunk of both months carries its run id
+    assert query(settings.db_path, "select distinct run_id from load_runs") == [(whole.run_id,)]
+
+
+def test_a_resumed_load_plans_only_what_is_not_settled(settings):
+    with begin(settings, date(2024, 6, 3), date(2024, 6, 4)) as first:
+        first.join()
+    with begin(settings, date(2024, 6, 3), date(2024, 6, 5)) as again:
+        summary = again.join()
+    assert [c.day for c in again.chunks] == [date(2024, 6, 5)] * 2
+    assert summary.skipped == 4
+
+
+def test_an_error_that_stops_the_load_is_raised_to_every_follower(settings, tmp_path):
+    """The archive cannot be written: the run stops at once, and each month's wait says why."""
+    (tmp_path / "afile").write_text("a file where the archive's folder should be")
+    broken = settings.replace(raw_dir=tmp_path / "afile" / "raw")
+    with begin(broken, date(2024, 5, 30), date(2024, 6, 2)) as load:
+        for chunks in by_month(load.chunks).values():
+            with pytest.raises(errors.ArchiveError, match="cannot write"):
+                load.wait(chunks)
+        with pytest.raises(errors.ArchiveError):
+            load.join()
+    assert query(broken.db_path, "select count(*) from load_runs") == [(0,)]
+
+
+def test_a_stopped_load_writes_whole_chunks_and_says_what_it_did_not_write(emu, tmp_path):
+    import threading
+
+    written_one = threading.Event()
+    with served(emu, faults="latency=30") as srv:
+        settings = make_settings(srv.base_url, tmp_path)
+        first, last = date(2024, 1, 1), date(2024, 6, 7)
+        with begin(
+            settings, first, last, concurrency=2, on_chunk=lambda _: written_one.set()
+        ) as load:
+            assert written_one.wait(120)
+            load.stop()
+            with pytest.raises(errors.VatsError, match="stopped before"):
+                load.wait(load.chunks)
+            summary = load.join()
+    written = query(settings.db_path, "select count(*) from load_runs")[0][0]
+    assert 0 < written < len(load.chunks)  # what was in flight, not the range
+    assert written == sum(t.chunks for t in summary.totals.values())
+    assert query(settings.db_path, "select count(*) - count(distinct uid) from calls") == [(0,)]
