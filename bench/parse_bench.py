@@ -4,7 +4,8 @@ Run: ``.venv/bin/python -m bench.parse_bench`` (optionally ``--rows 5000 50000 -
 Prints the median and best milliseconds per call for external history in JSON and in CSV
 (10-column shape), on synthetic but realistic payloads: mixed letter case, both timestamp
 forms, numbers as strings, empty fields, Cyrillic names and about 0.5% bad rows, so that the
-rejected-row path is part of the measurement.
+rejected-row path is part of the measurement. ``json-p`` is the same calls in the platform's
+dialect (``type`` for ``direction``, ``noanswer``, ``login@domain``, ``missedStatus``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,21 @@ def json_body(calls: list[dict[str, object]]) -> bytes:
     return orjson.dumps(calls)
 
 
+def platform_json_body(calls: list[dict[str, object]]) -> bytes:
+    """The same calls as the platform writes them (issue 10)."""
+    rows = []
+    for i, call in enumerate(calls):
+        row = {("type" if key == "direction" else key): value for key, value in call.items()}
+        del row["account"]
+        if str(row["status"]).lower() == "missed" and i % 2:
+            row["status"] = "noanswer"
+            row["missedStatus"] = "noanswer"
+        if row["user"] and i % 3 == 0:
+            row["user"] = f"{row['user']}@acme.megapbx.ru"
+        rows.append(row)
+    return orjson.dumps(rows)
+
+
 def csv_body(calls: list[dict[str, object]]) -> bytes:
     lines = []
     for call in calls:
@@ -102,10 +118,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[5_000, 50_000])
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
-    print(f"{'rows':>7} {'fmt':<4} {'stage':<9} {'median ms':>10} {'best ms':>8} {'rows/s':>10}")
+    print(f"{'rows':>7} {'fmt':<6} {'stage':<9} {'median ms':>10} {'best ms':>8} {'rows/s':>10}")
     for rows in args.rows:
         calls = synthetic_calls(rows)
-        for fmt, body in (("json", json_body(calls)), ("csv", csv_body(calls))):
+        bodies = (
+            ("json", json_body(calls)),
+            ("json-p", platform_json_body(calls)),
+            ("csv", csv_body(calls)),
+        )
+        for label, body in bodies:
+            fmt = label.removesuffix("-p")
             parsed = parse_history("external", fmt, body)  # type: ignore[arg-type]
             checked = validate("external", parsed, NOW)
             stages: dict[str, Callable[[], object]] = {
@@ -116,10 +138,10 @@ def main() -> None:
             for stage, run in stages.items():
                 median, best = timed(run, args.repeat)
                 total += median
-                print(f"{rows:>7} {fmt:<4} {stage:<9} {median:>10.2f} {best:>8.2f}")
+                print(f"{rows:>7} {label:<6} {stage:<9} {median:>10.2f} {best:>8.2f}")
             rate = rows / total * 1000
             print(
-                f"{rows:>7} {fmt:<4} {'both':<9} {total:>10.2f} {'':>8} {rate:>10,.0f}"
+                f"{rows:>7} {label:<6} {'both':<9} {total:>10.2f} {'':>8} {rate:>10,.0f}"
                 f"   ({checked.rejected.height} rejected, {len(body) / 1e6:.1f} MB)"
             )
 

@@ -1,6 +1,7 @@
 """End-to-end load benchmark (issue 3): prints figures, asserts nothing.
 
     .venv/bin/python -m bench.pipeline_bench [--days 365] [--agents 200] [--profile]
+        [--dialect spec|platform]
 
 1. Starts the emulator in a subprocess with every day of the range pre-rendered, so the
    figures below are the pipeline's own, and measures the emulator's own rate (plain httpx
@@ -34,7 +35,9 @@ API_KEY = "bench-key"
 HERE = Path(__file__).resolve().parent
 
 
-def start_emulator(days: int, agents: int, seed: int) -> tuple[subprocess.Popen[str], str, float]:
+def start_emulator(
+    days: int, agents: int, seed: int, dialect: str = "spec"
+) -> tuple[subprocess.Popen[str], str, float]:
     started = time.perf_counter()
     proc = subprocess.Popen(
         [
@@ -47,6 +50,8 @@ def start_emulator(days: int, agents: int, seed: int) -> tuple[subprocess.Popen[
             str(agents),
             "--seed",
             str(seed),
+            "--dialect",
+            dialect,
             "--api-key",
             API_KEY,
             "--prerender-days",
@@ -275,6 +280,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--agents", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--dialect",
+        choices=("spec", "platform"),
+        default="spec",
+        help="what the emulator speaks (spec: the figures in docs/performance.md)",
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep the warehouse and archive here")
@@ -287,9 +298,12 @@ def main() -> None:
         pipeline_child(args)
         return
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
-    proc, url, startup = start_emulator(args.days, args.agents, args.seed)
+    proc, url, startup = start_emulator(args.days, args.agents, args.seed, args.dialect)
     try:
-        print(f"emulator: {args.agents} agents, {args.days} days pre-rendered in {startup:.1f} s")
+        print(
+            f"emulator: {args.agents} agents, {args.dialect} dialect, {args.days} days"
+            f" pre-rendered in {startup:.1f} s"
+        )
         first, last = day_range(args.days)
         rate = emulator_rate(url, first, last)
         print(

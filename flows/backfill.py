@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from datetime import date
 from itertools import groupby
 
-from prefect import flow
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 from flows.accounts import per_account
-from flows.history import load_history, publish_read_copy, publish_summary
-from vats_etl import pipeline, runtime, warehouse
+from flows.history import publish_read_copy, publish_summary
+from vats_etl import pipeline, runtime
 from vats_etl.client import Fmt, Kind
-from vats_etl.pipeline import RunSummary
+from vats_etl.pipeline import Chunk, RunSummary
+
+
+@task(name="load-month", task_run_name="history {month}", cache_policy=NO_CACHE)
+def follow_month(load: pipeline.Load, month: str, chunks: Sequence[Chunk]) -> RunSummary:
+    """One month of the backfill's pipeline run: done once its last chunk is written."""
+    return load.wait(chunks)
 
 
 @flow(name="vats-backfill")
@@ -28,23 +36,19 @@ def backfill(
     """Load every day from `date_from` to `date_to` (both included, days in VATS_TZ).
 
     Chunks already loaded settled are skipped unless `force` (see the README's re-run
-    policy). Months are separate tasks so that the Prefect UI shows progress. `account`: a
-    name of the accounts file whose settings the run uses (flows/accounts.py).
+    policy). One pipeline runs over the whole range; each month is a task that ends when
+    its days are written, so the Prefect UI shows progress. The CLI starts that pipeline
+    while Prefect's temporary server starts and hands it over (``Runtime.load``).
+    `account`: a name of the accounts file whose settings the run uses (flows/accounts.py).
     """
     rt = runtime.current()
-    settings = rt.settings
-    chunks = pipeline.plan(date_from, date_to, settings.zone, kinds, formats)
-    planned = len(chunks)
-    if not force:
-        with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s) as con:
-            chunks = pipeline.without_settled(chunks, pipeline.settled_keys(con))
-    if rt.on_plan is not None:
-        rt.on_plan(len(chunks))
-    summary = RunSummary(pipeline.new_run_id(), started_at=datetime.now(UTC))
-    summary.skipped = planned - len(chunks)
-    for _, month in groupby(chunks, key=lambda c: (c.day.year, c.day.month)):
-        summary.merge(load_history(list(month), summary.run_id, concurrency))
-    summary.finished_at = datetime.now(UTC)
+    load = rt.load or rt.begin_backfill(
+        date_from, date_to, kinds, formats, concurrency=concurrency, force=force
+    )
+    with load:
+        for month, chunks in groupby(load.chunks, key=lambda c: f"{c.day:%Y-%m}"):
+            follow_month(load, month, list(chunks))
+        summary = load.join()
     publish_read_copy()
     publish_summary("backfill-summary", f"Backfill {date_from} – {date_to}", summary)
     return summary

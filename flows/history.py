@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
-from vats_etl import catalog, pipeline, runtime, warehouse
+from vats_etl import catalog, errors, pipeline, runtime, warehouse
 from vats_etl.pipeline import Chunk, RunSummary
 
 
-@task(name="load-history", retries=1, retry_delay_seconds=10)
+def _busy(task: Any, task_run: Any, state: Any) -> bool:
+    return isinstance(state.result(raise_on_failure=False), errors.DatabaseBusy)
+
+
+# Retried only when another process held the warehouse too long: a failed chunk is in the
+# summary, not an exception, and a full disk or an unreadable file does not heal in 10 s.
+@task(
+    name="load-history",
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=_busy,
+    cache_policy=NO_CACHE,
+)
 def load_history(chunks: Sequence[Chunk], run_id: str, concurrency: int) -> RunSummary:
-    """Fetch, archive, parse, validate and load chunks (network: retried once as a whole;
-    chunks already loaded settled are skipped on the retry by the caller's plan)."""
+    """Fetch, archive, parse, validate and load chunks."""
     rt = runtime.current()
     with rt.client() as client:
         return pipeline.run(
@@ -31,7 +44,7 @@ def load_history(chunks: Sequence[Chunk], run_id: str, concurrency: int) -> RunS
 @task(name="publish-read-copy")
 def publish_read_copy() -> str:
     """Publish the read copy; for an account, refresh the catalog when the accounts changed
-    (a first read copy, an account added); a catalog problem never fails the load."""
+    (an account added or removed, a new sql/); a catalog problem never fails the load."""
     rt = runtime.current()
     settings = rt.settings
     published = warehouse.publish_read_copy(settings.db_path, timeout_s=settings.db_lock_timeout_s)

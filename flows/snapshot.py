@@ -58,6 +58,9 @@ def summary_markdown(summary: SnapshotSummary) -> str:
         f"| {table} | {t.seen} | {t.opened} | {t.closed} | {t.unchanged} |"
         for table, t in summary.tables.items()
     ]
+    if summary.skipped:
+        lines += ["", "Skipped (not offered by this account; earlier versions stay open):", ""]
+        lines += [f"- {entity}: {why}" for entity, why in summary.skipped.items()]
     return "\n".join(lines) + "\n"
 
 

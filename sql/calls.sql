@@ -20,11 +20,11 @@ create table if not exists calls (
 comment on table calls is 'External call history (spec 4.1/4.2 and the history webhook), one row per call uid. Upserted idempotently: re-reading a window never duplicates a call.';
 comment on column calls.uid is 'The PBX''s unique call id (uid in history, callid in webhooks). Unique: every write is a MERGE by uid (no index, so bulk loads stay fast).';
 comment on column calls.direction is 'in = inbound (client called us), out = outbound.';
-comment on column calls.status is 'Lower-case canonical status: success, missed, cancel, busy, notavailable, notallowed, notfound. CSV rows only know success/missed.';
+comment on column calls.status is 'Lower-case canonical status: success, missed, cancel, busy, notavailable, notallowed, notfound (the platform''s noanswer and not_available are stored as missed and notavailable). A status outside that list is stored lower-cased as delivered, never dropped: it counts as not answered, and data_quality lists it. CSV rows only know success/missed.';
 comment on column calls.client is 'The client''s phone number as the PBX reports it.';
 comment on column calls.diversion is 'Our number the inbound call came in on (the number dialled).';
 comment on column calls.destination is 'Where an inbound call ended (spec 4.2): user, group, telnum, ivr, onduty, offtime, hello, vm, am. Null for outbound and CSV rows.';
-comment on column calls.user_login is 'Login of the employee (user, or account when user is empty).';
+comment on column calls.user_login is 'Login of the employee (user, or account when user is empty); login@domain is stored as login. Empty when account named a target (then destination) or a department (then group_name).';
 comment on column calls.user_name is 'Employee name as delivered with the call (the PBX''s value at call time).';
 comment on column calls.group_name is 'Department the inbound call went through, as delivered with the call.';
 comment on column calls.started_at is 'Call start, UTC (TIMESTAMPTZ). Convert with VATS_TZ for local hours and days.';

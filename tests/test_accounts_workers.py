@@ -1,12 +1,13 @@
 """Issue 14's acceptance: many PBX accounts on Prefect's own machinery, end to end.
 
 A real `prefect server start`, a process work pool made by `vats-etl deploy`, two
-`prefect worker start` processes and three emulators (different seeds and zones) on
-loopback sockets. Every account gets a backfill and then a daily run through its
-deployments; each good account's warehouse ends equal to its emulator's truth and the
-catalog answers across accounts. Two broken accounts — a wrong key, an unreachable host —
-fail their own runs at once with a message naming them, and nothing else notices. No key
-reaches Prefect: not its database, its logs or the workers' output.
+`prefect worker start` processes and three emulators (different seeds, zones and dialects:
+the platform's answers and the letter of the spec) on loopback sockets. Every account gets
+a backfill and then a daily run through its deployments; each good account's warehouse
+ends equal to its emulator's truth and the catalog answers across accounts. Two broken
+accounts — a wrong key, an unreachable host — fail their own runs at once with a message
+naming them, and nothing else notices. No key reaches Prefect: not its database, its logs
+or the workers' output.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Company:
     seed: int
     tz: str
     key: str
+    dialect: str
 
     @property
     def zone(self) -> ZoneInfo:
@@ -60,9 +62,9 @@ class Company:
 
 
 GOOD = (
-    Company("alpha", 11, "Europe/Moscow", "alpha-key-0123456789abcdef"),
-    Company("beta", 12, "Asia/Vladivostok", "beta-key-0123456789abcdef"),
-    Company("gamma", 13, "Europe/Kaliningrad", "gamma-key-0123456789abcdef"),
+    Company("alpha", 11, "Europe/Moscow", "alpha-key-0123456789abcdef", "platform"),
+    Company("beta", 12, "Asia/Vladivostok", "beta-key-0123456789abcdef", "spec"),
+    Company("gamma", 13, "Europe/Kaliningrad", "gamma-key-0123456789abcdef", "platform"),
 )
 WRONG_KEY = "badkey-wrong-value-0123456789"
 
@@ -126,7 +128,8 @@ def test_two_workers_load_every_account_and_isolate_the_broken_ones(tmp_path: Pa
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     emulators = {
-        c.name: Emulator(seed=c.seed, agents=8, tz=c.tz, clock=lambda: FROZEN) for c in GOOD
+        c.name: Emulator(seed=c.seed, agents=8, tz=c.tz, dialect=c.dialect, clock=lambda: FROZEN)
+        for c in GOOD
     }
     servers = {c.name: EmulatorServer(emulators[c.name], api_key=c.key) for c in GOOD}
     accounts_file = tmp_path / "etc" / "accounts.toml"

@@ -41,13 +41,22 @@ def test_precedence_env_file_then_environment_then_flags(tmp_path: Path):
         ("acme.megapbx.ru", "https://acme.megapbx.ru/crmapi/v1"),
         ("https://acme.megapbx.ru/crmapi/v1/", "https://acme.megapbx.ru/crmapi/v1"),
         ("http://127.0.0.1:8080/crmapi/v1", "http://127.0.0.1:8080/crmapi/v1"),
+        # any operator's domain: nothing but the host differs between them
+        ("pbx.example.by", "https://pbx.example.by/crmapi/v1"),
+        (" vats.example.md/ ", "https://vats.example.md/crmapi/v1"),
+        ("company.vpbx.example.kz:8443", "https://company.vpbx.example.kz:8443/crmapi/v1"),
+        ("атс.пример.рф", "https://атс.пример.рф/crmapi/v1"),
+        ("acme.megapbx.ru/crmapi/v1", "https://acme.megapbx.ru/crmapi/v1"),
+        # the cabinet's address as pasted from a browser
+        ("https://acme.megapbx.ru", "https://acme.megapbx.ru/crmapi/v1"),
+        ("https://pbx.example.by/", "https://pbx.example.by/crmapi/v1"),
     ],
 )
 def test_base_url_bare_domain_or_url(given, expected):
     assert normalize_base_url(given) == expected
 
 
-@pytest.mark.parametrize("bad", ["ftp://x/y", "acme.ru/crmapi", "  "])
+@pytest.mark.parametrize("bad", ["ftp://x/y", "acme.ru/crmapi", "  ", "https://", "/crmapi/v1"])
 def test_bad_base_url_is_a_config_error(bad):
     with pytest.raises(ConfigError):
         normalize_base_url(bad)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -17,6 +17,7 @@ from polars.testing import assert_frame_equal
 
 from vats_etl.errors import UnknownShape
 from vats_etl.parse import (
+    ACCOUNT_TARGETS,
     CALL_SCHEMA,
     EXTERNAL_CSV_LAYOUTS,
     INTERNAL_SCHEMA,
@@ -202,8 +203,9 @@ def test_json_empty_array_gives_empty_frames_with_schemas() -> None:
         (b'{"error": "Invalid token"}', 'got a JSON object of 26 bytes starting \'{"error"'),
         (b"<html><body>522 Origin timeout</body></html>", "got an HTML/XML page"),
         (b'[{"uid": "1", "start": "2022-01-', "not valid JSON"),
-        (b"", "got an empty body"),
-        (b"null", "expected an array of call objects, got text"),
+        (b'"CRM disabled"', "expected an array of call objects, got text"),
+        (b"true", "expected an array of call objects, got text"),
+        (b'{"items": []}', "got a JSON object of 13 bytes"),
         (b"[1, 2]", "element 0 is a number, expected an object"),
         (b'[{"uid": "1"}, null]', "element 1 is null, expected an object"),
         (b'[{"uid": "1"}] trailing', "not valid JSON"),
@@ -399,9 +401,9 @@ def test_csv_crlf_quoting_bom_and_blank_lines() -> None:
     parsed = parse_history("external", "csv", body)
 
     assert parsed.shape == "csv10"
-    assert rows(parsed, "uid", "user_login", "record_url", "rating", "wait_s") == [
-        ("1", "ivanov", "https://r/a,b.mp3", None, 5),
-        ("2", 'say "hi"', None, None, 7),
+    assert rows(parsed, "uid", "user_login", "group_name", "record_url", "rating", "wait_s") == [
+        ("1", "ivanov", None, "https://r/a,b.mp3", None, 5),
+        ("2", None, 'say "hi"', None, None, 7),  # not a login: a name, i.e. a department
     ]
     assert parsed.raw["wait"].to_list() == ["5", " 7 "]
     assert parsed.raw["rating"].to_list() == ["", ""]
@@ -549,11 +551,20 @@ clean_text = st.builds(
     st.sampled_from(TEXT_CHARS),
 ) | st.sampled_from(TEXT_CHARS)
 login_text = st.text(alphabet=string.ascii_lowercase + string.digits + "._-", min_size=1)
+# A login in `account` must not read as a target word (ivr, fax, ...): those are destinations.
+account_login = login_text.filter(lambda value: value not in ACCOUNT_TARGETS)
+department = st.sampled_from(["Отдел продаж", "Sales Dept", "Поддержка 24/7", "Склад"])
 timestamps = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31, 23, 59, 59)
 ).map(lambda dt: dt.replace(microsecond=0, tzinfo=UTC))
 seconds = st.integers(min_value=-10, max_value=2**31 - 1)
 EXTERNAL_STATUSES = ["success", "missed", "cancel", "busy", "notavailable", "notallowed"]
+DIRECTION_SPELLINGS = {"in": ["in", "incoming"], "out": ["out", "outgoing"]}
+STATUS_SPELLINGS = {
+    "missed": ["missed", "noanswer", "no_answer"],
+    "notavailable": ["notavailable", "not_available"],
+    "notallowed": ["notallowed", "not_allowed"],
+}
 DESTINATIONS = ["user", "group", "telnum", "ivr", "onduty", "offtime", "hello", "vm", "am"]
 
 
@@ -566,7 +577,24 @@ def render_case(draw: st.DrawFn, value: str) -> str:
 
 
 def render_time(draw: st.DrawFn, value: datetime) -> str:
-    return value.strftime(draw(st.sampled_from(["%Y-%m-%dT%H:%M:%SZ", "%Y%m%dT%H%M%SZ"])))
+    """Every form the platform is known to write a start in (all the same instant)."""
+    form = draw(st.sampled_from(["Z", "compact", "offset", "space", "T-naive", "fraction"]))
+    if form == "offset":
+        hours = draw(st.integers(min_value=-12, max_value=14))
+        zone = timezone(timedelta(hours=hours))
+        return value.astimezone(zone).isoformat()  # 2022-01-20T11:59:22+03:00
+    fmt = {
+        "Z": "%Y-%m-%dT%H:%M:%SZ",
+        "compact": "%Y%m%dT%H%M%SZ",
+        "space": "%Y-%m-%d %H:%M:%S",
+        "T-naive": "%Y-%m-%dT%H:%M:%S",
+        "fraction": "%Y-%m-%dT%H:%M:%S.000Z",
+    }[form]
+    return value.strftime(fmt)
+
+
+def render_login(draw: st.DrawFn, login: str) -> str:
+    return login + draw(st.sampled_from(["", "", "@acme.megapbx.ru", "@pbx.example.by"]))
 
 
 def render_number(draw: st.DrawFn, value: int) -> Any:
@@ -582,15 +610,15 @@ def render_json_null(draw: st.DrawFn) -> Any:
 
 @st.composite
 def external_json_case(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(canonical row, JSON object that should parse to it)."""
+    """(canonical row, JSON object that should parse to it), in either dialect."""
     row = {
         "uid": draw(maybe(clean_text)),
         "direction": draw(maybe(st.sampled_from(["in", "out"]))),
-        "status": draw(maybe(st.sampled_from(EXTERNAL_STATUSES))),
+        "status": draw(maybe(st.sampled_from([*EXTERNAL_STATUSES, "transferred", "voicemail"]))),
         "client": draw(maybe(clean_text)),
         "diversion": draw(maybe(clean_text)),
         "destination": draw(maybe(st.sampled_from(DESTINATIONS))),
-        "user_login": draw(maybe(clean_text)),
+        "user_login": draw(maybe(account_login)),
         "user_name": draw(maybe(clean_text)),
         "group_name": draw(maybe(clean_text)),
         "started_at": draw(maybe(timestamps)),
@@ -603,8 +631,14 @@ def external_json_case(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]
     obj: dict[str, Any] = {}
     renderers: dict[str, tuple[str, Callable[[Any], Any]]] = {
         "uid": ("uid", lambda v: v),
-        "direction": ("direction", lambda v: render_case(draw, v)),
-        "status": ("status", lambda v: render_case(draw, v)),
+        "direction": (
+            draw(st.sampled_from(["direction", "type"])),
+            lambda v: render_case(draw, draw(st.sampled_from(DIRECTION_SPELLINGS[v]))),
+        ),
+        "status": (
+            "status",
+            lambda v: render_case(draw, draw(st.sampled_from(STATUS_SPELLINGS.get(v, [v])))),
+        ),
         "client": ("client", lambda v: v),
         "diversion": ("diversion", lambda v: v),
         "destination": ("destination", lambda v: render_case(draw, v)),
@@ -621,14 +655,27 @@ def external_json_case(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]
         obj[field] = render_json_null(draw) if value is None else render(value)
     login = row["user_login"]
     if login is not None and draw(st.booleans()):
-        obj["user"], obj["account"] = render_json_null(draw), login  # user empty → account
+        # user empty → account
+        obj["user"], obj["account"] = render_json_null(draw), render_login(draw, login)
+    elif login is None and draw(st.booleans()):
+        # account names where the call went: a target (→ destination) or a department
+        obj["user"] = render_json_null(draw)
+        obj["account"] = draw(st.sampled_from(list(ACCOUNT_TARGETS)) | department)
+        if obj["account"] in ACCOUNT_TARGETS:
+            row["destination"] = row["destination"] or ACCOUNT_TARGETS[obj["account"]]
+        else:
+            row["group_name"] = row["group_name"] or obj["account"]
     else:
         obj["user"], obj["account"] = (
-            (render_json_null(draw) if login is None else login),
+            (render_json_null(draw) if login is None else render_login(draw, login)),
             (render_json_null(draw)),
         )
+    if "direction" in obj and "type" not in obj and draw(st.booleans()):
+        obj["type"] = render_json_null(draw)  # the other field present but empty
     if draw(st.booleans()):
         obj["some_new_field"] = {"nested": ["ignored"]}
+    if draw(st.booleans()):
+        obj["missedStatus"] = draw(st.sampled_from(["noanswer", "", None, 3]))
     keys = draw(st.permutations(list(obj)))
     return row, {key: obj[key] for key in keys if obj[key] is not MISSING}
 
@@ -678,7 +725,7 @@ def external_csv_case(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]], bytes
             "client": draw(maybe(clean_text)),
             "diversion": draw(maybe(clean_text)),
             "destination": None,
-            "user_login": draw(maybe(clean_text)) if "account" in layout else None,
+            "user_login": draw(maybe(account_login)) if "account" in layout else None,
             "user_name": None,
             "group_name": None,
             "started_at": draw(timestamps),
@@ -688,11 +735,22 @@ def external_csv_case(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]], bytes
             "rating": draw(maybe(st.integers(1, 5))) if "rating" in layout else None,
             "source": "api_csv",
         }
+        account = None if row["user_login"] is None else render_login(draw, row["user_login"])
+        if account is None and "account" in layout and draw(st.booleans()):
+            account = draw(st.sampled_from(list(ACCOUNT_TARGETS)) | department)
+            if account in ACCOUNT_TARGETS:
+                row["destination"] = ACCOUNT_TARGETS[account]
+            else:
+                row["group_name"] = account
         values = {
             "uid": row["uid"],
             "type": render_case(draw, csv_type),
             "client": row["client"],
-            "account": row["user_login"],
+            "account": account
+            if account is None
+            else render_case(draw, account)
+            if account in ACCOUNT_TARGETS
+            else account,
             "via": row["diversion"],
             "start": render_time(draw, row["started_at"]),
             "wait": None if row["wait_s"] is None else str(render_number(draw, row["wait_s"])),

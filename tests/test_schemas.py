@@ -68,7 +68,7 @@ def test_good_rows_pass_with_canonical_dtypes() -> None:
     assert checked.good.schema == pl.Schema(CALL_SCHEMA)
     assert checked.rejected.is_empty()
     assert checked.rejected.schema == pl.Schema(
-        {"row": pl.Int64(), "raw": pl.String(), "reasons": pl.List(pl.String())}
+        {"row": pl.Int64(), "uid": pl.String(), "raw": pl.String(), "reasons": pl.List(pl.String())}
     )
 
 
@@ -103,12 +103,11 @@ def test_spec_example_passes() -> None:
         ({"uid": "  "}, "uid: missing"),
         ({"direction": None}, "direction: missing"),
         ({"direction": "Sideways"}, "direction: unknown 'sideways'"),
-        ({"status": "transfered"}, "status: unknown 'transfered'"),
-        ({"status": "TRANSFERED"}, "status: unknown 'transfered'"),
         ({"status": ""}, "status: missing"),
         ({"start": None}, "started_at: missing"),
         ({"start": "2022-13-45T99:00:00Z"}, "started_at: cannot parse '2022-13-45T99:00:00Z'"),
-        ({"start": "2024-03-01 08:00:00"}, "started_at: cannot parse '2024-03-01 08:00:00'"),
+        ({"start": "01.03.2024 08:00:00"}, "started_at: cannot parse '01.03.2024 08:00:00'"),
+        ({"start": "2024-03-01"}, "started_at: cannot parse '2024-03-01'"),  # no time of day
         (
             {"start": "2024-03-01T12:10:01Z"},
             "started_at: 2024-03-01T12:10:01Z is later than now + 0:10:00 (2024-03-01T12:10:00Z)",
@@ -132,6 +131,14 @@ def test_each_malformed_value_has_a_reason(change: dict[str, Any], reason: str) 
     assert checked.good["uid"].to_list() == ["100"]  # the good row of the chunk loads
     assert checked.rejected["row"].to_list() == [1]
     assert reasons_of(checked) == [[reason]]
+
+
+@pytest.mark.parametrize("status", ["transfered", "TRANSFERED", "Voicemail", "true"])
+def test_an_unknown_status_loads_lower_cased_as_delivered(status: str) -> None:
+    checked = external({"status": status})
+
+    assert checked.rejected.is_empty()
+    assert checked.good["status"].to_list() == ["success", status.lower()]
 
 
 def test_start_within_the_tolerance_passes_and_tolerance_is_a_parameter() -> None:
@@ -182,7 +189,6 @@ def test_a_row_with_several_problems_lists_them_all_in_column_order() -> None:
         [
             "uid: missing",
             "direction: unknown 'sideways'",
-            "status: unknown 'transfered'",
             "started_at: cannot parse '2022-13-45T99:00:00Z'",
             "wait_s: cannot parse 'abc'",
             "duration_s: -5 is negative",
@@ -191,23 +197,45 @@ def test_a_row_with_several_problems_lists_them_all_in_column_order() -> None:
     ]
 
 
-def test_rejected_raw_is_the_raw_row_as_json_object_text() -> None:
-    checked = external({"status": "transfered", "wait": "13", "user_name": "Пётр <b>"})
-    parsed_raw = orjson.loads(checked.rejected["raw"][0])
+def test_rejected_raw_is_the_json_object_as_received_with_every_key_and_its_uid() -> None:
+    received = {
+        "uid": "3934307521",
+        "type": "in",  # the platform's direction
+        "status": "NoAnswer",
+        "missedStatus": "no_answer",  # keys we do not model are kept
+        "second_callid": "3934307522",
+        "note": {"text": "перезвонить", "tags": [1, 2]},
+        "start": "2022-13-45T99:00:00Z",
+        "wait": "13",
+        "duration": 1.5,
+        "user_name": "Пётр <b>",
+    }
+    checked = external(received)
 
-    assert parsed_raw["status"] == "transfered"
-    assert parsed_raw["wait"] == "13"
-    assert parsed_raw["user_name"] == "Пётр <b>"
-    assert parsed_raw["account"] is None  # missing key
-    assert list(parsed_raw) == list(
-        parse_history("external", "json", b"[]").raw.columns
-    )  # every known field, raw order
+    assert checked.rejected.select("row", "uid").rows() == [(1, "3934307521")]
+    raw = checked.rejected["raw"][0]
+    assert orjson.loads(raw) == {**GOOD_CALL, **received}  # values and keys as sent
+    assert list(orjson.loads(raw)) == [*GOOD_CALL, "type", "missedStatus", "second_callid", "note"]
+    # so the row can be loaded again as it is, once what rejected it is fixed:
+    again = parse_history("external", "json", b"[" + raw.encode() + b"]")
+    assert again.frame.select("uid", "direction", "status", "wait_s").row(0) == (
+        "3934307521",
+        "in",
+        "missed",
+        13,
+    )
+
+
+def test_rejected_rows_without_a_uid_have_a_null_uid() -> None:
+    checked = external({"uid": None})
+    assert checked.rejected["uid"].to_list() == [None]
+    assert "uid" not in orjson.loads(checked.rejected["raw"][0])
 
 
 def test_long_and_multiline_values_are_shortened_in_reasons() -> None:
-    checked = external({"status": "x" * 100 + "\nmore"})
+    checked = external({"direction": "x" * 100 + "\nmore"})
     (reason,) = reasons_of(checked)[0]
-    assert reason == "status: unknown '" + "x" * 59 + "…'"
+    assert reason == "direction: unknown '" + "x" * 59 + "…'"
     checked = external({"start": "2024\r\n03"})
     assert reasons_of(checked) == [["started_at: cannot parse '2024\\r\\n03'"]]
 
@@ -255,12 +283,10 @@ def test_internal_statuses_and_logins() -> None:
     assert checked.good.schema == pl.Schema(INTERNAL_SCHEMA)
     assert checked.good.select("uid", "status", "from_login").rows() == [
         ("1", "noanswer", "admin"),
+        ("3", "notavailable", "a"),  # unexpected for internal calls, but loaded as delivered
         ("1910575453", "noanswer", "admin"),  # the spec's own CSV example: "out", 0 s
     ]
-    assert reasons_of(checked) == [
-        ["from_login: cannot parse '@d'"],
-        ["status: unknown 'notavailable'"],
-    ]
+    assert reasons_of(checked) == [["from_login: cannot parse '@d'"]]
 
 
 def test_internal_json_good_rows() -> None:
@@ -293,6 +319,19 @@ def test_required_field_absent_from_the_whole_payload_is_unknown_shape() -> None
         UnknownShape, match=r"required field 'start' \(for started_at\) is absent from all 3 rows"
     ):
         validate("external", parsed, NOW)
+
+
+def test_direction_is_absent_only_when_type_is_absent_too() -> None:
+    without = [{k: v for k, v in GOOD_CALL.items() if k != "direction"} for _ in range(3)]
+    parsed = parse_history("external", "json", orjson.dumps(without))
+    with pytest.raises(
+        UnknownShape,
+        match=r"required field 'direction' or 'type' \(for direction\) is absent from all 3",
+    ):
+        validate("external", parsed, NOW)
+    platform = [{**call, "type": "out"} for call in without]
+    checked = validate("external", parse_history("external", "json", orjson.dumps(platform)), NOW)
+    assert checked.good["direction"].to_list() == ["out"] * 3 and checked.rejected.is_empty()
 
 
 def test_a_single_row_without_a_required_field_is_quarantined_not_fatal() -> None:
@@ -477,3 +516,78 @@ def test_emulator_day_parses_and_validates_to_its_truth(
     assert len(truth_rows) > 20
     assert checked.rejected.height == sum(row["malformed"] for row in truth_rows) > 0
     assert_frame_equal(got.sort("uid"), expected.sort("uid"))
+
+
+# --- rows as received: found again by uid, or by decoding the body --------------------------
+
+received_values = st.one_of(
+    st.none(),
+    st.text(max_size=8),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.sampled_from(["{", "}", '"uid": "1"', "\\", "Ж{}"]),
+    st.dictionaries(st.sampled_from(["a", "uid", "{"]), st.integers(-9, 9), max_size=2),
+)
+
+
+@st.composite
+def payload_with_bad_rows(draw: st.DrawFn) -> tuple[list[dict[str, Any]], bytes]:
+    """Calls whose uids repeat, hide in other keys and strings, come as numbers or are
+    missing; some rows rejected (negative duration); pretty-printed or compact."""
+    calls = []
+    for i in range(draw(st.integers(min_value=1, max_value=12))):
+        call: dict[str, Any] = {
+            # (not all without a uid: that is a format change, UnknownShape)
+            "uid": draw(st.sampled_from(["7", "8", "uid", " 7 ", "Ж", 7, 8, *([None] * bool(i))])),
+            "type": "in",
+            "status": "success",
+            "start": "2024-03-01T08:00:00Z",
+            "duration": draw(st.sampled_from([-1, 5])),
+            "user_name": f"n{i}",
+        }
+        for key in draw(st.lists(st.sampled_from(["note", "second_callid", "uid_"]), max_size=2)):
+            call[key] = draw(received_values)
+        if call["uid"] is None:
+            del call["uid"]
+        calls.append(call)
+    indent = draw(st.booleans())
+    body = orjson.dumps(calls, option=orjson.OPT_INDENT_2 if indent else 0)
+    return calls, body
+
+
+@settings(max_examples=200, deadline=None)
+@given(payload_with_bad_rows())
+def test_rejected_rows_are_the_objects_as_received(
+    case: tuple[list[dict[str, Any]], bytes],
+) -> None:
+    calls, body = case
+    parsed = parse_history("external", "json", body)
+    checked = validate("external", parsed, NOW)
+    expected = [calls[row] for row in checked.rejected["row"]]
+    assert [orjson.loads(raw) for raw in checked.rejected["raw"]] == expected
+    assert checked.rejected.height == sum(c["duration"] < 0 or "uid" not in c for c in calls)
+
+
+def test_rejected_rows_with_a_uid_are_found_without_decoding_the_whole_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vats_etl import parse
+
+    def whole_body(text: bytes) -> list[object]:
+        raise AssertionError("decoded the whole body")
+
+    calls = [
+        {**GOOD_CALL, "uid": str(100 + i), "duration": -1 if i % 50 == 7 else 60, "n": {"i": i}}
+        for i in range(400)
+    ]
+    calls[57]["second_callid"] = "107"  # the uid of a rejected row, in another key before it
+    calls[300]["uid"] = 400  # a number
+    calls[300]["duration"] = -3
+    body = orjson.dumps(calls, option=orjson.OPT_INDENT_2)
+    parsed = parse_history("external", "json", body)
+    monkeypatch.setattr(parse, "_json_items", whole_body)
+
+    checked = validate("external", parsed, NOW)
+
+    rows = checked.rejected["row"].to_list()
+    assert rows == [7, 57, 107, 157, 207, 257, 300, 307, 357]
+    assert [orjson.loads(raw) for raw in checked.rejected["raw"]] == [calls[r] for r in rows]

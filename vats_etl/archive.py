@@ -14,6 +14,7 @@ name and renamed, so a crash never leaves a half-written file under a real name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -66,14 +67,22 @@ def store(
     fetched_at: datetime,
     zone: ZoneInfo,
 ) -> Path:
-    """Write one response body; returns its path. Safe to call from several threads."""
+    """Write one response body; returns its path. Safe to call from several threads.
+
+    A write that fails (disk full, no permission, a file where a folder should be) leaves
+    nothing behind and raises ArchiveError naming the file."""
     path = page_path(root, kind, fmt, window, fetched_at, zone)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise errors.ArchiveError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 

@@ -1,15 +1,26 @@
 """The `vats-etl` command: a thin shell over the library and the flows.
 
-Exit codes: 0 success; 1 failure (a one-line message, no traceback, for expected errors);
-2 usage error; 3 partial success (everything loaded but some rows were quarantined).
+Exit codes: 0 success; 1 failure (a one-line message, no traceback, for expected errors:
+errors.VatsError and what the operating system says about files and disks); 2 usage error;
+3 partial success (everything loaded but some rows were quarantined). With -v a failure also
+prints its traceback.
+
+Commands that run flows start Prefect's API first, in the background (vats_etl.prefect_api),
+and meanwhile check the API key, the host and the warehouse, so that those fail in seconds
+and before anything is planned; a backfill also starts loading meanwhile.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import dataclasses
+import gc
 import logging
 import os
 import sys
+import time
+import traceback
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -26,9 +37,48 @@ if TYPE_CHECKING:
     from vats_etl.accounts import Accounts
     from vats_etl.client import Fmt, Kind
     from vats_etl.pipeline import ChunkResult, RunSummary
+    from vats_etl.runtime import Runtime
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
 KINDS = ("external", "internal")
+SERVICES = {"emulator", "serve", "webhook"}  # run until stopped; their logs are watched
+
+
+def _process_started() -> float:
+    """When this process started, on time.monotonic()'s clock (Linux; elsewhere: now)."""
+    try:
+        stat = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        since_boot_s = int(stat[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+        return time.monotonic() - (time.clock_gettime(time.CLOCK_BOOTTIME) - since_boot_s)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic()
+
+
+class _Clock:
+    """The time the user waited, from the process's start to the first summary, then from
+    one summary to the next (`demo` prints two), and how much of it went on waiting for
+    Prefect's temporary server."""
+
+    def __init__(self) -> None:
+        self.since = _process_started()
+        self.waited_s = 0.0
+
+    def lap(self) -> tuple[float, float]:
+        from vats_etl import prefect_api
+
+        now, waited_s = time.monotonic(), prefect_api.waited_s()
+        lap = (now - self.since, waited_s - self.waited_s)
+        self.since, self.waited_s = now, waited_s
+        return lap
+
+
+_clock = _Clock()
+_verbose = False
+# The last thing at exit (atexit runs last what registered first): keep the interpreter's
+# final garbage collections off the ~150,000 objects Prefect, polars and DuckDB leave —
+# 0.3-1 s a user waited for after the summary, for memory the process returns anyway.
+# Files and connections are closed by then, and Prefect has sent its last events.
+atexit.register(gc.freeze)
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -51,8 +101,15 @@ def _console(*, stderr: bool = True) -> Console:
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {' '.join(message.split())}", err=True)
     sys.exit(EXIT_FAILED)
+
+
+def _os_error(exc: OSError) -> str:
+    """What the operating system said, naming the file: `out/x.html: No space left on device`."""
+    if exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
 
 
 class Context:
@@ -238,9 +295,14 @@ def main(
     override them. See README.md for the variables. With an accounts file (VATS_ACCOUNTS),
     a command runs for the account given with --account, or for each with --all-accounts.
     """
+    global _verbose
+    _verbose = verbose
     _quiet_prefect(verbose)
+    # A one-shot command tells what matters itself (progress, summary, `warning:` and
+    # `error:` lines): its library's warnings would only repeat that. Services keep theirs.
+    quiet = logging.WARNING if ctx.invoked_subcommand in SERVICES else logging.ERROR
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+        level=logging.INFO if verbose else quiet,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     overrides = {"base_url": base_url, "db_path": db_path, "raw_dir": raw_dir, "tz": tz}
@@ -257,26 +319,100 @@ def main(
 def run_cli() -> None:
     """Console entry point: expected errors become one line on stderr and exit code 1."""
     try:
-        main(standalone_mode=False)
+        main(standalone_mode=False, prog_name="vats-etl")
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see {exc.ctx.command_path} --help)"
+        click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
         sys.exit(exc.exit_code)
     except errors.VatsError as exc:
+        _traceback_if_verbose()
         _fail(str(exc))
+    except OSError as exc:  # a path that is not a folder, no permission, the disk is full
+        _traceback_if_verbose()
+        _fail(_os_error(exc))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
 
 
+def _traceback_if_verbose() -> None:
+    if _verbose:
+        traceback.print_exc()
+
+
 # -- progress and summaries -------------------------------------------------------------------
 
 
+def _prepare_flows(settings: Settings, *, api: bool = True) -> None:
+    """Before a command runs flows: start Prefect's API in the background, and meanwhile
+    check what would otherwise fail late and at length — with `api`, the key, the host and
+    the archive folder; always the warehouse (busy, not a DuckDB file, read-only, under a
+    file)."""
+    from vats_etl import prefect_api, runtime, warehouse
+
+    prefect_api.start()
+    if api:
+        _check_api(settings)
+    with (  # the writer applies this command's settings (an account's KPI settings file)
+        runtime.using(runtime.Runtime(settings)),
+        warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s, tz=settings.tz),
+    ):
+        pass
+    if api:
+        try:
+            settings.raw_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise errors.ArchiveError(f"cannot create {settings.raw_dir}: {exc.strerror}") from None
+
+
+def _check_api(settings: Settings) -> int:
+    """One cheap authenticated call, in seconds: a rejected key or an unreachable host
+    fails here, before anything is planned. Returns the number of users."""
+    from vats_etl.client import PbxClient, RetryPolicy
+
+    base_url, api_key = settings.require_api()
+    retry = RetryPolicy(attempts=2, total_s=20)
+    try:
+        with PbxClient(base_url, api_key, timeout_s=10, retry=retry) as client:
+            return client.check()
+    except errors.ApiError as exc:  # an account's key is in its own variable: name that one
+        message = f"{base_url}: {exc}".replace("VATS_API_KEY", settings.api_key_var)
+        raise type(exc)(message, status=exc.status, endpoint=exc.endpoint) from None
+
+
 @contextlib.contextmanager
-def _progress(settings: Settings, label: str, **runtime_options: Any) -> Iterator[None]:
-    """Install a Runtime whose hooks drive a progress bar on stderr."""
+def _flows_connected(load: Any = None) -> Iterator[None]:
+    """Run flows inside this: Prefect's API ready, or one line and exit 1 when it did not
+    start. A load begun meanwhile is stopped when anything fails before it is done (it
+    writes whole chunks only: a re-run resumes)."""
+    from vats_etl import prefect_api
+
+    try:
+        with prefect_api.connected(verbose=_verbose):
+            yield
+    except BaseException:
+        if load is not None:
+            load.stop()
+            with contextlib.suppress(Exception):
+                load.join()
+        raise
+
+
+@contextlib.contextmanager
+def _progress(
+    settings: Settings,
+    label: str,
+    *,
+    begin: Callable[[Runtime], Runtime] | None = None,
+    **runtime_options: Any,
+) -> Iterator[Runtime]:
+    """Install a Runtime whose hooks drive a progress bar on stderr, once Prefect's API is
+    ready. `begin` may start work first (a backfill's load), while the API starts."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from vats_etl import runtime
@@ -303,17 +439,26 @@ def _progress(settings: Settings, label: str, **runtime_options: Any) -> Iterato
         rows = int(task.fields["rows"]) + result.rows_loaded
         progress.update(task_id, advance=1, rows=rows, description=f"{label} {result.chunk.day}")
 
-    with (
-        progress,
-        runtime.using(
-            runtime.Runtime(settings, on_chunk=on_chunk, on_plan=on_plan, **runtime_options)
-        ),
-    ):
-        yield
+    rt = runtime.Runtime(settings, on_chunk=on_chunk, on_plan=on_plan, **runtime_options)
+    with progress:
+        try:
+            if begin is not None:
+                with runtime.using(rt):  # what begins sees this command's settings (--tz)
+                    rt = begin(rt)
+            with runtime.using(rt), _flows_connected(rt.load):
+                yield rt
+        except BaseException:  # the failure is told in one line: take the bar away
+            progress.live.transient = True
+            progress.live.stop()
+            progress.disable = True  # so that leaving `progress` prints nothing more
+            raise
 
 
 def _print_summary(summary: RunSummary) -> None:
+    """The totals, and the time the user waited for them (see _Clock)."""
     from rich.table import Table
+
+    seconds, waited = _clock.lap()
 
     table = Table(title=f"run {summary.run_id[:8]}: {summary.status}", title_justify="left")
     for column in ("kind", "chunks", "failed", "received", "loaded", "quarantined"):
@@ -329,10 +474,10 @@ def _print_summary(summary: RunSummary) -> None:
         )
     console = _console()
     console.print(table)
-    seconds = max(summary.seconds, 1e-9)
     console.print(
-        f"{summary.rows_loaded:,} rows in {summary.seconds:.1f} s "
-        f"({summary.rows_loaded / seconds:,.0f} rows/s)"
+        f"{summary.rows_loaded:,} rows in {seconds:.1f} s "
+        f"({summary.rows_loaded / max(seconds, 1e-9):,.0f} rows/s)"
+        + (f", {waited:.1f} s of it waiting for Prefect's server" if waited >= 0.1 else "")
         + (f"; {summary.skipped} settled chunks skipped" if summary.skipped else "")
     )
     for chunk, error in summary.failures:
@@ -348,8 +493,16 @@ def _exit_for(summary: RunSummary) -> NoReturn:
     sys.exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(summary.status, EXIT_FAILED))
 
 
-def _run_flow(settings: Settings, label: str, call: Callable[[], RunSummary]) -> NoReturn:
-    with _progress(settings, label):
+def _run_flow(
+    settings: Settings,
+    label: str,
+    call: Callable[[], RunSummary],
+    *,
+    api: bool = True,
+    begin: Callable[[Runtime], Runtime] | None = None,
+) -> NoReturn:
+    _prepare_flows(settings, api=api)
+    with _progress(settings, label, begin=begin):
         summary = call()
     _print_summary(summary)
     _exit_for(summary)
@@ -366,6 +519,25 @@ def _kinds(value: str) -> tuple[Kind, ...]:
 # -- commands ---------------------------------------------------------------------------------
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+class IsoWeek(click.ParamType[str]):
+    """`2026-W47`, checked when the command line is read: a week that does not exist is a
+    usage error (exit 2). The command gets the text back."""
+
+    name = "week"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from vats_etl.reports import Period
+
+        try:
+            Period.week(str(value))
+        except errors.ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
+
+
+WEEK = IsoWeek()
 
 
 @main.command()
@@ -388,21 +560,26 @@ def backfill(
     force: bool,
 ) -> None:
     """Load history for a date range (days in VATS_TZ, both included); resumable."""
-    settings = ctx.settings()
-    settings.require_api()
     first: date = date_from.date()
     last: date = date_to.date()
     if last < first:
         raise click.BadParameter("--to is before --from", param_hint="--to")
-    from flows.backfill import backfill as backfill_flow
-
     chosen = _kinds(kinds)
     formats = (cast("Fmt", fmt),)
-    _run_flow(
-        settings,
-        "backfill",
-        lambda: backfill_flow(first, last, chosen, formats, concurrency=concurrency, force=force),
-    )
+    settings = ctx.settings()
+    settings.require_api()
+
+    def begin(rt: Runtime) -> Runtime:
+        """Start loading while Prefect's server starts; the flow follows this load."""
+        load = rt.begin_backfill(first, last, chosen, formats, concurrency=concurrency, force=force)
+        return dataclasses.replace(rt, load=load)
+
+    def call() -> RunSummary:
+        from flows.backfill import backfill as backfill_flow
+
+        return backfill_flow(first, last, chosen, formats, concurrency=concurrency, force=force)
+
+    _run_flow(settings, "backfill", call, begin=begin)
 
 
 @main.command()
@@ -410,12 +587,16 @@ def backfill(
 @pass_context
 def daily(ctx: Context, kinds: str) -> None:
     """Load yesterday and today (further back if earlier days never settled)."""
+    chosen = _kinds(kinds)
     settings = ctx.settings()
     settings.require_api()
-    from flows.daily import daily as daily_flow
 
-    chosen = _kinds(kinds)
-    _run_flow(settings, "daily", lambda: daily_flow(chosen))
+    def call() -> RunSummary:
+        from flows.daily import daily as daily_flow
+
+        return daily_flow(chosen)
+
+    _run_flow(settings, "daily", call)
 
 
 @main.command()
@@ -425,26 +606,37 @@ def daily(ctx: Context, kinds: str) -> None:
 def replay(ctx: Context, date_from: Any, date_to: Any) -> None:
     """Rebuild history tables from the raw archive (no API calls)."""
     settings = ctx.settings()
-    from flows.replay import replay as replay_flow
-
     first = date_from.date() if date_from else None
     last = date_to.date() if date_to else None
-    _run_flow(settings, "replay", lambda: replay_flow(first, last))
+    if first and last and last < first:
+        raise click.BadParameter("--to is before --from", param_hint="--to")
+
+    def call() -> RunSummary:
+        from flows.replay import replay as replay_flow
+
+        return replay_flow(first, last)
+
+    _run_flow(settings, "replay", call, api=False)
 
 
 @main.command()
 @pass_context
 def check(ctx: Context) -> None:
     """Verify the API URL and key with one cheap call."""
-    from vats_etl.client import RetryPolicy
-    from vats_etl.runtime import Runtime
-
     settings = ctx.settings()
     base_url, _ = settings.require_api()
-    rt = Runtime(settings, retry=RetryPolicy(attempts=2, total_s=20))
-    with rt.client() as client:
-        total = client.check()
+    total = _check_api(settings)
     click.echo(f"ok: {base_url} answers; {total} users")
+
+
+DIALECT_OPTION = click.option(
+    "--dialect",
+    type=click.Choice(["platform", "spec"]),
+    default="platform",
+    show_default=True,
+    help="platform: as the platform really answers (type, null, noanswer, login@domain, no "
+    "SIMs); spec: the letter of the API spec.",
+)
 
 
 @main.command()
@@ -459,6 +651,7 @@ def check(ctx: Context) -> None:
     show_default=True,
     help="realistic: the quirks of real payloads; clean: none.",
 )
+@DIALECT_OPTION
 @click.option(
     "--faults", default="", help='Injected faults, e.g. "latency=20,error=0.1,429=0.05,drop=0.02".'
 )
@@ -475,6 +668,7 @@ def emulator(
     seed: int,
     agents: int,
     profile: str,
+    dialect: str,
     faults: str,
     api_key: str | None,
     crm_url: str | None,
@@ -505,6 +699,7 @@ def emulator(
         webhook_format=webhook_format,
         tz=ctx.plain_settings().tz,
         prerender_days=prerender_days,
+        dialect=dialect,
         printer=lambda line: click.echo(f"emulator listening on {line} (Ctrl-C stops)"),
     )
 
@@ -514,8 +709,9 @@ def emulator(
 @click.option("--agents", type=click.IntRange(5, 900), default=60, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--faults", default="error=0.02,429=0.01,drop=0.01", show_default=True)
+@DIALECT_OPTION
 @pass_context
-def demo(ctx: Context, days: int, agents: int, seed: int, faults: str) -> None:
+def demo(ctx: Context, days: int, agents: int, seed: int, faults: str, dialect: str) -> None:
     """Emulator on a free port, backfill of the last DAYS days, daily run, example queries.
 
     The database, archive and dashboards go to data/demo/ unless --db/--raw-dir (and
@@ -533,11 +729,13 @@ def demo(ctx: Context, days: int, agents: int, seed: int, faults: str) -> None:
     explicit = {k for k, v in ctx.overrides.items() if v is not None}
     console = _console()
     with (
-        demo_lib.emulator(seed=seed, agents=agents, faults=faults) as (url, key),
+        demo_lib.emulator(seed=seed, agents=agents, faults=faults, dialect=dialect) as (url, key),
         demo_lib.dashboards_under_demo() as pages,
     ):
         settings = demo_lib.demo_settings(ctx.plain_settings(), url, key, explicit)
-        console.print(f"emulator: {agents} agents (seed {seed}) at {url}, faults: {faults}")
+        console.print(
+            f"emulator: {agents} agents (seed {seed}, {dialect} dialect) at {url}, faults: {faults}"
+        )
         today = periods.local_date(datetime.now(UTC), settings.zone)
         first, last = today - timedelta(days=days), today - timedelta(days=1)
         with _progress(settings, "backfill"):
@@ -672,16 +870,15 @@ def snapshot(ctx: Context) -> None:
 
     settings = ctx.settings()
     settings.require_api()
-    from flows.snapshot import snapshot as snapshot_flow
-
-    if not ctx.verbose:  # a failure is told in one line below, not by Prefect's run logs
-        for name in ("prefect.flow_runs", "prefect.task_runs"):
-            logging.getLogger(name).disabled = True
+    _prepare_flows(settings)
     console = _console()
     with (
         runtime.using(runtime.Runtime(settings)),
         console.status("reading the directory (users, departments, numbers, SIMs, blacklist)"),
+        _flows_connected(),
     ):
+        from flows.snapshot import snapshot as snapshot_flow
+
         summary = snapshot_flow()
     table = Table(title=f"snapshot {summary.taken_at:%Y-%m-%d %H:%M:%S} UTC", title_justify="left")
     for column in ("table", "seen", "new versions", "closed", "unchanged"):
@@ -718,7 +915,7 @@ def _report_period(settings: Settings, date_from: Any, date_to: Any, week: str |
 @main.command()
 @click.option("--from", "date_from", type=DATE, help="First day (YYYY-MM-DD), with --to.")
 @click.option("--to", "date_to", type=DATE, help="Last day, included.")
-@click.option("--week", help="ISO week instead, e.g. 2026-W47.")
+@click.option("--week", type=WEEK, help="ISO week instead, e.g. 2026-W47.")
 @click.option("--department", help="Only this department (its name as the dashboards show it).")
 @click.option(
     "--out",
@@ -773,7 +970,7 @@ def report(
 
 
 @main.command("email-weekly")
-@click.option("--week", help="ISO week, e.g. 2026-W47 [default: last week in VATS_TZ].")
+@click.option("--week", type=WEEK, help="ISO week, e.g. 2026-W47 [default: last week in VATS_TZ].")
 @click.option(
     "--routing",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -928,13 +1125,16 @@ def serve(ctx: Context, daily_cron: str, weekly_cron: str, routing: Path | None)
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
     if os.environ.get("PREFECT_LOGGING_TO_API_ENABLED") == "false":
         os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "true"
-    api = os.environ.get("PREFECT_API_URL")
-    if not api:
+    from vats_etl import prefect_api
+
+    api = prefect_api.ready()  # PREFECT_API_URL, or a temporary server as for any command
+    if prefect_api.temporary():
         click.echo(
             "warning: PREFECT_API_URL is not set: a temporary Prefect API lives only as long "
             "as this process (no UI); see docs/operations.md",
             err=True,
         )
+        api = f"a temporary Prefect API ({api})"
     from flows.serve import DAILY_DEPLOYMENT, WEEKLY_DEPLOYMENT
     from flows.serve import serve as serve_flows
 
@@ -944,7 +1144,7 @@ def serve(ctx: Context, daily_cron: str, weekly_cron: str, routing: Path | None)
         weekly_name = f"{weekly_name.split('/')[0]}/{settings.account}"
     click.echo(
         f"serving {daily_name} ({daily_cron}) and {weekly_name} ({weekly_cron}), "
-        f"{settings.tz}, against {api or 'a temporary Prefect API'}; Ctrl-C stops"
+        f"{settings.tz}, against {api}; Ctrl-C stops"
     )
     sys.stdout.flush()
     serve_flows(

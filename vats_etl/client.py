@@ -26,7 +26,7 @@ from typing import Any, Generic, Literal, TypeVar
 import httpx
 import orjson
 
-from vats_etl import errors, periods
+from vats_etl import errors, parse, periods
 from vats_etl.config import Secret
 from vats_etl.periods import Window
 
@@ -42,6 +42,10 @@ HISTORY_PATHS: dict[tuple[str, str], str] = {
     ("internal", "json"): "history/inner/json",
     ("internal", "csv"): "history/inner/csv",
 }
+# 429 is retried like a 5xx; 501 "Not Implemented" is an answer, not a hiccup (an account
+# without the endpoint), so it is not retried.
+RETRIED = frozenset({429})
+NOT_RETRIED = frozenset({501})
 # Smallest window we will split; a full response for a window this short cannot be resolved.
 MIN_WINDOW_S = 2
 USER_AGENT = "vats-etl/0.1 (+https://github.com/vats-etl)"
@@ -99,6 +103,10 @@ def after_response(window: Window, rows: int, limit: int) -> list[Window]:
 
 
 def decode_json(body: bytes) -> list[Any]:
+    """A history JSON body's records; an empty window (``[]``, ``null``, ``""``, ``{}``, an
+    empty body: the platform answers them all) is no records."""
+    if parse.is_empty_window(body):
+        return []
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -152,6 +160,8 @@ def _api_error(what: str, response: httpx.Response) -> errors.ApiError:
         cls, why = errors.NotFound, "404 Not Found"
     elif status == 405:
         cls, why = errors.MethodNotAllowed, "405 Method Not Allowed"
+    elif status == 501:
+        cls, why = errors.ServerError, "501 Not Implemented"
     elif status >= 500:
         cls, why = errors.ServerError, f"{status} server error"
     else:
@@ -233,7 +243,9 @@ class PbxClient:
                         elapsed_s=time.monotonic() - started,
                         attempts=attempt + 1,
                     )
-                if response.status_code != 429 and response.status_code < 500:
+                if response.status_code not in RETRIED and response.status_code < 500:
+                    raise _api_error(what, response)
+                if response.status_code in NOT_RETRIED:
                     raise _api_error(what, response)
                 last_problem = f"HTTP {response.status_code}"
                 retry_after = _retry_after_s(response)
@@ -408,17 +420,34 @@ def _items(path: str, body: bytes) -> list[dict[str, Any]]:
 
 
 def _next_start(path: str, body: bytes, start: int) -> int | None:
-    """Where the next page starts, from info.next (or info.total), or None at the end.
-    A bare array (some accounts answer so for small lists) is a single page."""
+    """Where the next page starts, or None at the end (a tiny state machine):
+
+    * an empty page (or a bare array: some accounts answer so for small lists) ends it;
+    * ``info.next`` when it is a number past ``start`` (and below ``info.total``, if given);
+    * else ``info.total`` when the pages so far hold fewer items (the platform's answers may
+      carry no ``next``): the next page starts after this one's items."""
     data = orjson.loads(body)
     if not isinstance(data, dict):
         return None
-    info = data.get("info") or {}
-    items = data.get("items") or []
-    nxt = info.get("next")
-    if nxt is not None and int(nxt) > start and items:
-        return int(nxt)
-    total = info.get("total")
-    if nxt is None and total is not None and items and start + len(items) < int(total):
+    info = data.get("info")
+    items = data.get("items")
+    if not isinstance(info, dict) or not isinstance(items, list) or not items:
+        return None
+    total = _whole(info.get("total"))
+    nxt = _whole(info.get("next"))
+    if nxt is not None and nxt > start and (total is None or nxt < total):
+        return nxt
+    if nxt is None and total is not None and start + len(items) < total:
         return start + len(items)
+    return None
+
+
+def _whole(value: Any) -> int | None:
+    """A non-negative whole number (also as text), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
     return None

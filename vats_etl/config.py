@@ -49,20 +49,34 @@ class Secret:
         return bool(self._value)
 
 
+API_PATH = "/crmapi/v1"
+
+
 def normalize_base_url(value: str) -> str:
-    """`acme.megapbx.ru` -> `https://acme.megapbx.ru/crmapi/v1`; full URLs lose a trailing slash."""
+    """The API base from what a user pastes, for any operator of the platform (the host is
+    all that differs): ``acme.megapbx.ru`` or ``pbx.example.by`` → ``https://{domain}/crmapi/v1``
+    (also with ``/crmapi/v1`` already written after it); a URL with a scheme but no path
+    (the cabinet's address) gets ``/crmapi/v1``; other URLs lose a trailing slash."""
     value = value.strip()
     if not value:
         raise ConfigError("VATS_BASE_URL is empty")
     if "://" not in value:
-        domain = value.strip("/")
-        if "/" in domain:
+        domain = value.rstrip("/")
+        if domain.endswith(API_PATH):
+            domain = domain.removesuffix(API_PATH)
+        domain = domain.strip("/")
+        if not domain or "/" in domain:
             raise ConfigError(
                 f"VATS_BASE_URL {value!r} is neither a bare domain nor a URL with a scheme"
             )
-        return f"https://{domain}/crmapi/v1"
+        return f"https://{domain}{API_PATH}"
     if not value.startswith(("http://", "https://")):
         raise ConfigError(f"VATS_BASE_URL {value!r} must start with http:// or https://")
+    scheme, rest = value.split("://", 1)
+    if not rest.strip("/"):
+        raise ConfigError(f"VATS_BASE_URL {value!r} has no host")
+    if "/" not in rest.rstrip("/"):
+        return f"{scheme}://{rest.rstrip('/')}{API_PATH}"
     return value.rstrip("/")
 
 

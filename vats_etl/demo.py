@@ -61,10 +61,13 @@ EXAMPLES = (
 
 
 @contextlib.contextmanager
-def emulator(*, seed: int, agents: int, faults: str = DEMO_FAULTS) -> Iterator[tuple[str, Secret]]:
-    """Serve a synthetic company on 127.0.0.1; yields (base URL, API key)."""
+def emulator(
+    *, seed: int, agents: int, faults: str = DEMO_FAULTS, dialect: str = "platform"
+) -> Iterator[tuple[str, Secret]]:
+    """Serve a synthetic company on 127.0.0.1 speaking ``dialect`` (the platform's, unless
+    told otherwise: what a real PBX sends); yields (base URL, API key)."""
     key = secrets.token_urlsafe(24)
-    emu = Emulator(seed=seed, agents=agents, profile="realistic")
+    emu = Emulator(seed=seed, agents=agents, profile="realistic", dialect=dialect)
     with EmulatorServer(emu, api_key=key, faults=Faults.parse(faults), port=0) as server:
         yield server.base_url, Secret(key)
 

@@ -17,9 +17,13 @@ involved and never contain a secret (API key, CRM token, SMTP password).
     ├── UnknownShape             a response's shape is not one we know (chunk fails loudly)
     ├── ChunkFailed              a history chunk could not be loaded (wraps the cause)
     ├── DatabaseBusy             another process holds the DuckDB file longer than allowed
-    ├── ArchiveError             the raw archive is missing or unreadable
+    ├── WarehouseError           the DuckDB file cannot be opened, read or written (not a
+    │                            DuckDB file, truncated, read-only, its folder is a file,
+    │                            the disk is full)
+    ├── ArchiveError             the raw archive is missing, unreadable or cannot be written
     ├── EmailError               SMTP refused, failed auth or rejected recipients
-    └── WebhookError             the webhook receiver cannot start or apply its spool
+    ├── WebhookError             the webhook receiver cannot start or apply its spool
+    └── PrefectUnavailable       no Prefect API: the temporary server did not start
 """
 
 from __future__ import annotations
@@ -88,6 +92,10 @@ class DatabaseBusy(VatsError):
     pass
 
 
+class WarehouseError(VatsError):
+    pass
+
+
 class ArchiveError(VatsError):
     pass
 
@@ -97,4 +105,8 @@ class EmailError(VatsError):
 
 
 class WebhookError(VatsError):
+    pass
+
+
+class PrefectUnavailable(VatsError):
     pass

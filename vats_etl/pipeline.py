@@ -24,7 +24,7 @@ import os
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -94,6 +94,8 @@ class ChunkResult:
     validate_s: float = 0.0
     load_s: float = 0.0
     finished_at: datetime | None = None
+    # What parsing normalised on the way (parse.Parsed.notes), for the data_quality view.
+    notes: Counter[str] = field(default_factory=Counter)
 
     @property
     def rows_quarantined(self) -> int:
@@ -348,6 +350,8 @@ def process_chunk(
             if density:
                 density.learn(chunk.kind, chunk.window, [p.frame for p in parsed])
             apply_validation(result, parsed, now())
+    except errors.ArchiveError:
+        raise  # the archive cannot be written (disk full, ...): no chunk can load, stop the run
     except errors.VatsError as exc:
         result.error = str(exc)
         result.good = result.rejected = None
@@ -361,6 +365,7 @@ def apply_validation(result: ChunkResult, pages: Sequence[Parsed], now: datetime
     rejects: list[pl.DataFrame] = []
     for parsed in pages:
         result.rows_received += len(parsed)
+        result.notes.update(parsed.notes)
         checked = validate(result.chunk.kind, parsed, now)
         goods.append(checked.good)
         if not checked.rejected.is_empty():
@@ -401,6 +406,9 @@ def write_batch(
         for r in results:
             r.load_s = elapsed * r.rows_received / rows
         warehouse.record_load_runs(con, [r.load_run(run_id) for r in results])
+        warehouse.record_load_notes(
+            con, [(r.chunk_id, note, rows) for r in results for note, rows in r.notes.items()]
+        )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -433,9 +441,147 @@ def run(
         results = _in_order(
             pool, work, chunks, ahead=concurrency * 2, rows_ahead=BATCH_ROWS, stop=stop
         )
-        _write_all(settings, results, summary, on_chunk)
+        try:
+            _write_all(settings, results, summary, on_chunk)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # the run is over: fetch nothing more
+            raise
     summary.finished_at = datetime.now(UTC)
     return summary
+
+
+def begin(
+    settings: Settings,
+    first: date,
+    last: date,
+    *,
+    client: PbxClient,
+    kinds: Sequence[Kind] = ("external", "internal"),
+    fmts: Sequence[Fmt] = ("json",),
+    concurrency: int = 4,
+    force: bool = False,
+    on_chunk: ChunkHook | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Load:
+    """Plan a backfill (without the chunks already loaded settled, unless `force`) and
+    start loading it in the background. The load owns `client` and closes it."""
+    chunks = plan(first, last, settings.zone, kinds, fmts)
+    planned = len(chunks)
+    if not force:
+        with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s) as con:
+            chunks = without_settled(chunks, settled_keys(con))
+    load = Load(
+        settings, chunks, client=client, concurrency=concurrency, on_chunk=on_chunk, now=now
+    )
+    load.summary.skipped = planned - len(chunks)
+    return load.start()
+
+
+class Load:
+    """:func:`run` in a background thread, followed part by part.
+
+    A backfill is one pipeline over its whole range — the fetchers and the writer never
+    wait for a part (a month) to drain before the next begins — while its flow reports
+    progress per month: :meth:`wait` returns once every chunk of a part is written. An
+    error that stops the run (the archive or the warehouse cannot be written, the
+    warehouse stays busy) is raised by every later :meth:`wait` and by :meth:`join`; a
+    failed chunk is no such error, it is in the summaries.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        chunks: Sequence[Chunk],
+        *,
+        client: PbxClient,
+        concurrency: int = 4,
+        on_chunk: ChunkHook | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.chunks = list(chunks)
+        self.summary = RunSummary(new_run_id(), started_at=datetime.now(UTC))
+        self._client = client
+        self._concurrency = concurrency
+        self._on_chunk = on_chunk
+        self._now = now
+        self._written: dict[Chunk, RunSummary] = {}
+        self._error: BaseException | None = None
+        self._finished = False
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="load", daemon=True)
+
+    def start(self) -> Load:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            with self._client:
+                done = run(
+                    self.settings,
+                    self.chunks,
+                    client=self._client,
+                    run_id=self.summary.run_id,
+                    concurrency=self._concurrency,
+                    on_chunk=self._note,
+                    now=self._now,
+                    stop=self._stop,
+                )
+            self.summary.merge(done)
+            self.summary.finished_at = done.finished_at
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            with self._changed:
+                self._finished = True
+                self._changed.notify_all()
+
+    def _note(self, result: ChunkResult) -> None:
+        part = RunSummary(self.summary.run_id, result.started_at, result.finished_at)
+        part.add(result)
+        with self._changed:
+            self._written[result.chunk] = part
+            self._changed.notify_all()
+        if self._on_chunk is not None:
+            self._on_chunk(result)
+
+    def wait(self, chunks: Sequence[Chunk]) -> RunSummary:
+        """The summary of `chunks` once each is written."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._finished or all(c in self._written for c in chunks)
+            )
+            if self._error is not None:
+                raise self._error
+            if not all(c in self._written for c in chunks):
+                raise errors.VatsError("the load was stopped before these chunks were written")
+            parts = [self._written[c] for c in chunks]
+        summary = RunSummary(self.summary.run_id, started_at=self.summary.started_at)
+        for part in parts:
+            summary.merge(part)
+        summary.finished_at = max((p.finished_at for p in parts if p.finished_at), default=None)
+        return summary
+
+    def stop(self) -> None:
+        """Fetch nothing more; the chunks in flight are still written."""
+        self._stop.set()
+
+    def join(self) -> RunSummary:
+        """The whole run's summary once it has ended."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.summary
+
+    def __enter__(self) -> Load:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Leaving early (an error in the caller) stops the load and waits for it."""
+        self.stop()
+        self._thread.join()
 
 
 def _in_order(

@@ -10,16 +10,17 @@ the accounts file and the worker's environment (flows/accounts.py).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import httpx
 
+from vats_etl import pipeline
 from vats_etl.accounts import Accounts
-from vats_etl.client import PbxClient, RetryPolicy
+from vats_etl.client import Fmt, Kind, PbxClient, RetryPolicy
 from vats_etl.config import Settings, load_settings
-from vats_etl.pipeline import ChunkHook
+from vats_etl.pipeline import ChunkHook, Load
 
 
 def _utcnow() -> datetime:
@@ -33,6 +34,8 @@ class Runtime:
     on_plan: Callable[[int], None] | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], datetime] = _utcnow
+    # A backfill the CLI began loading while Prefect's server started: the flow follows it.
+    load: Load | None = None
     # The accounts file the settings came from (None: the single account of the env vars).
     accounts: Accounts | None = None
     # Called before every API request (retries included): the account's rate limit.
@@ -48,6 +51,33 @@ class Runtime:
             page_limit=self.settings.page_limit,
             transport=transport,
         )
+
+    def begin_backfill(
+        self,
+        first: date,
+        last: date,
+        kinds: Sequence[Kind],
+        fmts: Sequence[Fmt],
+        *,
+        concurrency: int = 4,
+        force: bool = False,
+    ) -> Load:
+        """Plan a backfill and start loading it with this runtime's client and hooks."""
+        load = pipeline.begin(
+            self.settings,
+            first,
+            last,
+            client=self.client(),
+            kinds=kinds,
+            fmts=fmts,
+            concurrency=concurrency,
+            force=force,
+            on_chunk=self.on_chunk,
+            now=self.clock,
+        )
+        if self.on_plan is not None:
+            self.on_plan(len(load.chunks))
+        return load
 
 
 class ThrottledTransport(httpx.BaseTransport):

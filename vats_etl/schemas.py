@@ -4,16 +4,19 @@
 ``internal_calls`` as they leave parsing: column order and dtypes, which columns are
 required, allowed values and ranges. ``validate(kind, parsed, now)`` splits a
 :class:`~vats_etl.parse.Parsed` into ``good`` (canonical rows that pass, same dtypes) and
-``rejected`` (``row`` index into ``parsed``, the ``raw`` row as JSON object text, and every
-``reasons`` of that row). Row problems never raise; a schema problem (a column missing or of
-the wrong dtype, a required field absent from the whole payload) raises
+``rejected`` (``row`` index into ``parsed``, the row's ``uid`` when it has one, the ``raw`` row
+exactly as received as JSON object text — for JSON every key of the object, also those we do
+not model — and every ``reasons`` of that row). Row problems never raise; a schema problem (a
+column missing or of the wrong dtype, a required field absent from the whole payload) raises
 :class:`~vats_etl.errors.UnknownShape`, because the whole chunk is then unreadable.
 
 Reasons — every failed rule of a row, grouped by column in model order::
 
     csv: 11 fields, expected 10 (extra 'x')   structural problem found by the parser (first)
     uid: missing                              required, and the raw field was empty too
-    status: unknown 'transfered'              not an allowed value (after lower-casing)
+    direction: unknown 'sideways'             not an allowed value (after normalising); a
+                                              status is never one of these: an unexpected
+                                              status loads as delivered (lower-cased)
     started_at: cannot parse '2022-13-45T99:00:00Z'
                                               parse loss: the raw value was present but did
                                               not convert (timestamps, numbers, `from@x`);
@@ -24,8 +27,9 @@ Reasons — every failed rule of a row, grouped by column in model order::
 
 Values in reasons are cut to 60 characters and kept on one line. A duplicated ``uid``
 within a chunk is *not* a reason: the warehouse keeps the last row. A required field
-absent (missing or null) from every row of a payload of two rows or more is a format change:
-``UnknownShape``, not thousands of quarantined rows.
+absent (missing or null) from every row of a payload of two rows or more — in its field and
+in every fallback field (JSON ``direction`` ← ``type``) — is a format change: ``UnknownShape``,
+not thousands of quarantined rows.
 
 Why validation is split in two (measured with pandera 0.35 / polars 2.1 on 5,000 rows):
 pandera's full ``validate(df, lazy=True)`` collects once per check and builds failure
@@ -60,16 +64,6 @@ from pandera.errors import SchemaErrors
 from vats_etl.errors import UnknownShape
 from vats_etl.parse import Kind, Parsed
 
-EXTERNAL_STATUSES: Final = (
-    "success",
-    "missed",
-    "cancel",
-    "busy",
-    "notavailable",
-    "notallowed",
-    "notfound",
-)
-INTERNAL_STATUSES: Final = ("success", "noanswer", "missed", "cancel", "busy")
 DIRECTIONS: Final = ("in", "out")
 SOURCES: Final = ("api_json", "api_csv", "webhook")
 RATING_RANGE: Final = {"min_value": 1, "max_value": 5}
@@ -77,6 +71,7 @@ UTC_MICROS: Final = {"time_unit": "us", "time_zone": "UTC"}
 
 REJECTED_SCHEMA: Final[dict[str, pl.DataType]] = {
     "row": pl.Int64(),
+    "uid": pl.String(),
     "raw": pl.String(),
     "reasons": pl.List(pl.String()),
 }
@@ -101,7 +96,9 @@ class CallsModel(pa.DataFrameModel):
 
     uid: str = pa.Field(nullable=False)
     direction: str = pa.Field(nullable=False, isin=DIRECTIONS)
-    status: str = pa.Field(nullable=False, isin=EXTERNAL_STATUSES)
+    # Any status loads (lower-cased as delivered): an unexpected one is no reason to lose a
+    # call; sql/data_quality.sql lists the ones outside spellings.EXTERNAL_STATUSES.
+    status: str = pa.Field(nullable=False)
     client: str = pa.Field(nullable=True)
     diversion: str = pa.Field(nullable=True)
     destination: str = pa.Field(nullable=True)
@@ -126,7 +123,7 @@ class InternalCallsModel(pa.DataFrameModel):
     """``internal_calls`` as parsed (calls between employees)."""
 
     uid: str = pa.Field(nullable=False)
-    status: str = pa.Field(nullable=False, isin=INTERNAL_STATUSES)
+    status: str = pa.Field(nullable=False)  # any status loads, as for external calls
     from_login: str = pa.Field(nullable=True)
     to_login: str = pa.Field(nullable=True)
     from_name: str = pa.Field(nullable=True)
@@ -144,7 +141,8 @@ class InternalCallsModel(pa.DataFrameModel):
 
 @dataclass(frozen=True)
 class Validated:
-    """``good``: canonical rows that passed; ``rejected``: ``row``, ``raw``, ``reasons``."""
+    """``good``: canonical rows that passed; ``rejected``: ``row``, ``uid``, ``raw`` (as
+    received), ``reasons``."""
 
     good: pl.DataFrame
     rejected: pl.DataFrame
@@ -235,9 +233,13 @@ def _check_required_fields_present(
         return
     for column in _required_columns(model):
         field = parsed.sources.get(column)
-        if field is not None and parsed.raw[field].null_count() == rows:
+        if field is None:
+            continue
+        fields = (field, *parsed.fallbacks.get(column, ()))
+        if all(parsed.raw[name].null_count() == rows for name in fields):
+            named = " or ".join(f"'{name}'" for name in fields)
             raise UnknownShape(
-                f"{kind} history ({parsed.shape}): required field '{field}' (for {column})"
+                f"{kind} history ({parsed.shape}): required field {named} (for {column})"
                 f" is absent from all {rows} rows"
             )
 
@@ -409,9 +411,7 @@ def _apply_rules(parsed: Parsed, rules: tuple[Rule, ...], latest_start: datetime
     ]
     rejected = rejected_rows.select(
         pl.col("row").cast(pl.Int64),
-        pl.struct(pl.col(RAW_PREFIX + name).alias(name) for name in raw.columns)
-        .struct.json_encode()
-        .alias("raw"),
+        pl.col("uid"),
         pl.concat_list(
             [pl.lit([], dtype=pl.List(pl.String))]
             + [pl.when(pl.col(flag)).then(rule.message) for rule, flag in fired]
@@ -421,6 +421,10 @@ def _apply_rules(parsed: Parsed, rules: tuple[Rule, ...], latest_start: datetime
     )
     if parsed.row_problems.height:
         rejected = _with_row_problems(rejected, parsed.row_problems)
+    # The rows as received (every key of a JSON object, not only the fields we read): only
+    # now, for the rejected rows, is the body read again.
+    received = pl.Series("raw", parsed.received(rejected["row"].to_list()), dtype=pl.String)
+    rejected = rejected.insert_column(2, received)
     return Validated(frame.filter(~bad), rejected)
 
 
@@ -429,7 +433,7 @@ def _with_row_problems(rejected: pl.DataFrame, row_problems: pl.DataFrame) -> pl
     by_row = row_problems.group_by("row").agg(pl.col("reason").alias("structural"))
     return rejected.join(by_row, on="row", how="left", maintain_order="left").select(
         "row",
-        "raw",
+        "uid",
         pl.concat_list(
             pl.col("structural").fill_null(pl.lit([], pl.List(pl.String))), "reasons"
         ).alias("reasons"),

@@ -11,6 +11,14 @@ One snapshot reads, at one instant ``taken_at``::
     GET /blacklist/telnums?with=statistics → blacklist_history (key telnum)
     GET /blacklist/block-anonymous  → pbx_settings_history    (key setting)
 
+Not every operator or tariff offers every endpoint. An entity whose endpoint answers 404,
+405, 501 or ``{"error": ...}`` — departments, numbers, SIMs, the blacklist, the
+block-anonymous setting — is **skipped** with a one-line warning naming it: the rest of the
+snapshot is taken, the skip is recorded as a ``load_runs`` row (``kind`` = the entity,
+``status`` = ``skipped``, ``error`` = why; the data_quality view lists it), and the entity's
+current versions stay open — a missing endpoint is not a deletion. Employees
+(``/users``, ``/users/{login}/groups``) are not optional: without them the snapshot fails.
+
 Every response body goes to the raw archive first (``kind`` = the endpoint, e.g. ``users``,
 ``user_groups/{login}``; window ``[taken_at, taken_at]``). Then, in **one transaction**, each
 history table is brought up to date by :func:`scd2_diff`, a pure function of the current
@@ -24,11 +32,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -38,12 +47,13 @@ import polars as pl
 from vats_etl import archive, errors, warehouse
 from vats_etl.client import PbxClient
 from vats_etl.config import Settings
-from vats_etl.periods import Window
+from vats_etl.periods import Window, local_date
 
 log = logging.getLogger(__name__)
 
 Key = tuple[Any, ...]
 Row = dict[str, Any]
+T = TypeVar("T")
 
 JSON = pl.String()  # JSON attributes travel as canonical text and land in DuckDB json columns
 
@@ -443,13 +453,24 @@ class Body:
     body: bytes
 
 
+# Answers that mean "this account has no such endpoint" (besides {"error": ...}).
+UNAVAILABLE = (errors.NotFound, errors.MethodNotAllowed)
+NOT_IMPLEMENTED = 501
+
+
+class Unavailable(Exception):
+    """An optional endpoint the account does not offer (internal: becomes a skip)."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """The directory at `taken_at`: rows per history table, plus the bodies they came from."""
+    """The directory at `taken_at`: rows per history table, plus the bodies they came from,
+    and the optional entities skipped (entity → why)."""
 
     taken_at: datetime
     rows: dict[str, list[Row]]
     bodies: list[Body] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def requests(self) -> int:
@@ -462,6 +483,17 @@ def _decode(what: str, body: bytes) -> Any:
     except orjson.JSONDecodeError:
         excerpt = body[:80].decode("utf-8", "replace").replace("\n", " ")
         raise errors.UnknownShape(f"GET {what}: response is not JSON: {excerpt!r}") from None
+
+
+def _error_of(body: bytes) -> str | None:
+    """The text of an ``{"error": ...}`` answer (the platform's way to say "not here")."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(data, dict) and "error" in data and "items" not in data:
+        return str(data["error"])[:200].replace("\n", " ")
+    return None
 
 
 def _items(what: str, body: bytes) -> list[dict[str, Any]]:
@@ -481,21 +513,56 @@ def _safe_login(login: str) -> str:
 
 
 def read_directory(client: PbxClient, taken_at: datetime) -> Snapshot:
-    """Read every directory endpoint; bodies are kept for the archive. Raises ApiError."""
+    """Read every directory endpoint; bodies are kept for the archive. Optional entities the
+    account does not offer are skipped (``Snapshot.skipped``); other failures raise ApiError."""
     bodies: list[Body] = []
+    skipped: dict[str, str] = {}
 
-    def listed(path: str) -> list[dict[str, Any]]:
+    def offered(path: str, fetch: Callable[[], list[bytes]]) -> list[bytes]:
+        """The bodies an optional entity's endpoint answered; Unavailable if the account
+        does not offer it (404, 405, 501 or {"error": ...})."""
         try:
-            pages = client.list_pages(path)
+            found = fetch()
+        except UNAVAILABLE as exc:
+            raise Unavailable(str(exc)) from None
+        except errors.ServerError as exc:
+            if exc.status != NOT_IMPLEMENTED:
+                raise
+            raise Unavailable(str(exc)) from None
+        error = _error_of(found[0])
+        if error is not None:
+            raise Unavailable(f'GET {path}: {{"error": "{error}"}}')
+        return found
+
+    def pages_of(path: str) -> list[bytes]:
+        try:
+            return client.list_pages(path)
         except ValueError as exc:  # the client decodes info.next: a non-JSON page ends here
             raise errors.UnknownShape(f"GET {path}: response is not JSON ({exc})") from None
+
+    def listed(path: str, *, optional: bool = False) -> list[dict[str, Any]]:
+        pages = offered(path, lambda: pages_of(path)) if optional else pages_of(path)
         bodies.extend(Body(path, page) for page in pages)
         return [item for page in pages for item in _items(path, page)]
 
-    def single(kind: str, path: str, params: dict[str, Any] | None = None) -> bytes:
-        body = client.request("GET", path, params=params).body
+    def single(
+        kind: str, path: str, params: dict[str, Any] | None = None, *, optional: bool = False
+    ) -> bytes:
+        def fetch() -> list[bytes]:
+            return [client.request("GET", path, params=params).body]
+
+        (body,) = offered(path, fetch) if optional else fetch()
         bodies.append(Body(kind, body))
         return body
+
+    def entity(name: str, read: Callable[[], T]) -> T | None:
+        """Read an optional entity; None (and a one-line warning) when it is not offered."""
+        try:
+            return read()
+        except Unavailable as exc:
+            skipped[name] = str(exc)
+            log.warning("%s skipped: %s; its earlier versions stay open", name, exc)
+            return None
 
     users = listed("users")
     groups_of: dict[str, list[str]] = {}
@@ -512,27 +579,37 @@ def read_directory(client: PbxClient, taken_at: datetime) -> Snapshot:
         present.append(user)
         ids = (_text(g.get("id")) for g in _items(f"users/{login}/groups", body))
         groups_of[login] = [i for i in ids if i is not None]
-    groups = listed("groups")
-    telnums = listed("telnums")
-    sims = listed("sims")
-    blacklist = _items(
-        "blacklist/telnums",
-        single("blacklist", "blacklist/telnums", {"with": "statistics"}),
+    groups = entity("groups", lambda: listed("groups", optional=True))
+    telnums = entity("telnums", lambda: listed("telnums", optional=True))
+    sims = entity("sims", lambda: listed("sims", optional=True))
+    blacklist = entity(
+        "blacklist",
+        lambda: _items(
+            "blacklist/telnums",
+            single("blacklist", "blacklist/telnums", {"with": "statistics"}, optional=True),
+        ),
     )
-    state = _decode(
-        "blacklist/block-anonymous", single("block_anonymous", "blacklist/block-anonymous")
+    state = entity(
+        "block_anonymous",
+        lambda: _decode(
+            "blacklist/block-anonymous",
+            single("block_anonymous", "blacklist/block-anonymous", optional=True),
+        ),
     )
-    block_anonymous = _bool(state.get("state")) if isinstance(state, dict) else None
-    rows = {
-        "users_history": user_rows(present, groups_of),
-        "groups_history": group_rows(groups),
-        "group_members_history": member_rows(groups),
-        "telnums_history": telnum_rows(telnums),
-        "sims_history": sim_rows(sims),
-        "blacklist_history": blacklist_rows(blacklist),
-        "pbx_settings_history": settings_rows(block_anonymous),
-    }
-    return Snapshot(taken_at, rows, bodies)
+    rows = {"users_history": user_rows(present, groups_of)}
+    if groups is not None:
+        rows["groups_history"] = group_rows(groups)
+        rows["group_members_history"] = member_rows(groups)
+    if telnums is not None:
+        rows["telnums_history"] = telnum_rows(telnums)
+    if sims is not None:
+        rows["sims_history"] = sim_rows(sims)
+    if blacklist is not None:
+        rows["blacklist_history"] = blacklist_rows(blacklist)
+    if "block_anonymous" not in skipped:
+        block_anonymous = _bool(state.get("state")) if isinstance(state, dict) else None
+        rows["pbx_settings_history"] = settings_rows(block_anonymous)
+    return Snapshot(taken_at, rows, bodies, skipped)
 
 
 def archive_bodies(snapshot: Snapshot, raw_dir: Path, zone: ZoneInfo) -> list[Path]:
@@ -562,6 +639,7 @@ class SnapshotSummary:
     taken_at: datetime
     requests: int = 0
     tables: dict[str, TableChange] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # entity → why
 
     @property
     def changed(self) -> bool:
@@ -574,12 +652,19 @@ def _current(con: duckdb.DuckDBPyConnection, entity: Entity) -> dict[Key, str]:
     return {tuple(row[:-1]): row[-1] for row in rows}
 
 
-def apply_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Snapshot) -> SnapshotSummary:
-    """Bring every history table up to date with `snapshot`, all in one transaction."""
-    summary = SnapshotSummary(snapshot.taken_at, requests=snapshot.requests)
+def apply_snapshot(
+    con: duckdb.DuckDBPyConnection, snapshot: Snapshot, zone: ZoneInfo | None = None
+) -> SnapshotSummary:
+    """Bring every history table the snapshot read up to date with it, and record its skips
+    (``load_runs`` rows, day in ``zone``), all in one transaction. A skipped entity's
+    tables are not touched: their current versions stay open."""
+    summary = SnapshotSummary(
+        snapshot.taken_at, requests=snapshot.requests, skipped=dict(snapshot.skipped)
+    )
     taken_at = snapshot.taken_at.astimezone(UTC)
     con.execute("begin transaction")
     try:
+        warehouse.record_load_runs(con, _skip_runs(snapshot, zone))
         for table, rows in snapshot.rows.items():
             entity = ENTITIES[table]
             diff = scd2_diff(_current(con, entity), rows, entity.key, list(entity.attributes))
@@ -598,6 +683,39 @@ def apply_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Snapshot) -> Snapsh
         con.execute("rollback")
         raise
     return summary
+
+
+def _skip_runs(snapshot: Snapshot, zone: ZoneInfo | None) -> list[warehouse.LoadRun]:
+    """One ``load_runs`` row (status ``skipped``) per entity the snapshot could not read."""
+    taken_at = snapshot.taken_at.astimezone(UTC)
+    day = local_date(taken_at, zone) if zone is not None else taken_at.date()
+    run_id, now = uuid.uuid4().hex, datetime.now(UTC)
+    return [
+        warehouse.LoadRun(
+            chunk_id=uuid.uuid4().hex,
+            run_id=run_id,
+            kind=name,
+            format="json",
+            window_start=taken_at,
+            window_end=taken_at,
+            day=day,
+            status="skipped",
+            rows_received=0,
+            rows_loaded=0,
+            rows_quarantined=0,
+            pages=0,
+            requests=1,
+            error=why,
+            fetched_at=taken_at,
+            started_at=now,
+            finished_at=now,
+            fetch_s=None,
+            parse_s=None,
+            validate_s=None,
+            load_s=None,
+        )
+        for name, why in snapshot.skipped.items()
+    ]
 
 
 def _check_newer(con: duckdb.DuckDBPyConnection, entity: Entity, taken_at: datetime) -> None:
@@ -659,7 +777,7 @@ def take(client: PbxClient, settings: Settings, taken_at: datetime) -> Snapshot:
 def store(settings: Settings, snapshot: Snapshot) -> SnapshotSummary:
     """Write a snapshot to the warehouse (the database half)."""
     with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s) as con:
-        return apply_snapshot(con, snapshot)
+        return apply_snapshot(con, snapshot, settings.zone)
 
 
 def refresh(

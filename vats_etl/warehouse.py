@@ -147,7 +147,12 @@ def connect(
     A writer also keeps `kpi_settings.tz` equal to `tz` (default: VATS_TZ as the running
     command sees it) and the values of VATS_KPI_SETTINGS, when that file is set."""
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise errors.WarehouseError(
+                f"cannot create {path}: {path.parent}: {exc.strerror or exc}"
+            ) from None
     elif not path.exists():
         raise errors.VatsError(f"no warehouse at {path}: run a backfill first")
     deadline = time.monotonic() + timeout_s
@@ -158,7 +163,7 @@ def connect(
             break
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
-                raise errors.VatsError(f"cannot open {path}: {exc}") from None
+                raise errors.WarehouseError(f"cannot open {path}: {_one_line(exc)}") from None
             if time.monotonic() + delay > deadline:
                 holder = _HOLDER.search(str(exc))
                 who = f"process {holder.group(1)}" if holder else "another process"
@@ -177,8 +182,25 @@ def connect(
             kpi = read_kpi_file(company.kpi_file) if company and company.kpi_file else {}
             sync_kpi_settings(con, tz or (company.tz if company else None), kpi)
         yield con
+    except STORAGE_ERRORS as exc:
+        raise errors.WarehouseError(f"{path}: {_one_line(exc)}") from None
     finally:
-        con.close()
+        with contextlib.suppress(*STORAGE_ERRORS):  # closing an invalidated database fails too
+            con.close()
+
+
+# What the file or the disk under it did (corrupt, truncated, unwritable, full), as opposed
+# to what a query did wrong: these end a command with one line, not a traceback.
+STORAGE_ERRORS: tuple[type[duckdb.Error], ...] = (
+    duckdb.IOException,
+    duckdb.FatalException,
+    duckdb.SerializationException,
+    duckdb.PermissionException,
+)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def _company_settings() -> Settings | None:
@@ -478,11 +500,17 @@ def publish_read_copy(path: Path, *, timeout_s: float = 60.0) -> Path:
     """
     target = read_copy_path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with connect(path, timeout_s=timeout_s, schema=False) as con:
-        refresh_outcomes_cache(con)
-        con.execute("checkpoint")
-        shutil.copyfile(path, tmp)
-    os.replace(tmp, target)
+    try:
+        with connect(path, timeout_s=timeout_s, schema=False) as con:
+            refresh_outcomes_cache(con)
+            con.execute("checkpoint")
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise errors.WarehouseError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return target
 
 
@@ -611,6 +639,22 @@ def record_load_runs(con: duckdb.DuckDBPyConnection, runs: Sequence[LoadRun]) ->
         con.execute("insert or replace into load_runs by name select * from incoming_runs")
     finally:
         con.unregister("incoming_runs")
+
+
+def record_load_notes(
+    con: duckdb.DuckDBPyConnection, notes: Sequence[tuple[str, str, int]]
+) -> None:
+    """(chunk_id, note, rows): what parsing normalised in each chunk (sql/load_notes.sql)."""
+    if not notes:
+        return
+    frame = pl.DataFrame(
+        notes, schema={"chunk_id": pl.String, "note": pl.String, "rows": pl.Int64}, orient="row"
+    )
+    con.register("incoming_notes", frame)
+    try:
+        con.execute("insert or replace into load_notes by name select * from incoming_notes")
+    finally:
+        con.unregister("incoming_notes")
 
 
 def row_hash(kind: str, raw: str) -> str:

@@ -90,9 +90,15 @@ def _int(value: Any) -> int | None:
 
 
 def parse_start(value: str) -> datetime:
+    """Compact ``20240521T085922Z``, else ISO 8601 (``Z``, an offset, or none = UTC; ``T`` or
+    a space), as docs/architecture.md lists them."""
     text = value.strip()
-    fmt = "%Y%m%dT%H%M%SZ" if "-" not in text else "%Y-%m-%dT%H:%M:%SZ"
-    return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+    if "-" not in text:
+        return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    if len(text) < 19:
+        raise ValueError(f"no time of day in {text!r}")
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _lower(value: Any) -> str | None:
@@ -100,15 +106,28 @@ def _lower(value: Any) -> str | None:
     return text.lower() if text else None
 
 
+DIRECTIONS = {"in": "in", "incoming": "in", "out": "out", "outgoing": "out"}
+STATUS_ALIASES = {"noanswer": "missed", "not_available": "notavailable"}
+
+
+def _login(value: Any) -> str | None:
+    text = _text(value)
+    return text.split("@")[0] if text else None
+
+
 def normalise_external(row: dict[str, Any]) -> dict[str, Any]:
+    """Both dialects: `direction` or the platform's `type`, its status spellings, logins with
+    their domain; the emulator never puts a target or a department in JSON `account`."""
+    direction = _lower(row.get("direction")) or _lower(row.get("type"))
+    status = _lower(row.get("status"))
     return {
         "uid": _text(row.get("uid")),
-        "direction": _lower(row.get("direction")),
-        "status": _lower(row.get("status")),
+        "direction": DIRECTIONS.get(direction or "", direction),
+        "status": STATUS_ALIASES.get(status or "", status),
         "client": _text(row.get("client")),
         "diversion": _text(row.get("diversion")),
         "destination": _lower(row.get("destination")),
-        "user_login": _text(row.get("user")) or _text(row.get("account")),
+        "user_login": _login(row.get("user")) or _login(row.get("account")),
         "user_name": _text(row.get("user_name")),
         "group_name": _text(row.get("group_name")),
         "started_at": parse_start(row["start"]),
@@ -120,15 +139,11 @@ def normalise_external(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def normalise_internal(row: dict[str, Any]) -> dict[str, Any]:
-    def login(value: Any) -> str | None:
-        text = _text(value)
-        return text.split("@")[0] if text else None
-
     return {
         "uid": _text(row.get("uid")),
         "status": _lower(row.get("status")),
-        "from_login": login(row.get("from")),
-        "to_login": login(row.get("to")),
+        "from_login": _login(row.get("from")),
+        "to_login": _login(row.get("to")),
         "from_name": _text(row.get("from_name")),
         "to_name": _text(row.get("to_name")),
         "started_at": parse_start(row["start"]),

@@ -3,6 +3,9 @@ settings that point the pipeline at it, with a temporary warehouse and archive."
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -22,6 +25,8 @@ MSK = ZoneInfo("Europe/Moscow")
 NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
 API_KEY = "integration-key-0123456789"
 FIRST, LAST = date(2024, 6, 3), date(2024, 6, 7)
+# Truth tests run in both dialects; everything else in the platform's (what a real PBX sends).
+DIALECTS = ("platform", "spec")
 FAST_RETRY = RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.05, total_s=10)
 
 
@@ -79,10 +84,16 @@ def query(db: Path, sql: str) -> list[tuple[object, ...]]:
         return con.execute(sql).fetchall()
 
 
+def company(dialect: str = "platform", **options: object) -> Emulator:
+    """A realistic small company (30 agents), fixed clock, speaking ``dialect``."""
+    values: dict[str, object] = {"seed": 5, "agents": 30, "profile": "realistic", **options}
+    return Emulator(dialect=dialect, clock=clock, **values)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session")
 def emu() -> Emulator:
-    """A realistic small company (30 agents), fixed clock."""
-    return Emulator(seed=5, agents=30, profile="realistic", clock=clock)
+    """The company in the platform's dialect (truth tests override it with both dialects)."""
+    return company()
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +108,48 @@ def settings(server: EmulatorServer, tmp_path: Path) -> Settings:
 
 
 SettingsFactory = Callable[..., Settings]
+
+
+# -- the CLI as users run it -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(prefect_harness: None) -> str:
+    """The session's test Prefect API: CLI processes given it start no server of their own."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url and url.startswith("http://127.0.0.1")
+    return str(url)
+
+
+def vats(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180, **popen: object
+) -> subprocess.CompletedProcess[str]:
+    """`vats-etl ARGS` in a process of its own, exactly as the console script runs."""
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-c", "from vats_etl.cli import run_cli; run_cli()", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **popen,
+    )
+
+
+def environment(tmp: Path, url: str, prefect_url: str | None = None, **more: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
+    env.update(
+        VATS_BASE_URL=url,
+        VATS_API_KEY=API_KEY,
+        VATS_DB=str(tmp / "vats.duckdb"),
+        VATS_RAW_DIR=str(tmp / "raw"),
+        VATS_TZ="Europe/Moscow",
+        VATS_DB_LOCK_TIMEOUT="5",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+    )
+    if prefect_url:
+        env["PREFECT_API_URL"] = prefect_url
+    env.update(more)
+    return env

@@ -32,10 +32,10 @@ ZONES = {"alpha": "Europe/Moscow", "beta": "Asia/Novosibirsk"}
 def emulators() -> Iterator[dict[str, EmulatorServer]]:
     servers = {
         name: EmulatorServer(
-            Emulator(seed=seed, agents=8, tz=ZONES[name], profile="realistic", clock=clock),
+            Emulator(seed=seed, agents=8, tz=ZONES[name], dialect=dialect, clock=clock),
             api_key=KEYS[name],
         ).start()
-        for name, seed in (("alpha", 21), ("beta", 22))
+        for name, seed, dialect in (("alpha", 21, "platform"), ("beta", 22, "spec"))
     }
     yield servers
     for server in servers.values():

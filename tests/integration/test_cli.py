@@ -7,6 +7,7 @@ process pays for a temporary server of its own.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,50 +19,19 @@ from pathlib import Path
 import click
 import pytest
 
-from tests.integration.conftest import API_KEY, checksums, clock, query, served
+from tests.integration.conftest import (
+    API_KEY,
+    checksums,
+    clock,
+    environment,
+    query,
+    served,
+    vats,
+)
 from vats_etl import cli
 from vats_etl.emulator import Emulator
 
 SECRET_MARKERS = (API_KEY,)
-
-
-@pytest.fixture(scope="module")
-def prefect_api_url(prefect_harness: None) -> str:
-    from prefect.settings import PREFECT_API_URL
-
-    url = PREFECT_API_URL.value()
-    assert url and url.startswith("http://127.0.0.1")
-    return url
-
-
-def vats(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from vats_etl.cli import run_cli; run_cli()", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
-def environment(tmp: Path, url: str, prefect_url: str | None = None, **more: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
-    env.update(
-        VATS_BASE_URL=url,
-        VATS_API_KEY=API_KEY,
-        VATS_DB=str(tmp / "vats.duckdb"),
-        VATS_RAW_DIR=str(tmp / "raw"),
-        VATS_TZ="Europe/Moscow",
-        VATS_DB_LOCK_TIMEOUT="5",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_LOGGING_LEVEL="WARNING",
-    )
-    if prefect_url:
-        env["PREFECT_API_URL"] = prefect_url
-    env.update(more)
-    return env
 
 
 def all_commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
@@ -137,6 +107,35 @@ def test_backfill_prints_a_summary_and_exits_0(server, tmp_path, prefect_api_url
     assert query(tmp_path / "vats.duckdb", "select count(distinct day) from load_runs") == [(2,)]
 
 
+def test_the_summary_counts_the_whole_command(server, tmp_path, prefect_api_url):
+    """Its seconds are the time the user waited: from the process's start (imports, checks,
+    Prefect included) to the summary, not the load's alone — only the exit is left out."""
+    env = environment(tmp_path, server.base_url, prefect_api_url)
+    started = time.monotonic()
+    result = vats("backfill", "--from", "2024-06-03", "--to", "2024-06-03", env=env)
+    wall = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    said = float(re.search(r"rows in ([\d.]+) s", result.stderr).group(1))  # type: ignore[union-attr]
+    assert wall - 3 <= said <= wall + 0.05, (said, wall)
+
+
+def test_tz_option_wins_over_the_environment_everywhere(server, tmp_path, prefect_api_url):
+    """--tz reaches every step, the early checks and the load begun before the flow too."""
+    env = environment(tmp_path, server.base_url, prefect_api_url)  # VATS_TZ=Europe/Moscow
+    result = vats(
+        "--tz", "Europe/Berlin", "backfill", "--from", "2024-06-03", "--to", "2024-06-03", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    import duckdb  # read-only: a writer here would set kpi_settings.tz to this process's zone
+
+    with duckdb.connect(str(tmp_path / "vats.duckdb"), read_only=True) as con:
+        assert con.sql("select tz from kpi_settings").fetchall() == [("Europe/Berlin",)]
+        starts = con.sql(
+            "select distinct strftime(window_start at time zone 'UTC', '%H:%M') from load_runs"
+        ).fetchall()
+    assert starts == [("22:00",)]  # midnight in Berlin (CEST), not 21:00 (Moscow)
+
+
 def test_quarantined_rows_exit_3(tmp_path, prefect_api_url):
     emu = Emulator(seed=9, agents=20, profile="realistic", malformed_rate=0.05, clock=clock)
     with served(emu) as srv:
@@ -205,7 +204,8 @@ def test_replay_command_rebuilds_from_the_archive(server, tmp_path, prefect_api_
     assert checksums(tmp_path / "rebuilt.duckdb") == original
 
 
-def test_emulator_command_serves_until_terminated(tmp_path):
+@pytest.mark.parametrize(("dialect", "sims"), [(None, 404), ("spec", 200)])
+def test_emulator_command_serves_until_terminated(dialect, sims, tmp_path):
     import httpx
 
     env = environment(tmp_path, "unused", VATS_API_KEY="emulator-key-123")
@@ -221,6 +221,7 @@ def test_emulator_command_serves_until_terminated(tmp_path):
             "10",
             "--faults",
             "latency=1",
+            *(["--dialect", dialect] if dialect else []),  # the platform's by default
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -235,6 +236,9 @@ def test_emulator_command_serves_until_terminated(tmp_path):
         response = httpx.get(f"{url}/users", headers={"X-API-KEY": "emulator-key-123"})
         assert response.status_code == 200 and response.json()["info"]["total"] == 10
         assert httpx.get(f"{url}/users").status_code == 401
+        assert (
+            httpx.get(f"{url}/sims", headers={"X-API-KEY": "emulator-key-123"}).status_code == sims
+        )
     finally:
         proc.terminate()
         proc.wait(10)

@@ -41,6 +41,44 @@ def test_backfill_flow_loads_publishes_copy_and_summary(prefect_harness, server,
     assert "8 settled chunks skipped" in latest_artifact("backfill-summary")
 
 
+def test_backfill_streams_one_run_and_shows_each_month(
+    prefect_harness, server, tmp_path, monkeypatch
+):
+    """Months are tasks in the UI, but one pipeline run covers the range: the fetchers and
+    the writer never wait for a month to drain (issue 12)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from vats_etl import pipeline
+
+    runs: list[list[pipeline.Chunk]] = []
+    real_run = pipeline.run
+
+    def spy(settings, chunks, **options):  # type: ignore[no-untyped-def]
+        runs.append(list(chunks))
+        return real_run(settings, chunks, **options)
+
+    monkeypatch.setattr(pipeline, "run", spy)
+    settings = make_settings(server.base_url, tmp_path)
+    with runtime.using(runtime.Runtime(settings, retry=FAST_RETRY, clock=clock)):
+        state = backfill(date(2024, 5, 30), date(2024, 6, 2), return_state=True)
+    summary = state.result()
+    assert len(runs) == 1 and {c.day.month for c in runs[0]} == {5, 6}
+    with get_client(sync_client=True) as client:
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    months = sorted(t.name for t in tasks if t.name.startswith("history "))
+    assert months == ["history 2024-05", "history 2024-06"]
+    assert all(t.state is not None and t.state.is_completed() for t in tasks)
+    assert (
+        summary.rows_loaded
+        == query(settings.db_path, "select count(*) from calls")[0][0]
+        + (query(settings.db_path, "select count(*) from internal_calls")[0][0])
+    )
+
+
 def test_daily_flow_catches_up_from_the_first_unsettled_day(prefect_harness, server, tmp_path):
     settings = make_settings(server.base_url, tmp_path)
     planned: list[int] = []

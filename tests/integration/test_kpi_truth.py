@@ -1,6 +1,7 @@
 """Cross-check: a month of emulator data, loaded through the real pipeline over a socket (with
 a directory snapshot every local midnight), gives the KPIs that an independent Python
-implementation of DESIGN.md's definitions computes from the emulator's ground truth."""
+implementation of DESIGN.md's definitions computes from the emulator's ground truth — in
+the spec's dialect and in the platform's (type, null, noanswer, login@domain, no sims)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from tests.integration.conftest import API_KEY, FAST_RETRY, make_settings, served
+from tests.integration.conftest import API_KEY, DIALECTS, FAST_RETRY, make_settings, served
 from vats_etl import pipeline, snapshots, warehouse
 from vats_etl.client import PbxClient
 from vats_etl.config import Secret, Settings
@@ -229,10 +230,14 @@ class Month:
     truth: list[dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def month(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Month]:
+@pytest.fixture(scope="module", params=DIALECTS)
+def month(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Month]:
     now = [local_midnight(FIRST, MSK)]
-    emu = Emulator(seed=11, agents=60, profile="realistic", clock=lambda: now[0])
+    emu = Emulator(
+        seed=11, agents=60, profile="realistic", dialect=request.param, clock=lambda: now[0]
+    )
     tmp: Path = tmp_path_factory.mktemp("month")
     with served(emu) as server:
         settings = make_settings(server.base_url, tmp)

@@ -16,6 +16,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--profile", choices=("realistic", "clean"), default="realistic")
+    parser.add_argument(
+        "--dialect",
+        choices=("spec", "platform"),
+        default="platform",
+        help="platform: as the platform really answers (type, null, noanswer, login@domain, "
+        "no sims); spec: the letter of the spec",
+    )
+    parser.add_argument(
+        "--missing",
+        default=None,
+        help="endpoints the account lacks, comma-separated: sims, blacklist, telnums "
+        "(default: sims for platform, none for spec; '' for none)",
+    )
     parser.add_argument("--faults", default="", help='e.g. "latency=20,error=0.1,429=0.05"')
     parser.add_argument("--api-key", default="secret")
     parser.add_argument("--agents", type=int, default=200)
@@ -50,8 +63,14 @@ def main(argv: list[str] | None = None) -> None:
         malformed_rate=args.malformed_rate,
         prerender_days=args.prerender_days,
         cache_mb=args.cache_mb,
+        dialect=args.dialect,
+        missing_endpoints=None if args.missing is None else _endpoints(args.missing),
         printer=lambda line: print(line, flush=True),
     )
+
+
+def _endpoints(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 if __name__ == "__main__":

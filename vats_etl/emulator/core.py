@@ -4,6 +4,12 @@ History is served newest first (as the spec's example) and cut at the emulator c
 calls that started before ``clock()`` exist yet. A response holds at most ``limit`` rows
 (default and maximum ``page_cap``), so a busy window really is truncated — the newest rows
 are kept, and clients must split the window.
+
+``dialect`` chooses how the API speaks: ``spec`` (the letter of the spec) or ``platform``
+(what the platform's real answers look like: see render.py and docs/emulator.md). It changes
+only the representation: the ground truth is the same in both. ``missing_endpoints`` are
+directory endpoints the account does not offer (404): by default none for ``spec``, ``sims``
+for ``platform``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from vats_etl.periods import Window, day_window, local_date
 Kind = Literal["external", "internal"]
 Fmt = Literal["json", "csv"]
 MAX_AGENTS = 1000  # keeps a day's calls inside its uid slots
+OPTIONAL_ENDPOINTS = ("sims", "blacklist", "telnums")  # what an account may lack
+DEFAULT_MISSING: dict[str, tuple[str, ...]] = {"spec": (), "platform": ("sims",)}
 _TYPE_CODES: dict[Kind, dict[str, int]] = {
     "external": {"in": 0, "missed": 1, "out": 2},
     "internal": {"success": 0, "noanswer": 1},
@@ -69,6 +77,8 @@ class Emulator:
         csv_shape: int | str = 10,
         clock: Callable[[], datetime] | None = None,
         cache_mb: int = 512,
+        dialect: str = "spec",
+        missing_endpoints: tuple[str, ...] | None = None,
     ) -> None:
         if seed < 0:
             raise ValueError("seed must be a non-negative integer")
@@ -82,6 +92,11 @@ class Emulator:
             raise ValueError("page_cap and list_cap must be at least 1")
         if not 0.0 <= malformed_rate <= 1.0:
             raise ValueError("malformed_rate must be within [0, 1]")
+        if dialect not in render.DIALECTS:
+            raise ValueError(f"dialect must be one of {render.DIALECTS}, got {dialect!r}")
+        missing = DEFAULT_MISSING[dialect] if missing_endpoints is None else missing_endpoints
+        if not set(missing) <= set(OPTIONAL_ENDPOINTS):
+            raise ValueError(f"missing_endpoints must be among {OPTIONAL_ENDPOINTS}")
         self.seed = seed
         self.agents = agents
         self.profile = profile
@@ -91,8 +106,10 @@ class Emulator:
         self.list_cap = list_cap
         self.malformed_rate = malformed_rate
         self.csv_shape = csv_shape
+        self.dialect = dialect
+        self.missing_endpoints = tuple(missing)
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
-        self.style = Style(seed, profile == "realistic", csv_shape, malformed_rate)
+        self.style = Style(seed, profile == "realistic", csv_shape, malformed_rate, dialect)
         self.uids = UidScrambler(seed)
         self.model = CallModel(seed, agents, self.zone, Timeline(seed, agents))
         # Rendered rows and bodies; a benchmark that pre-renders a long range needs more.
@@ -213,6 +230,8 @@ class Emulator:
             pieces.append(_join(fmt, [rows.items[i] for i in chosen.tolist()]))
             count += len(chosen)
         if fmt == "json":
+            if not count and self.dialect == "platform":
+                return b"null", 0  # how the platform answers an empty window
             return b"[" + b",".join(p for p in pieces if p) + b"]", count
         return b"".join(pieces), count
 

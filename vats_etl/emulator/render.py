@@ -2,8 +2,13 @@
 
 Quirks (profile ``realistic``) change only the representation — letter case of statuses,
 compact timestamps, ``""``/``null``/missing for empty fields, numbers as strings, CRLF — so
-a row normalised per docs/architecture.md equals its truth row. Malformed rows (at
-``malformed_rate``) are deliberately broken and flagged ``malformed`` in the truth.
+a row normalised per docs/architecture.md equals its truth row. So does the dialect:
+``spec`` is the letter of the spec, ``platform`` what the platform's real answers look like
+(``type`` for ``direction``, ``noanswer``/``not_available``, ``login@domain``, other ``start``
+forms, absent optional keys, keys the spec does not know, CSV ``account`` naming a target or
+a department). Malformed rows (at ``malformed_rate``) are deliberately broken and flagged
+``malformed`` in the truth; ``unknown_status`` is the exception: a not-answered call served
+with status ``transferred_away``, which loads as delivered (its truth row says so).
 
 Every decision is drawn per local day and kind from ``(seed, day)`` over the day's rows in
 a fixed order, so a row looks the same whatever window or format it is requested in.
@@ -12,7 +17,7 @@ a fixed order, so a row looks the same whatever window or format it is requested
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -32,6 +37,7 @@ from vats_etl.emulator.directory import Directory
 from vats_etl.emulator.rng import Purpose, UidScrambler, day_number, generator
 
 PROFILES = ("realistic", "clean")
+DIALECTS = ("spec", "platform")
 CSV_SHAPES: tuple[int | str, ...] = (8, 9, "9r", 10)
 EXTERNAL_TYPES = ("all", "in", "missed", "out")
 INTERNAL_TYPES = ("all", "success", "noanswer")
@@ -42,6 +48,11 @@ _TITLE = {
     "noanswer": "NoAnswer",
 }  # fmt: skip
 _KIND_CODE = {"external": 0, "internal": 1}
+UNKNOWN_STATUS = "transferred_away"
+# The platform's other spellings of canonical statuses (spellings.STATUS_SPELLINGS).
+_PLATFORM_ALIAS = {"missed": "noanswer", "notavailable": "not_available"}
+# What the platform's CSV `account` says for a call no employee took, by destination.
+_CSV_TARGET = {"ivr": "ivr", "vm": "voicemail"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,11 @@ class Style:
     realistic: bool
     csv_shape: int | str
     malformed_rate: float
+    dialect: str = "spec"
+
+    @property
+    def platform(self) -> bool:
+        return self.dialect == "platform"
 
 
 @dataclass(frozen=True)
@@ -64,13 +80,18 @@ class Marks:
     login_at_domain: list[bool]  # internal CSV writes `login@domain`
     malformed: list[bool]
     malformed_kind: list[int]  # index into MALFORMED_KINDS
+    # platform dialect only (drawn in every dialect, so the marks above never change):
+    status_alias: list[bool]  # missed → noanswer, notavailable → not_available
+    user_at_domain: list[bool]  # `user` (or CSV `account`) as login@domain
+    start_form: list[int]  # 0 as above, 1 "YYYY-mm-dd HH:MM:SS", 2 ISO with +03:00
 
     @staticmethod
     def draw(style: Style, day: date, kind: str, n: int) -> Marks:
         rng = generator(style.seed, Purpose.QUIRKS, max(0, day_number(day)), _KIND_CODE[kind])
         bad = generator(style.seed, Purpose.MALFORMED, max(0, day_number(day)), _KIND_CODE[kind])
-        u = rng.random((6, n))
+        u = rng.random((9, n))  # rows 0-5 are the same as with (6, n): the quirks predate dialects
         quirky = style.realistic
+        platform = style.platform
         return Marks(
             status_case=(np.where(u[0] < 0.7, 0, np.where(u[0] < 0.9, 1, 2)) * quirky).tolist(),
             compact_start=((u[1] < 0.15) & quirky).tolist(),
@@ -80,21 +101,57 @@ class Marks:
             login_at_domain=((u[5] < 0.3) & quirky).tolist(),
             malformed=(bad.random(n) < style.malformed_rate).tolist(),
             malformed_kind=bad.integers(0, len(MALFORMED_KINDS), n).tolist(),
+            status_alias=((u[6] < 0.5) & platform).tolist(),
+            user_at_domain=((u[7] < 0.3) & platform).tolist(),
+            start_form=(np.where(u[8] < 0.1, 1, np.where(u[8] < 0.2, 2, 0)) * platform).tolist(),
         )
 
     def starts(self, iso: list[str]) -> list[str]:
-        """Each row's ``start`` as served: ISO, or compact for the rows so marked."""
-        return [_compact(t) if c else t for t, c in zip(iso, self.compact_start, strict=True)]
+        """Each row's ``start`` as served: ISO, compact, or (platform) the other forms."""
+        return [
+            _start_text(t, c, form)
+            for t, c, form in zip(iso, self.compact_start, self.start_form, strict=True)
+        ]
+
+    def oddities(self, not_answered: list[bool]) -> tuple[list[bool], list[bool]]:
+        """Per row: (served broken beyond loading, served with UNKNOWN_STATUS). An unknown
+        status is given only to a call that was not answered, so that what every format says
+        about it stays true (CSV `type` cannot carry a status, and says "missed"/"out")."""
+        unknown = MALFORMED_KINDS.index("unknown_status")
+        broken, odd = [], []
+        for bad, kind, open_call in zip(
+            self.malformed, self.malformed_kind, not_answered, strict=True
+        ):
+            is_status = bad and kind == unknown
+            broken.append(bad and not is_status)
+            odd.append(is_status and open_call)
+        return broken, odd
+
+
+def _start_text(iso: str, compact: bool, form: int) -> str:
+    if form == 1:
+        return f"{iso[:10]} {iso[11:19]}"
+    if form == 2:  # the same instant in Moscow time, offset written out
+        local = datetime.fromisoformat(iso[:19]) + _MOSCOW
+        return local.strftime("%Y-%m-%dT%H:%M:%S+03:00")
+    return _compact(iso) if compact else iso
+
+
+_MOSCOW = timedelta(hours=3)
 
 
 def _status_text(status: str, case: int) -> str:
+    """A status as served in letter case ``case`` (0 lower, 1 Title, 2 UPPER)."""
     if case == 1:
         return _TITLE.get(status, status)
     return status.upper() if case == 2 else status
 
 
-# (letter case, status index) → status as served
+# (letter case, status index) → status as served; _ALIASED: the platform's other spellings
 _EXTERNAL_STATUS = [[_status_text(s, case) for s in STATUSES] for case in range(3)]
+_ALIASED_STATUS = [
+    [_status_text(_PLATFORM_ALIAS.get(s, s), case) for s in STATUSES] for case in range(3)
+]
 _INTERNAL_STATUS = [[_status_text(s, case) for s in INTERNAL_STATUSES] for case in range(3)]
 
 
@@ -147,6 +204,10 @@ def _numbers(values: list[int], as_text: list[bool]) -> list[int | str]:
     return [str(v) if t else v for v, t in zip(values, as_text, strict=True)]
 
 
+def _not_answered(batch: Batch) -> list[bool]:
+    return (batch.status != SUCCESS).tolist()  # type: ignore[no-any-return]
+
+
 def external_json(
     batch: Batch, directory: Directory, uids: list[str], marks: Marks, style: Style
 ) -> list[dict[str, Any]]:
@@ -155,22 +216,25 @@ def external_json(
     iso = _iso(batch.start)
     logins = batch.login.tolist()
     ratings = batch.rating.tolist()
+    inbound = batch.inbound.tolist()
     records = [
         record_url(host, t, uid) if r else ""
         for t, uid, r in zip(iso, uids, _has_record(batch).tolist(), strict=True)
     ]
+    spelled = [_ALIASED_STATUS if alias else _EXTERNAL_STATUS for alias in marks.status_alias]
     statuses = [
-        _EXTERNAL_STATUS[case][s]
-        for case, s in zip(marks.status_case, batch.status.tolist(), strict=True)
+        table[case][s]
+        for table, case, s in zip(spelled, marks.status_case, batch.status.tolist(), strict=True)
     ]
     as_text = marks.numbers_as_text
     rating_values = [
         (str(r) if t else r) if r else None for r, t in zip(ratings, as_text, strict=True)
     ]
+    direction_key = "type" if style.platform else "direction"
     rows = [
         {
             "uid": uid,
-            "direction": "in" if inbound else "out",
+            direction_key: "in" if is_in else "out",
             "status": status,
             "client": client,
             "account": login,
@@ -185,18 +249,20 @@ def external_json(
             "record": record,
             "rating": rating,
         }
-        for uid, inbound, status, client, login, via, dest, group, start, wait, duration, record,
+        for uid, is_in, status, client, login, via, dest, group, start, wait, duration, record,
         rating in zip(
-            uids, batch.inbound.tolist(), statuses, batch.client.tolist(), logins,
+            uids, inbound, statuses, batch.client.tolist(), logins,
             batch.diversion.tolist(), batch.destination.tolist(), batch.group.tolist(),
             marks.starts(iso), _numbers(batch.wait.tolist(), as_text),
             _numbers(batch.duration.tolist(), as_text), records, rating_values, strict=True,
         )
     ]  # fmt: skip
-    if style.realistic:
+    if style.realistic or style.platform:
         for row, login, empty, account_only in zip(
             rows, logins, marks.empty_style, marks.account_only, strict=True
         ):
+            # The platform leaves out what it has nothing for, and knows no `account`.
+            empty = 2 if style.platform else empty
             if login and account_only:
                 row["user"] = ""
             elif empty == 2:
@@ -206,9 +272,32 @@ def external_json(
                     _empty(row, key, empty)
             if not login and "account" in row:
                 _empty(row, "account", empty)
-    for i in (i for i, bad in enumerate(marks.malformed) if bad):
+    if style.platform:
+        _platform_extras(rows, logins, inbound, marks, directory.domain)
+    broken, odd = marks.oddities(_not_answered(batch))
+    for i in (i for i, bad in enumerate(broken) if bad):
         _break_json(rows[i], MALFORMED_KINDS[marks.malformed_kind[i]])
+    for i in (i for i, unknown in enumerate(odd) if unknown):
+        rows[i]["status"] = UNKNOWN_STATUS
     return rows
+
+
+def _platform_extras(
+    rows: list[dict[str, Any]],
+    logins: list[str],
+    inbound: list[bool],
+    marks: Marks,
+    domain: str,
+) -> None:
+    """What the platform adds: logins with their domain, and keys the spec does not have."""
+    for row, login, is_in, at_domain in zip(
+        rows, logins, inbound, marks.user_at_domain, strict=True
+    ):
+        if login and at_domain:
+            key = "user" if row.get("user") else "account"
+            row[key] = f"{login}@{domain}"
+        if is_in and row["status"].lower() != "success":
+            row["missedStatus"] = row["status"].lower()
 
 
 def _break_json(row: dict[str, Any], kind: str) -> None:
@@ -218,9 +307,7 @@ def _break_json(row: dict[str, Any], kind: str) -> None:
         row["duration"] = -abs(int(row["duration"])) - 1
     elif kind == "negative_wait":
         row["wait"] = -abs(int(row["wait"])) - 1
-    elif kind == "unknown_status":
-        row["status"] = "transferred_away"
-    else:
+    else:  # no_uid (unknown_status is not a break: see Marks.oddities)
         del row["uid"]
 
 
@@ -237,14 +324,18 @@ def external_csv(
     with_account = shape in (9, 10)
     with_rating = shape in ("9r", 10)
     eol = "\r\n" if style.realistic else "\n"
+    broken, _ = marks.oddities(_not_answered(batch))  # CSV `type` is right for odd statuses
+    accounts = batch.login.tolist()
+    if style.platform:
+        accounts = _csv_accounts(batch, directory, marks)
     lines = []
-    for i, (uid, code, client, via, login, wait, dur, rating) in enumerate(
+    for i, (uid, code, client, via, account, wait, dur, rating) in enumerate(
         zip(
             uids,
             type_code,
             batch.client.tolist(),
             batch.diversion.tolist(),
-            batch.login.tolist(),
+            accounts,
             batch.wait.tolist(),
             batch.duration.tolist(),
             batch.rating.tolist(),
@@ -261,14 +352,44 @@ def external_csv(
             str(dur),
             record_url(host, iso[i], uid) if recorded[i] else "",
         ]
-        if marks.malformed[i]:
+        if broken[i]:
             _break_csv(fields, MALFORMED_KINDS[marks.malformed_kind[i]])
         if with_account:
-            fields.insert(3, login)
+            fields.insert(3, _csv_field(account))
         if with_rating:
             fields.append(str(rating) if rating else "")
         lines.append((",".join(fields) + eol).encode())
     return lines
+
+
+def _csv_accounts(batch: Batch, directory: Directory, marks: Marks) -> list[str]:
+    """The platform's CSV `account`: the employee (sometimes login@domain), else where the
+    call went — "ivr", "voicemail" or the department's name."""
+    accounts = []
+    for login, dest, group, at_domain in zip(
+        batch.login.tolist(),
+        batch.destination.tolist(),
+        batch.group.tolist(),
+        marks.user_at_domain,
+        strict=True,
+    ):
+        destination = DESTINATIONS[dest]
+        if login:
+            accounts.append(f"{login}@{directory.domain}" if at_domain else login)
+        elif destination in _CSV_TARGET:
+            accounts.append(_CSV_TARGET[destination])
+        elif destination == "group" and group:
+            accounts.append(directory.group_names.get(group, ""))
+        else:
+            accounts.append("")
+    return accounts
+
+
+def _csv_field(value: str) -> str:
+    """RFC 4180 quoting for a value that needs it (department names may hold commas)."""
+    if any(ch in value for ch in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 def _break_csv(fields: list[str], kind: str) -> None:
@@ -281,9 +402,7 @@ def _break_csv(fields: list[str], kind: str) -> None:
         fields[6] = str(-abs(int(fields[6])) - 1)
     elif kind == "negative_wait":
         fields[5] = str(-abs(int(fields[5])) - 1)
-    elif kind == "unknown_status":
-        fields[1] = "transferred_away"
-    else:
+    else:  # no_uid
         fields[0] = ""
 
 
@@ -296,6 +415,7 @@ def external_truth(
     recorded = _has_record(batch).tolist()
     uids = scrambler.uids(batch.ordinal)
     iso = _iso(batch.start)
+    broken, odd = marks.oddities(_not_answered(batch))
     rows = []
     for i in range(len(batch)):
         login = str(batch.login[i])
@@ -303,13 +423,12 @@ def external_truth(
         started = int(batch.start[i])
         rating = int(batch.rating[i])
         kind = int(batch.kind[i])
-        broken = marks.malformed[i]
         origin = int(batch.origin[i])
         rows.append(
             {
                 "uid": uids[i],
                 "direction": "in" if batch.inbound[i] else "out",
-                "status": STATUSES[int(batch.status[i])],
+                "status": UNKNOWN_STATUS if odd[i] else STATUSES[int(batch.status[i])],
                 "client": str(batch.client[i]),
                 "diversion": str(batch.diversion[i]) or None,
                 "destination": DESTINATIONS[int(batch.destination[i])] or None,
@@ -321,8 +440,8 @@ def external_truth(
                 "duration_s": int(batch.duration[i]),
                 "record_url": record_url(host, iso[i], uids[i]) if recorded[i] else None,
                 "rating": rating or None,
-                "malformed": broken,
-                "malformed_kind": MALFORMED_KINDS[marks.malformed_kind[i]] if broken else None,
+                "malformed": broken[i],
+                "malformed_kind": _kind_of(marks, i) if broken[i] or odd[i] else None,
                 "kind": KINDS[kind],
                 "followup_of": scrambler.uid(origin) if origin >= 0 else None,
                 "callback_at": _instant(int(batch.callback_at[i])),
@@ -334,11 +453,26 @@ def external_truth(
     return rows
 
 
+def _kind_of(marks: Marks, i: int) -> str:
+    return MALFORMED_KINDS[marks.malformed_kind[i]]
+
+
 def _instant(epoch: int) -> datetime | None:
     return None if epoch == NO_TIME else datetime.fromtimestamp(epoch, UTC)
 
 
 # --- internal --------------------------------------------------------------------------------
+
+_NOANSWER = INTERNAL_STATUSES.index("noanswer")
+
+
+def _internal_not_answered(batch: InternalBatch) -> list[bool]:
+    return (batch.status == _NOANSWER).tolist()  # type: ignore[no-any-return]
+
+
+def _internal_login(login: str, domain: str, style: Style) -> str:
+    """The platform writes internal parties as login@domain (the spec's CSV example too)."""
+    return f"{login}@{domain}" if style.platform and login else login
 
 
 def internal_json(
@@ -348,6 +482,7 @@ def internal_json(
     host = pbx_host(directory)
     iso = _iso(batch.start)
     served_start = marks.starts(iso)
+    broken, odd = marks.oddities(_internal_not_answered(batch))
     rows = []
     for i, (uid, status, caller, callee, wait, dur, recorded) in enumerate(
         zip(
@@ -364,9 +499,9 @@ def internal_json(
         as_text = marks.numbers_as_text[i]
         row: dict[str, Any] = {
             "uid": uid,
-            "status": _INTERNAL_STATUS[marks.status_case[i]][status],
-            "from": caller,
-            "to": callee,
+            "status": UNKNOWN_STATUS if odd[i] else _INTERNAL_STATUS[marks.status_case[i]][status],
+            "from": _internal_login(caller, directory.domain, style),
+            "to": _internal_login(callee, directory.domain, style),
             "from_name": names.get(caller, ""),
             "to_name": names.get(callee, ""),
             "start": served_start[i],
@@ -374,12 +509,12 @@ def internal_json(
             "duration": str(dur) if as_text else dur,
             "record": record_url(host, iso[i], uid) if recorded else "",
         }
-        if style.realistic:
-            empty = marks.empty_style[i]
+        if style.realistic or style.platform:
+            empty = 2 if style.platform else marks.empty_style[i]
             for key in ("from_name", "to_name", "record"):
                 if not row[key]:
                     _empty(row, key, empty)
-        if marks.malformed[i]:
+        if broken[i]:
             _break_json(row, MALFORMED_KINDS[marks.malformed_kind[i]])
         rows.append(row)
     return rows
@@ -392,6 +527,7 @@ def internal_csv(
     iso = _iso(batch.start)
     served_start = marks.starts(iso)
     eol = "\r\n" if style.realistic else "\n"
+    broken, odd = marks.oddities(_internal_not_answered(batch))
     lines = []
     for i, (uid, status, caller, callee, wait, dur, recorded) in enumerate(
         zip(
@@ -405,10 +541,10 @@ def internal_csv(
             strict=True,
         )
     ):
-        at_domain = marks.login_at_domain[i]
+        at_domain = style.platform or marks.login_at_domain[i]
         fields = [
             uid,
-            _INTERNAL_STATUS[marks.status_case[i]][status],
+            UNKNOWN_STATUS if odd[i] else _INTERNAL_STATUS[marks.status_case[i]][status],
             f"{caller}@{directory.domain}" if at_domain else caller,
             f"{callee}@{directory.domain}" if at_domain else callee,
             served_start[i],
@@ -416,7 +552,7 @@ def internal_csv(
             str(dur),
             record_url(host, iso[i], uid) if recorded else "",
         ]
-        if marks.malformed[i]:
+        if broken[i]:
             _break_csv(fields, MALFORMED_KINDS[marks.malformed_kind[i]])
         lines.append((",".join(fields) + eol).encode())
     return lines
@@ -429,15 +565,15 @@ def internal_truth(
     host = pbx_host(directory)
     uids = scrambler.uids(batch.ordinal)
     iso = _iso(batch.start)
+    broken, odd = marks.oddities(_internal_not_answered(batch))
     rows = []
     for i in range(len(batch)):
         started = int(batch.start[i])
         caller, callee = str(batch.caller[i]), str(batch.callee[i])
-        broken = marks.malformed[i]
         rows.append(
             {
                 "uid": uids[i],
-                "status": INTERNAL_STATUSES[int(batch.status[i])],
+                "status": UNKNOWN_STATUS if odd[i] else INTERNAL_STATUSES[int(batch.status[i])],
                 "from_login": caller,
                 "to_login": callee,
                 "from_name": names.get(caller),
@@ -446,8 +582,8 @@ def internal_truth(
                 "wait_s": int(batch.wait[i]),
                 "duration_s": int(batch.duration[i]),
                 "record_url": record_url(host, iso[i], uids[i]) if batch.recorded[i] else None,
-                "malformed": broken,
-                "malformed_kind": MALFORMED_KINDS[marks.malformed_kind[i]] if broken else None,
+                "malformed": broken[i],
+                "malformed_kind": _kind_of(marks, i) if broken[i] or odd[i] else None,
             }
         )
     return rows

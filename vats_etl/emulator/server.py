@@ -157,6 +157,8 @@ class Api:
         self.crm_state = crm_state
 
     def route(self, path: str) -> tuple[dict[str, Handler], list[str]] | None:
+        if path.split("/", 1)[0] in self.emu.missing_endpoints:
+            return None  # an endpoint this account does not offer: 404 like any unknown path
         for pattern, methods in ROUTES:
             found = pattern.fullmatch(path)
             if found:
@@ -227,13 +229,9 @@ def _page(
     ]
     total = len(matched)
     after = start + limit
-    info = {
-        "search": search,
-        "total": total,
-        "start": start,
-        "limit": limit,
-        "next": after if after < total else None,
-    }
+    info: dict[str, Any] = {"search": search, "total": total, "start": start, "limit": limit}
+    if api.emu.dialect == "spec":  # the platform's answers carry no `next`: page by total
+        info["next"] = after if after < total else None
     return Reply(200, orjson.dumps({"items": matched[start:after], "info": info}))
 
 
@@ -642,6 +640,8 @@ def run(
     malformed_rate: float = 0.0,
     prerender_days: int = 0,
     cache_mb: int = 512,
+    dialect: str = "platform",
+    missing_endpoints: tuple[str, ...] | None = None,
     printer: Callable[[str], None] = print,
 ) -> None:
     """Serve the emulator until Ctrl-C or SIGTERM; push webhooks when ``crm_url`` is given."""
@@ -654,6 +654,8 @@ def run(
         csv_shape=csv_shape,
         malformed_rate=malformed_rate,
         cache_mb=cache_mb,
+        dialect=dialect,
+        missing_endpoints=missing_endpoints,
     )
     if prerender_days > 0:
         today = emu.today()
