@@ -28,9 +28,9 @@ def daily(
     settings = rt.settings
     # directory first, so the new history is enriched with today's employees; a failed
     # snapshot does not stop the history load but fails the run
-    snapshot_failure = None
+    snapshot_failure, snapshot_warnings = None, []
     try:
-        refresh_directory()
+        snapshot_warnings = refresh_directory().warnings
     except errors.VatsError as exc:
         snapshot_failure = ("directory snapshot", str(exc))
     with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s) as con:
@@ -39,6 +39,7 @@ def daily(
     if rt.on_plan is not None:
         rt.on_plan(len(chunks))
     summary = load_history(chunks, pipeline.new_run_id(), concurrency)
+    summary.warnings.extend(snapshot_warnings)
     if snapshot_failure is not None:
         summary.failures.append(snapshot_failure)
     publish_read_copy()

@@ -71,6 +71,9 @@ def summary_markdown(title: str, summary: RunSummary) -> str:
     if summary.failures:
         lines += ["", "## Failed chunks", ""]
         lines += [f"- `{chunk}`: {error}" for chunk, error in summary.failures]
+    if summary.warnings:
+        lines += ["", "## Warnings", ""]
+        lines += [f"- {warning}" for warning in summary.warnings]
     return "\n".join(lines) + "\n"
 
 

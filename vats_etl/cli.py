@@ -482,6 +482,8 @@ def _print_summary(summary: RunSummary) -> None:
     )
     for chunk, error in summary.failures:
         console.print(f"[red]failed[/red] {chunk}: {error}", markup=True, highlight=False)
+    for warning in summary.warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if summary.rows_quarantined:
         console.print(
             f"{summary.rows_quarantined:,} rows quarantined: select * from quarantine "
@@ -886,6 +888,8 @@ def snapshot(ctx: Context) -> None:
     for name, t in summary.tables.items():
         table.add_row(name, f"{t.seen:,}", f"{t.opened:,}", f"{t.closed:,}", f"{t.unchanged:,}")
     console.print(table)
+    for warning in summary.warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"{summary.requests} requests; "
         + ("changes recorded" if summary.changed else "no change since the last snapshot")

@@ -150,6 +150,8 @@ class RunSummary:
     skipped: int = 0
     totals: dict[str, KindTotals] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # what the user should know although nothing failed (an endpoint the account lacks)
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, result: ChunkResult) -> None:
         totals = self.totals.setdefault(result.chunk.kind, KindTotals())
@@ -171,6 +173,7 @@ class RunSummary:
             mine.rows_loaded += t.rows_loaded
             mine.rows_quarantined += t.rows_quarantined
         self.failures.extend(other.failures)
+        self.warnings.extend(other.warnings)
 
     @property
     def rows_loaded(self) -> int:

@@ -561,7 +561,7 @@ def read_directory(client: PbxClient, taken_at: datetime) -> Snapshot:
             return read()
         except Unavailable as exc:
             skipped[name] = str(exc)
-            log.warning("%s skipped: %s; its earlier versions stay open", name, exc)
+            log.warning("%s", skip_warning(name, str(exc)))
             return None
 
     users = listed("users")
@@ -644,6 +644,15 @@ class SnapshotSummary:
     @property
     def changed(self) -> bool:
         return any(t.opened or t.closed for t in self.tables.values())
+
+    @property
+    def warnings(self) -> list[str]:
+        return [skip_warning(entity, why) for entity, why in self.skipped.items()]
+
+
+def skip_warning(entity: str, why: str) -> str:
+    """The one line a user sees for an entity the account does not offer."""
+    return f"{entity} skipped: {why}; its earlier versions stay open"
 
 
 def _current(con: duckdb.DuckDBPyConnection, entity: Entity) -> dict[Key, str]:
