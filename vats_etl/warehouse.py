@@ -44,8 +44,9 @@ def relations(sql_dir: Path = SQL_DIR) -> dict[str, str]:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
-    """Create every table and view. Views may depend on each other: apply in rounds until
-    everything exists, so no manifest of dependencies has to be kept by hand."""
+    """Create every table and view. Views may depend on each other, or on a column a later
+    file adds to an existing table: apply in rounds until everything exists, so no manifest
+    of dependencies has to be kept by hand."""
     pending = relations(sql_dir)
     while pending:
         failed: dict[str, str] = {}
@@ -53,7 +54,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> No
         for name, sql in pending.items():
             try:
                 con.execute(sql)
-            except duckdb.CatalogException as exc:
+            except (duckdb.CatalogException, duckdb.BinderException) as exc:
                 failed[name] = sql
                 last_error[name] = str(exc).splitlines()[0]
         if len(failed) == len(pending):

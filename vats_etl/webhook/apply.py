@@ -13,7 +13,8 @@ reads from the first segment again and applying is idempotent:
   the same values changes nothing; the rank ``api_json > webhook > api_csv`` and the
   coalescing merge reconcile them with batch loads in any order, and a rating that arrives
   before its history makes a row (uid, client, user_login, rating) that the history fills in;
-* ``event`` rows are inserted by ``event_hash``; a hash already stored is ignored.
+* ``event`` rows (and ``other`` commands, kept as delivered) are inserted by ``event_hash``;
+  a hash already stored is ignored.
 
 A batch the database refuses for a reason other than the lock is retried record by record;
 records that fail on their own are set aside in ``failed.jsonl`` in the spool (logged), so
@@ -54,6 +55,7 @@ CALL_COLUMNS: Final[dict[str, pl.DataType]] = {
     "user_login": pl.String(),
     "group_name": pl.String(),
     "started_at": pl.Int64(),
+    "wait_s": pl.Int32(),
     "duration_s": pl.Int32(),
     "record_url": pl.String(),
     "rating": pl.Int8(),
@@ -69,6 +71,8 @@ EVENT_COLUMNS: Final[dict[str, pl.DataType]] = {
     "ext": pl.String(),
     "telnum": pl.String(),
     "group_name": pl.String(),
+    "cmd": pl.String(),
+    "payload": pl.String(),
 }
 GIVE_UP_AFTER: Final = 5  # attempts at a batch that fails as a whole before isolating it
 
@@ -83,7 +87,7 @@ def calls_frame(records: Sequence[Record]) -> pl.DataFrame:
     """history + rating records → one ``calls`` row per uid (later non-null values win)."""
     merged: dict[str, dict[str, Value]] = {}
     for record in records:
-        if record.kind == "event":
+        if record.kind not in ("history", "rating"):
             continue
         uid = record.data["uid"]
         assert isinstance(uid, str)
@@ -98,14 +102,15 @@ def calls_frame(records: Sequence[Record]) -> pl.DataFrame:
 
 
 def events_frame(records: Sequence[Record], loaded_at: datetime) -> pl.DataFrame:
-    """event records → ``webhook_events`` rows, first delivery of each hash kept."""
+    """event and other records → ``webhook_events`` rows, first delivery of each hash kept."""
     rows: dict[str, Record] = {}
     for record in records:
-        if record.kind == "event":
+        if record.kind in ("event", "other"):
             key = record.data["event_hash"]
             assert isinstance(key, str)
             rows.setdefault(key, record)
     columns = {name: [r.data.get(name) for r in rows.values()] for name in EVENT_COLUMNS}
+    columns["cmd"] = [r.data["cmd"] if r.kind == "other" else "event" for r in rows.values()]
     return pl.DataFrame(columns, schema=EVENT_COLUMNS).with_columns(
         received_at=pl.Series([r.received_at_us for r in rows.values()], dtype=pl.Int64).cast(
             UTC_MICROS
