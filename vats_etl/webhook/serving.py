@@ -106,9 +106,8 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         super().connection_made(transport)
-        now = self.loop.time()
-        self._idle_since = now
-        self._arm(now + self.timeout_keep_alive)
+        now = self._idle_since = self.loop.time()
+        self._arm(now + min(self.timeout_keep_alive, self._guard.request_timeout_s))
         if len(self.connections) > self._guard.max_connections:
             self._make_room()
 
@@ -138,8 +137,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._busy_since is None:
-            self._busy_since = self.loop.time()
-            self._arm(self._busy_since + self._guard.request_timeout_s)
+            self._busy_since = self.loop.time()  # the deadline timer looks at it in time
         for start in range(0, len(data), FEED_BYTES):
             if self.transport.is_closing():
                 return
@@ -158,8 +156,7 @@ class GuardedH11Protocol(H11Protocol):
             self._unreadable(exc)
             return
         if self.cycle is not answered:
-            self._busy_since = self.loop.time()
-            self._arm(self._busy_since + self._guard.request_timeout_s)
+            self._busy_since = self.loop.time()  # a pipelined request: its own deadline
         elif self._settled():
             self._busy_since, self._idle_since = None, self.loop.time()
 
@@ -180,6 +177,9 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.abort()
 
     # -- deadlines --------------------------------------------------------------------------
+    # One timer per connection, never later than request_timeout_s ahead while idle: a
+    # request that starts is then checked in time without a timer of its own (requests
+    # come by the thousand a second; idle connections wake every few seconds).
 
     def _arm(self, when: float) -> None:
         if self._deadline is not None:
@@ -203,7 +203,7 @@ class GuardedH11Protocol(H11Protocol):
             self._busy_since, self._idle_since = None, now
         due = self._idle_since + self.timeout_keep_alive
         if now < due:
-            self._arm(due)
+            self._arm(min(due, now + self._guard.request_timeout_s))
         else:
             self.transport.close()
 
