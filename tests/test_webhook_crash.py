@@ -1,6 +1,7 @@
 """Durability: ``kill -9`` of the receiver process (``vats-etl webhook``) between accept and
 apply, and in the middle of a flood, then a restart — every acknowledged request ends up in
-the warehouse exactly once. Plus the CLI's one-line errors."""
+the warehouse exactly once. Plus the CLI's one-line errors (token, second receiver, TLS and
+path options)."""
 
 from __future__ import annotations
 
@@ -171,3 +172,26 @@ def test_cli_contacts_import_then_contact_answer(tmp_path):
             url, data={"cmd": "contact", "phone": "79101234567", "crm_token": TOKEN}
         )
         assert answer.json() == {"contact_name": "ООО Ромашка", "responsible": "701"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--ssl-keyfile", "key.pem"], "error: --ssl-keyfile needs --ssl-certfile"),
+        (["--ssl-certfile", "missing.pem"], "error: cannot use the TLS certificate missing.pem"),
+        (["--path", "/health"], "error: webhook path cannot be /health"),
+    ],
+)
+def test_cli_refuses_bad_serving_options_in_one_line(tmp_path, options, message):
+    done = subprocess.run(
+        cli("--db", str(tmp_path / "vats.duckdb"), "webhook", "--port", "0", *options),
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), done.stderr
+    assert not list((tmp_path / "webhook-spool").glob("*.spool"))  # nothing left open
