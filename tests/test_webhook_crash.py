@@ -121,17 +121,24 @@ def test_kill_9_in_the_middle_of_a_flood_loses_no_acknowledged_request(tmp_path)
     assert dupes == 0
 
 
-def test_cli_needs_the_token_and_says_so_in_one_line(tmp_path):
-    env = child_env()
-    del env["VATS_CRM_TOKEN"]
-    done = subprocess.run(
-        cli("--db", str(tmp_path / "v.duckdb"), "webhook", "--port", "0"),
+def run_cli(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``vats-etl --db <tmp>/vats.duckdb ARGS`` to its end."""
+    return subprocess.run(
+        cli("--db", str(tmp_path / "vats.duckdb"), *args),
         cwd=tmp_path,
-        env=env,
+        env=env or child_env(),
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_cli_needs_the_token_and_says_so_in_one_line(tmp_path):
+    env = child_env()
+    del env["VATS_CRM_TOKEN"]
+    done = run_cli(tmp_path, "webhook", "--port", "0", env=env)
     assert done.returncode == 1
     assert done.stderr.strip() == (
         "error: VATS_CRM_TOKEN is not set (the crm_token entered in the PBX cabinet)"
@@ -140,14 +147,7 @@ def test_cli_needs_the_token_and_says_so_in_one_line(tmp_path):
 
 def test_cli_refuses_a_second_receiver_on_the_same_spool(tmp_path):
     with cli_receiver(tmp_path):
-        done = subprocess.run(
-            cli("--db", str(tmp_path / "vats.duckdb"), "webhook", "--port", "0"),
-            cwd=tmp_path,
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_cli(tmp_path, "webhook", "--port", "0")
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "in use by another webhook receiver" in lines[0]
@@ -156,14 +156,7 @@ def test_cli_refuses_a_second_receiver_on_the_same_spool(tmp_path):
 def test_cli_contacts_import_then_contact_answer(tmp_path):
     csv_file = tmp_path / "clients.csv"
     csv_file.write_text("phone;name;responsible\n8 910 123 45 67;ООО Ромашка;701\n", "utf-8")
-    done = subprocess.run(
-        cli("--db", str(tmp_path / "vats.duckdb"), "contacts-import", str(csv_file)),
-        cwd=tmp_path,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli(tmp_path, "contacts-import", str(csv_file))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "imported 1 contacts; 1 in the table"
     with cli_receiver(tmp_path, "--path", "/crm/hook") as (_, url), httpx.Client() as client:
@@ -183,14 +176,7 @@ def test_cli_contacts_import_then_contact_answer(tmp_path):
     ],
 )
 def test_cli_refuses_bad_serving_options_in_one_line(tmp_path, options, message):
-    done = subprocess.run(
-        cli("--db", str(tmp_path / "vats.duckdb"), "webhook", "--port", "0", *options),
-        cwd=tmp_path,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli(tmp_path, "webhook", "--port", "0", *options)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), done.stderr
