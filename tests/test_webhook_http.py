@@ -32,7 +32,8 @@ from tests.webhook.support import (
     status_of,
     wait_until,
 )
-from vats_etl.webhook import serve_in_background
+from vats_etl import warehouse
+from vats_etl.webhook import import_contacts, serve_in_background
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -158,7 +159,7 @@ def test_a_pipeline_of_wrong_token_requests_ends_at_the_first_and_others_are_ser
         for t in threads:
             t.start()
         took = []
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=10) as client:
             for i in range(6):
                 started = time.perf_counter()
                 assert client.post(receiver.url, json=history(f"L-{i}")).status_code == 200
@@ -166,7 +167,7 @@ def test_a_pipeline_of_wrong_token_requests_ends_at_the_first_and_others_are_ser
         for t in threads:
             t.join()
         refused = receiver.stats.rejected[401]
-    assert max(took) < 3.0, took
+    assert max(took) < 5.0, took  # before: half of them timed out
     assert len(answers) == 100
     assert all(a.count(b"HTTP/1.1 401") <= 1 for a in answers)
     assert refused <= 100  # one per connection, not 400,000
@@ -176,7 +177,11 @@ def test_a_pipeline_of_wrong_token_requests_ends_at_the_first_and_others_are_ser
 def test_clients_that_never_read_their_answers_are_cut_off(tmp_path):
     """Issue 13, probe 3: the wait for the socket to drain had no timeout (100 of 100
     connections held after 85 s). Now an answer not taken within request_timeout_s ends it."""
-    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    csv_file = tmp_path / "contacts.csv"  # a long name: each answer is 16 KB, buffers fill fast
+    csv_file.write_text("phone,contact_name\n79101234567," + "Я" * 8000 + "\n", "utf-8")
+    with warehouse.connect(tmp_path / "vats.duckdb") as con:
+        import_contacts(con, csv_file, imported_at=dt.datetime.now(dt.UTC))
+    ask = request(orjson.dumps(contact()))
     cut: list[float] = []
     with serve_in_background(config(tmp_path, request_timeout_s=1.0, keep_alive_s=60)) as receiver:
 
@@ -185,7 +190,7 @@ def test_clients_that_never_read_their_answers_are_cut_off(tmp_path):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.connect(address(receiver.url))
             sock.settimeout(0.2)
-            data, sent, started = health * 2000, 0, time.monotonic()
+            data, sent, started = ask * 2000, 0, time.monotonic()
             with sock:
                 while time.monotonic() - started < 60:
                     try:
@@ -202,7 +207,7 @@ def test_clients_that_never_read_their_answers_are_cut_off(tmp_path):
         for t in threads:
             t.join()
         timed_out = receiver.stats.connections.timed_out
-    assert len(cut) == 5 and max(cut) < 30, cut
+    assert len(cut) == 5 and max(cut) < 20, cut
     assert timed_out == 5
 
 
