@@ -80,8 +80,10 @@ def test_kill_9_between_accept_and_apply_then_restart_loses_nothing(tmp_path):
     assert list((tmp_path / "webhook-spool").glob("*.spool")) == []
 
 
-def test_kill_9_in_the_middle_of_a_flood_loses_no_acknowledged_request(tmp_path):
-    db = tmp_path / "vats.duckdb"
+def flood_then_kill_9(workdir: Path) -> tuple[list[str], int]:
+    """8 senders flood a receiver in ``workdir``; kill -9 it after 0.8–1.5 s. Returns the
+    uids acknowledged and how many calls were in the warehouse at the kill."""
+    db = workdir / "vats.duckdb"
     acked: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -100,7 +102,7 @@ def test_kill_9_in_the_middle_of_a_flood_loses_no_acknowledged_request(tmp_path)
                     with lock:
                         acked.append(uid)
 
-    with cli_receiver(tmp_path) as (proc, url):
+    with cli_receiver(workdir) as (proc, url):
         threads = [threading.Thread(target=sender, args=(w, url)) for w in range(8)]
         for t in threads:
             t.start()
@@ -109,16 +111,31 @@ def test_kill_9_in_the_middle_of_a_flood_loses_no_acknowledged_request(tmp_path)
         stop.set()
         for t in threads:
             t.join()
-    assert len(acked) > 100
-    assert count(db, "select count(*) from calls") < len(acked)  # some were only spooled
-    with cli_receiver(tmp_path):
-        pass  # start (replay) and stop (drain)
-    with warehouse.connect(db, schema=False) as con:
-        stored = {row[0] for row in con.execute("select uid from calls").fetchall()}
-        (dupes,) = con.execute("select count(*) - count(distinct uid) from calls").fetchall()[0]
-    missing = set(acked) - stored
-    assert not missing, f"{len(missing)} acknowledged requests lost, e.g. {sorted(missing)[:3]}"
-    assert dupes == 0
+    return acked, count(db, "select count(*) from calls")
+
+
+def test_kill_9_in_the_middle_of_a_flood_loses_no_acknowledged_request(tmp_path):
+    # The kill must find some acknowledged records only spooled, or the replay is not
+    # exercised; on a starved machine the applier can have caught up just then: try again
+    # (every attempt is checked for loss).
+    replayed = False
+    for attempt in range(3):
+        workdir = tmp_path / f"attempt-{attempt}"
+        workdir.mkdir()
+        acked, applied_at_kill = flood_then_kill_9(workdir)
+        assert len(acked) > 100
+        replayed = applied_at_kill < len(acked)  # some were only spooled
+        with cli_receiver(workdir):
+            pass  # start (replay) and stop (drain)
+        with warehouse.connect(workdir / "vats.duckdb", schema=False) as con:
+            stored = {row[0] for row in con.execute("select uid from calls").fetchall()}
+            (dupes,) = con.execute("select count(*) - count(distinct uid) from calls").fetchall()[0]
+        missing = set(acked) - stored
+        assert not missing, f"{len(missing)} acknowledged requests lost, e.g. {sorted(missing)[:3]}"
+        assert dupes == 0
+        if replayed:
+            break
+    assert replayed, "three floods were all applied at the kill: the replay was not exercised"
 
 
 def run_cli(
