@@ -1,9 +1,15 @@
 """Load test of the webhook receiver over loopback, from a process of its own.
 
-    .venv/bin/python bench/webhook_bench.py                    # 20,000 requests, unpaced
-    .venv/bin/python bench/webhook_bench.py --rate 1000          # paced: 1,000 requests/s
-    .venv/bin/python bench/webhook_bench.py --new-connections    # one TCP connection per request
-    .venv/bin/python bench/webhook_bench.py --json               # figures as one JSON object
+    .venv/bin/python -m bench.webhook_bench                     # the standard three runs (below)
+    .venv/bin/python -m bench.webhook_bench --rate 1000         # one run, paced: 1,000 requests/s
+    .venv/bin/python -m bench.webhook_bench --rate 0            # one run, unpaced
+    .venv/bin/python -m bench.webhook_bench --new-connections   # one TCP connection per request
+    .venv/bin/python -m bench.webhook_bench --kill-9-after 10   # kill -9 the receiver at 10 s
+    .venv/bin/python -m bench.webhook_bench --json              # figures as one JSON object
+
+Without arguments (``make bench``) it does three runs of 20,000 requests: paced 1,000/s with
+keep-alive, unpaced with keep-alive, and paced 1,000/s with a ``kill -9`` of the receiver
+half-way through (then a restart that replays the spool), each checked for loss.
 
 By default it starts ``vats-etl webhook`` on a free port with a fresh warehouse and spool in a
 temporary folder, sends a realistic mix (per call: contact, ring/answer/end events, history,
@@ -11,7 +17,9 @@ sometimes a rating; ~5 % re-delivered, JSON and form bodies mixed), stops the re
 SIGTERM (it applies what it holds), and checks in the DuckDB file that every acknowledged
 history, rating and event is there exactly once. Latency is measured from the moment a request
 was due (paced mode: its slot in the schedule, so a stall is not hidden), to the last byte of
-the answer. Exit status 0 only when nothing was lost and every request got a 200.
+the answer. Exit status 0 only when nothing was lost and every request got a 200 (with
+``--kill-9-after``: every request answered before the kill got a 200, and every one of them is
+stored after the restart).
 """
 
 from __future__ import annotations
@@ -169,6 +177,7 @@ async def load(
     rate: float,
     new_connections: bool,
     max_seconds: float,
+    kill_after: tuple[int, float] | None = None,
 ) -> tuple[Result, float]:
     parts = urlsplit(url)
     host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
@@ -178,12 +187,17 @@ async def load(
     next_index = 0
     started = time.perf_counter()
     deadline = started + max_seconds
+    killed_at = float("inf")
+    if kill_after is not None:
+        pid, after = kill_after
+        killed_at = started + after
+        asyncio.get_running_loop().call_later(after, os.kill, pid, signal.SIGKILL)
 
     async def worker() -> None:
         nonlocal next_index
         reader: asyncio.StreamReader | None = None
         writer: asyncio.StreamWriter | None = None
-        while next_index < len(items) and time.perf_counter() < deadline:
+        while next_index < len(items) and time.perf_counter() < min(deadline, killed_at + 1):
             index = next_index
             next_index += 1
             due = started + index / rate if rate > 0 else time.perf_counter()
@@ -273,6 +287,12 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument(
+        "--kill-9-after",
+        type=float,
+        default=0,
+        help="SIGKILL the receiver after this many seconds, restart it, check for loss",
+    )
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rate", type=float, default=0, help="requests/s (0: as fast as possible)")
     parser.add_argument("--format", choices=["json", "form", "mix"], default="mix")
@@ -281,9 +301,20 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=60)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args()
+    if len(sys.argv) == 1:  # make bench: the standard runs
+        runs = [["--rate", "1000"], ["--rate", "0"], ["--rate", "1000", "--kill-9-after", "10"]]
+        failed = 0
+        for extra in runs:
+            print(f"-- {' '.join(extra)}", flush=True)
+            command = [sys.executable, "-m", "bench.webhook_bench", *extra]
+            failed += subprocess.run(command, check=False).returncode
+        return 1 if failed else 0
+    return run(parser.parse_args())
 
+
+def run(args: argparse.Namespace) -> int:
     items = workload(args.requests, args.seed, args.format, args.duplicate_rate)
+    killed = args.kill_9_after > 0
     with tempfile.TemporaryDirectory(prefix="webhook-bench-") as tmp:
         proc, url, db = start_receiver(Path(tmp))
         try:
@@ -295,13 +326,19 @@ def main() -> int:
                     rate=args.rate,
                     new_connections=args.new_connections,
                     max_seconds=args.max_seconds,
+                    kill_after=(proc.pid, args.kill_9_after) if killed else None,
                 )
             )
         finally:
             stop_at = time.perf_counter()
-            proc.send_signal(signal.SIGINT)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
             _, stderr = proc.communicate(timeout=120)
             drain_s = time.perf_counter() - stop_at
+        if killed:  # a restart replays the spool; stopping it applies what it holds
+            proc, _, _ = start_receiver(Path(tmp))
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=120)
         loss = check_loss(db, result.acked)
     done = len(result.latencies)
     figures = {
@@ -318,12 +355,12 @@ def main() -> int:
         "statuses": result.statuses,
         "client_errors": result.errors,
         "drain_s": round(drain_s, 2),
+        "killed_after_s": args.kill_9_after or None,
         "receiver": stderr.strip().splitlines()[-1] if stderr.strip() else "",
         **loss,
     }
     ok = (
-        done == len(items)
-        and result.errors == 0
+        (killed or (done == len(items) and result.errors == 0))
         and set(result.statuses) == {200}
         and loss["calls_missing"] == 0
         and loss["ratings_missing"] == 0
@@ -343,6 +380,11 @@ def main() -> int:
         )
         print(f"latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}")
         print(f"statuses {result.statuses}; client errors {result.errors}")
+        if killed:
+            print(
+                f"kill -9 at {args.kill_9_after:g} s: {len(result.acked):,} acknowledged before "
+                f"it, then a restart replayed the spool"
+            )
         print(
             f"loss: calls {loss['calls_missing']}/{loss['calls_acked']} missing, ratings "
             f"{loss['ratings_missing']} missing, events {loss['events_missing']}/"

@@ -15,7 +15,7 @@ with per_call as (
         bool_or(e.type in ('INCOMING', 'OUTGOING')) as has_start,
         bool_or(e.type in ('ACCEPTED', 'COMPLETED', 'CANCELLED')) as has_end
     from webhook_events as e
-    where e.received_at >= now() - interval 15 minute
+    where e.cmd = 'event' and e.received_at >= now() - interval 15 minute
     group by e.callid
 )
 select

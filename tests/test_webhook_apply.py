@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import polars as pl
 import pytest
 
@@ -204,6 +205,51 @@ def test_ringing_now_and_missed_last_hour(con):
         "select uid, status, called_back_at is not null from missed_last_hour"
     ).fetchall()
     assert missed == [("miss", "missed", True)]
+
+
+def test_commands_the_receiver_does_not_know_are_kept_beside_events(con):
+    notice = {"cmd": "webhook", "type": "sipregs_error", "user": "ivanov@x.ru"}
+    lookalike = {"cmd": "transfer", "type": "INCOMING", "callid": "N-1"}
+    now = datetime.now(UTC)
+    records = [rec({**notice, "crm_token": "t"}, now), rec({**lookalike, "crm_token": "t"}, now)]
+    apply_batch(con, [*records, records[0], rec(event("E-1"), now)], now)
+    rows = con.execute(
+        "select cmd, type, callid, user_login, payload::json from webhook_events order by cmd"
+    ).fetchall()
+    assert [(*row[:4], orjson.loads(row[4]) if row[4] else None) for row in rows] == [
+        ("event", "INCOMING", "E-1", "ivanov", None),
+        ("transfer", "INCOMING", "N-1", None, lookalike),
+        ("webhook", "sipregs_error", None, "ivanov", notice),
+    ]
+    assert con.sql("select callid from ringing_now").fetchall() == [("E-1",)]
+
+
+def test_a_history_webhook_brings_its_wait(con):
+    apply_batch(con, [rec(history(wait="12", status="noanswer", user="ivanov@x.ru"))], T0)
+    (row,) = calls(con)
+    assert (row["wait_s"], row["status"], row["user_login"]) == (12, "missed", "ivanov")
+
+
+def test_a_warehouse_made_before_gets_the_new_webhook_events_columns(tmp_path):
+    """webhook_events had callid and type NOT NULL and no cmd or payload: an existing file is
+    brought to the new shape by sql/webhook_events.sql, its rows becoming cmd = 'event'."""
+    db = tmp_path / "old.duckdb"
+    old = duckdb.connect(str(db))
+    old.execute(
+        "create table webhook_events (event_hash varchar primary key, callid varchar not null, "
+        "type varchar not null, direction varchar, client varchar, diversion varchar, "
+        "user_login varchar, ext varchar, telnum varchar, group_name varchar, "
+        "received_at timestamptz not null, loaded_at timestamptz not null)"
+    )
+    old.execute(
+        "insert into webhook_events (event_hash, callid, type, received_at, loaded_at) "
+        "values ('h', 'OLD-1', 'INCOMING', now(), now())"
+    )
+    old.close()
+    with warehouse.connect(db) as con:
+        apply_batch(con, [rec({"cmd": "webhook", "type": "x", "crm_token": "t"})], T0)
+        rows = con.execute("select callid, cmd from webhook_events order by cmd").fetchall()
+    assert rows == [("OLD-1", "event"), (None, "webhook")]
 
 
 def test_views_and_tables_carry_comments(con):

@@ -1,6 +1,7 @@
 """Durability: ``kill -9`` of the receiver process (``vats-etl webhook``) between accept and
 apply, and in the middle of a flood, then a restart — every acknowledged request ends up in
-the warehouse exactly once. Plus the CLI's one-line errors."""
+the warehouse exactly once. Plus the CLI's one-line errors (token, second receiver, TLS and
+path options)."""
 
 from __future__ import annotations
 
@@ -79,8 +80,10 @@ def test_kill_9_between_accept_and_apply_then_restart_loses_nothing(tmp_path):
     assert list((tmp_path / "webhook-spool").glob("*.spool")) == []
 
 
-def test_kill_9_in_the_middle_of_a_flood_loses_no_acknowledged_request(tmp_path):
-    db = tmp_path / "vats.duckdb"
+def flood_then_kill_9(workdir: Path) -> tuple[list[str], int]:
+    """8 senders flood a receiver in ``workdir``; kill -9 it after 0.8–1.5 s. Returns the
+    uids acknowledged and how many calls were in the warehouse at the kill."""
+    db = workdir / "vats.duckdb"
     acked: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -99,7 +102,7 @@ def test_kill_9_in_the_middle_of_a_flood_loses_no_acknowledged_request(tmp_path)
                     with lock:
                         acked.append(uid)
 
-    with cli_receiver(tmp_path) as (proc, url):
+    with cli_receiver(workdir) as (proc, url):
         threads = [threading.Thread(target=sender, args=(w, url)) for w in range(8)]
         for t in threads:
             t.start()
@@ -108,29 +111,51 @@ def test_kill_9_in_the_middle_of_a_flood_loses_no_acknowledged_request(tmp_path)
         stop.set()
         for t in threads:
             t.join()
-    assert len(acked) > 100
-    assert count(db, "select count(*) from calls") < len(acked)  # some were only spooled
-    with cli_receiver(tmp_path):
-        pass  # start (replay) and stop (drain)
-    with warehouse.connect(db, schema=False) as con:
-        stored = {row[0] for row in con.execute("select uid from calls").fetchall()}
-        (dupes,) = con.execute("select count(*) - count(distinct uid) from calls").fetchall()[0]
-    missing = set(acked) - stored
-    assert not missing, f"{len(missing)} acknowledged requests lost, e.g. {sorted(missing)[:3]}"
-    assert dupes == 0
+    return acked, count(db, "select count(*) from calls")
+
+
+def test_kill_9_in_the_middle_of_a_flood_loses_no_acknowledged_request(tmp_path):
+    # The kill must find some acknowledged records only spooled, or the replay is not
+    # exercised; on a starved machine the applier can have caught up just then: try again
+    # (every attempt is checked for loss).
+    replayed = False
+    for attempt in range(3):
+        workdir = tmp_path / f"attempt-{attempt}"
+        workdir.mkdir()
+        acked, applied_at_kill = flood_then_kill_9(workdir)
+        assert len(acked) > 100
+        replayed = applied_at_kill < len(acked)  # some were only spooled
+        with cli_receiver(workdir):
+            pass  # start (replay) and stop (drain)
+        with warehouse.connect(workdir / "vats.duckdb", schema=False) as con:
+            stored = {row[0] for row in con.execute("select uid from calls").fetchall()}
+            (dupes,) = con.execute("select count(*) - count(distinct uid) from calls").fetchall()[0]
+        missing = set(acked) - stored
+        assert not missing, f"{len(missing)} acknowledged requests lost, e.g. {sorted(missing)[:3]}"
+        assert dupes == 0
+        if replayed:
+            break
+    assert replayed, "three floods were all applied at the kill: the replay was not exercised"
+
+
+def run_cli(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``vats-etl --db <tmp>/vats.duckdb ARGS`` to its end."""
+    return subprocess.run(
+        cli("--db", str(tmp_path / "vats.duckdb"), *args),
+        cwd=tmp_path,
+        env=env or child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_cli_needs_the_token_and_says_so_in_one_line(tmp_path):
     env = child_env()
     del env["VATS_CRM_TOKEN"]
-    done = subprocess.run(
-        cli("--db", str(tmp_path / "v.duckdb"), "webhook", "--port", "0"),
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli(tmp_path, "webhook", "--port", "0", env=env)
     assert done.returncode == 1
     assert done.stderr.strip() == (
         "error: VATS_CRM_TOKEN is not set (the crm_token entered in the PBX cabinet)"
@@ -139,14 +164,7 @@ def test_cli_needs_the_token_and_says_so_in_one_line(tmp_path):
 
 def test_cli_refuses_a_second_receiver_on_the_same_spool(tmp_path):
     with cli_receiver(tmp_path):
-        done = subprocess.run(
-            cli("--db", str(tmp_path / "vats.duckdb"), "webhook", "--port", "0"),
-            cwd=tmp_path,
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_cli(tmp_path, "webhook", "--port", "0")
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "in use by another webhook receiver" in lines[0]
@@ -155,14 +173,7 @@ def test_cli_refuses_a_second_receiver_on_the_same_spool(tmp_path):
 def test_cli_contacts_import_then_contact_answer(tmp_path):
     csv_file = tmp_path / "clients.csv"
     csv_file.write_text("phone;name;responsible\n8 910 123 45 67;ООО Ромашка;701\n", "utf-8")
-    done = subprocess.run(
-        cli("--db", str(tmp_path / "vats.duckdb"), "contacts-import", str(csv_file)),
-        cwd=tmp_path,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli(tmp_path, "contacts-import", str(csv_file))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "imported 1 contacts; 1 in the table"
     with cli_receiver(tmp_path, "--path", "/crm/hook") as (_, url), httpx.Client() as client:
@@ -171,3 +182,19 @@ def test_cli_contacts_import_then_contact_answer(tmp_path):
             url, data={"cmd": "contact", "phone": "79101234567", "crm_token": TOKEN}
         )
         assert answer.json() == {"contact_name": "ООО Ромашка", "responsible": "701"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--ssl-keyfile", "key.pem"], "error: --ssl-keyfile needs --ssl-certfile"),
+        (["--ssl-certfile", "missing.pem"], "error: cannot use the TLS certificate missing.pem"),
+        (["--path", "/health"], "error: webhook path cannot be /health"),
+    ],
+)
+def test_cli_refuses_bad_serving_options_in_one_line(tmp_path, options, message):
+    done = run_cli(tmp_path, "webhook", "--port", "0", *options)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), done.stderr
+    assert not list((tmp_path / "webhook-spool").glob("*.spool"))  # nothing left open

@@ -1,6 +1,7 @@
 """End to end: the emulator's WebhookPusher → the receiver over loopback → DuckDB, in JSON
-and form encodings with duplicates and ratings before their history; then the same day
-loaded in batch from the emulator's API reconciles with the webhook rows by uid."""
+and form encodings with duplicates and ratings before their history, in the spec's dialect
+and the platform's; then the same day loaded in batch from the emulator's API reconciles
+with the webhook rows by uid."""
 
 from __future__ import annotations
 
@@ -44,21 +45,31 @@ def expected_row(call: dict[str, Any]) -> dict[str, Any]:
     return {c: call[c] for c in COMPARED}
 
 
-def test_pusher_to_receiver_then_batch_load_reconciles(emu, tmp_path):
+@pytest.mark.parametrize("dialect", ["platform", "spec"])
+def test_pusher_to_receiver_then_batch_load_reconciles(emu, tmp_path, dialect):
     calls = emu.external_calls(MORNING)
     early, late = calls[: len(calls) // 2], calls[len(calls) // 2 :]
     split = late[0]["started_at"]
     assert len(calls) > 50 and any(c["rating"] for c in calls)
+    notices = 0
     with serve_in_background(config(tmp_path)) as receiver:
         for fmt, window, seed in (
             ("json", Window(MORNING.start, split), 1),
             ("form", Window(split, MORNING.end), 2),
         ):
             with WebhookPusher(
-                emu, receiver.url, TOKEN, fmt=fmt, duplicate_rate=0.2, reorder=True, seed=seed
+                emu,
+                receiver.url,
+                TOKEN,
+                fmt=fmt,
+                duplicate_rate=0.2,
+                reorder=True,
+                seed=seed,
+                dialect=dialect,
             ) as pusher:
                 result = pusher.push_window(window)
             assert result.failed == 0 and result.duplicates > 0
+            notices += result.by_cmd["webhook"]
         contacts = receiver.stats.contacts
     inbound = sum(1 for c in calls if c["direction"] == "in")
     assert inbound <= contacts <= 2 * inbound  # answered from memory, duplicates too
@@ -69,9 +80,14 @@ def test_pusher_to_receiver_then_batch_load_reconciles(emu, tmp_path):
     for call in early + late:
         row = rows[call["uid"]]
         assert {c: row[c] for c in COMPARED} == expected_row(call), call["uid"]
-        assert row["source"] == "webhook" and row["wait_s"] is None
+        assert row["source"] == "webhook"
+        assert row["wait_s"] == (call["wait_s"] if dialect == "platform" else None)
     answered = sum(1 for c in calls if c["status"] == "success")
-    assert query(db, "select count(*) from webhook_events") == [(2 * len(calls) + answered,)]
+    assert query(db, "select count(*) from webhook_events where cmd = 'event'") == [
+        (2 * len(calls) + answered,)
+    ]
+    kept = query(db, "select count(*) from webhook_events where cmd = 'webhook'")[0][0]
+    assert (kept > 0) == (notices > 0) == (dialect == "platform")
     assert query(db, "select count(*) from ringing_now") == [(0,)]
 
     # the daily batch load of the same day: API rows outrank webhook rows, one row per uid

@@ -1,18 +1,17 @@
 """The receiver over a real loopback socket (in-process): commands in JSON and form bodies,
-bad inputs → the right status and nothing stored, HTTP details, the token never leaking,
-duplicated and out-of-order deliveries, contact answers, and a warehouse held by another
-process."""
+the platform's dialect, commands it does not know, bad inputs → the right status and nothing
+stored, the token never leaking, duplicated and out-of-order deliveries, contact answers, and
+a warehouse held by another process. (HTTP-level probes: test_webhook_http.py.)"""
 
 from __future__ import annotations
 
 import logging
 import random
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode
 
 import httpx
 import orjson
@@ -41,28 +40,6 @@ def post(client: httpx.Client, url: str, body: dict[str, Any], fmt: str = "json"
     if fmt == "json":
         return client.post(url, json=body)
     return client.post(url, data={k: str(v) for k, v in body.items()})
-
-
-def raw(url: str, data: bytes, *, read_until_close: bool = True, timeout: float = 5.0) -> bytes:
-    parts = urlsplit(url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
-        sock.sendall(data)
-        if not read_until_close:
-            return sock.recv(65536)
-        chunks = []
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
-def status_of(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1])
 
 
 def test_commands_in_json_and_form_are_applied(tmp_path):
@@ -110,11 +87,25 @@ BAD_INPUTS: list[tuple[str, dict[str, str], bytes, int, str]] = [
     ),
     ("JSON array", {"content-type": "application/json"}, b"[]", 400, "must be an object"),
     (
-        "unknown cmd",
+        "token in upper case",
         {"content-type": "application/json"},
-        orjson.dumps(history(cmd="drop")),
+        orjson.dumps(history(crm_token=TOKEN.upper())),
+        401,
+        "invalid crm_token",
+    ),
+    (
+        "token in swapped case, form",
+        {"content-type": "application/x-www-form-urlencoded"},
+        urlencode(history(crm_token=TOKEN.swapcase())).encode(),
+        401,
+        "invalid crm_token",
+    ),
+    (
+        "no cmd",
+        {"content-type": "application/json"},
+        orjson.dumps(history(cmd=None)),
         400,
-        "cmd: unknown",
+        "cmd: missing",
     ),
     (
         "wrong type",
@@ -145,11 +136,11 @@ BAD_INPUTS: list[tuple[str, dict[str, str], bytes, int, str]] = [
         "rating: 9",
     ),
     (
-        "bad event type",
+        "start missing",
         {"content-type": "application/json"},
-        orjson.dumps(event(event_type="X")),
+        orjson.dumps(history(start=None)),
         400,
-        "type: unknown event type",
+        "start: missing",
     ),
     ("empty body", {"content-type": "application/json"}, b"", 400, "not valid JSON"),
     (
@@ -176,6 +167,7 @@ def test_bad_inputs_get_the_right_status_and_store_nothing(tmp_path, caplog):
             response = client.post(receiver.url, content=body, headers=headers)
             assert response.status_code == status, name
             assert reason in response.json()["error"], (name, response.text)
+            assert response.headers["connection"] == "close", name  # a refusal ends it
         assert client.get(receiver.url).status_code == 405
         assert client.post(receiver.url + "other", json=history()).status_code == 404
         spooled = spool_bytes(receiver.config.spool)
@@ -186,78 +178,56 @@ def test_bad_inputs_get_the_right_status_and_store_nothing(tmp_path, caplog):
     assert "Traceback" not in caplog.text and TOKEN not in caplog.text
 
 
-def test_malformed_http_never_gets_a_500(tmp_path):
-    with serve_in_background(config(tmp_path, max_body_bytes=1024)) as receiver:
-        url = receiver.url
-        cases = [
-            (b"garbage\r\n\r\n", 400),
-            (b"POST / HTTP/2.0\r\nContent-Length: 0\r\n\r\n", 505),
-            (b"POST / HTTP/1.1\r\nno colon here\r\n\r\n", 400),
-            (b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
-            (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
-            (b"POST / HTTP/1.1\r\nHost: x\r\n\r\n", 411),
-            (b"POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000, 413),
-            (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
-            (
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                + b"".join(b"200\r\n" + b"x" * 512 + b"\r\n" for _ in range(4)),
-                413,
-            ),
-            (b"POST / HTTP/1.1\r\nX: " + b"a" * 20_000 + b"\r\n\r\n", 431),
-            (b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort", None),  # then closes
-        ]
-        for request, status in cases:
-            if status is None:
-                parts = urlsplit(url)
-                with socket.create_connection((parts.hostname, parts.port)) as sock:
-                    sock.sendall(request)
-                    sock.shutdown(socket.SHUT_WR)  # body ends early
-                    answer = sock.recv(65536)
-                assert status_of(answer) == 400
-                continue
-            answer = raw(url, request)
-            assert status_of(answer) == status, (request[:60], answer[:80])
-        with httpx.Client() as client:  # still serving
-            assert client.post(url, json=contact()).status_code == 200
+def test_the_platform_dialect_lands_as_canonical_values(tmp_path):
+    """login@domain, noanswer, wait and direction as the platform sends them (issue 10)."""
+    bodies = [
+        history("P-1", user="ivanov@acme.megapbx.ru", status="noanswer", wait="23", duration="0"),
+        history("P-2", type=None, direction="OUT", status="Success", wait=4, user="petrov@x.ru"),
+        event("P-1", user="ivanov@acme.megapbx.ru", direction="incoming"),
+        rating("P-2", value="4", user="petrov@x.ru"),
+    ]
+    with serve_in_background(config(tmp_path)) as receiver, httpx.Client() as client:
+        for i, body in enumerate(bodies):
+            assert post(client, receiver.url, body, "form" if i % 2 else "json").status_code == 200
+    db = receiver.config.db_path
+    assert query(
+        db, "select uid, direction, status, user_login, wait_s, rating from calls order by uid"
+    ) == [("P-1", "in", "missed", "ivanov", 23, None), ("P-2", "out", "success", "petrov", 4, 4)]
+    assert query(db, "select callid, cmd, direction, user_login from webhook_events") == [
+        ("P-1", "event", "in", "ivanov")
+    ]
 
 
-def test_keep_alive_pipelining_chunked_and_expect_continue(tmp_path):
-    with serve_in_background(config(tmp_path)) as receiver:
-        path = urlsplit(receiver.url).path
-        one = orjson.dumps(contact())
-        request = (
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(one)}\r\n\r\n"
-        ).encode() + one
-        pipelined = raw(
-            receiver.url, request * 3 + request.replace(b"Host: x", b"Connection: close")
-        )
-        assert pipelined.count(b"HTTP/1.1 200 OK") == 4
-        assert pipelined.rstrip().endswith(b"{}")
-
-        body = orjson.dumps(history())
-        chunked = (
-            (
-                f"POST {path} HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-            ).encode()
-            + b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:]))
-            + b"0\r\n\r\n"
-        )
-        assert b'{"result":"ok"}' in raw(receiver.url, chunked)
-
-        head = (
-            f"POST {path} HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n"
-        ).encode()
-        parts = urlsplit(receiver.url)
-        with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
-            sock.sendall(head)
-            assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
-            sock.sendall(body)
-            assert b"200 OK" in sock.recv(1000)
-
-        http10 = raw(receiver.url, request.replace(b"HTTP/1.1", b"HTTP/1.0"))
-        assert b"Connection: close" in http10 and status_of(http10) == 200
+def test_a_command_the_receiver_does_not_know_is_answered_200_and_stored(tmp_path):
+    """cmd=webhook type=sipregs_error: 200 (the PBX must not retry it), kept as delivered,
+    once per distinct content, and never mistaken for a ringing call."""
+    notice = {
+        "cmd": "webhook",
+        "type": "sipregs_error",
+        "user": "ivanov@acme.megapbx.ru",
+        "crm_token": TOKEN,
+    }
+    lookalike = {"cmd": "transfer", "type": "INCOMING", "callid": "N-1", "crm_token": TOKEN}
+    with serve_in_background(config(tmp_path)) as receiver, httpx.Client() as client:
+        for fmt in ("json", "json", "form"):
+            response = post(client, receiver.url, notice, fmt)
+            assert response.status_code == 200 and response.json() == {"result": "ok"}
+        assert post(client, receiver.url, lookalike).status_code == 200
+        assert post(client, receiver.url, event("R-1")).status_code == 200
+    db = receiver.config.db_path
+    rows = query(
+        db,
+        "select cmd, type, callid, user_login, payload from webhook_events where cmd = 'webhook'",
+    )
+    assert len(rows) == 1  # JSON and form bodies of it carry the same text: one content
+    cmd, kind, callid, login, payload = rows[0]
+    assert (cmd, kind, callid, login) == ("webhook", "sipregs_error", None, "ivanov")
+    assert orjson.loads(payload) == {k: v for k, v in notice.items() if k != "crm_token"}
+    assert query(db, "select cmd, type, callid from webhook_events where cmd = 'transfer'") == [
+        ("transfer", "INCOMING", "N-1")
+    ]
+    assert TOKEN not in str(query(db, "select * from webhook_events"))
+    assert query(db, "select callid from ringing_now") == [("R-1",)]
 
 
 def test_the_token_never_appears_in_logs_spool_rows_or_answers(tmp_path, caplog):
@@ -268,7 +238,7 @@ def test_the_token_never_appears_in_logs_spool_rows_or_answers(tmp_path, caplog)
         with db_held_by_another_process(db):  # everything stays in the spool for inspection
             for body in (history(), rating(), event(), contact(), history(crm_token=TOKEN + "x")):
                 answers.append(post(client, receiver.url, body, "form").text)
-            bad = b"crm_token=" + TOKEN.encode() + b"&cmd=1"
+            bad = b"crm_token=" + TOKEN.encode() + b"&cmd=history"  # no callid: a 400
             answers.append(client.post(receiver.url, content=bad).text)
             spool_dir = receiver.config.spool
             on_disk = spool_bytes(spool_dir)

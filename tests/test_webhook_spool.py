@@ -1,10 +1,12 @@
-"""The write-ahead spool: group commit, reading to the durable end, torn tails, rotation,
-release after commit, exclusive use, and a failed write that must not corrupt later lines."""
+"""The write-ahead spool: group commit, reading to the durable end, lines of any size, torn
+tails, rotation, release after commit, exclusive use, a failed write that must not corrupt
+later lines, and what the receiver's health reads (lag, stalled and failed writes)."""
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -216,3 +218,128 @@ def test_close_commits_what_is_queued_and_drops_an_empty_segment(tmp_path, commi
     s.close()
     s.unlock()
     assert list_segments(tmp_path / "spool") == []
+
+
+def test_a_line_longer_than_the_read_buffer_comes_back_whole(tmp_path, commits):
+    """Issue 13, probe 2: the reader read 16 MiB at most; a longer line gave an empty chunk
+    and the applier believed it was caught up. Now no line is ever cut or skipped."""
+    s = Spool(tmp_path / "spool", commits)
+    s.open()
+    try:
+        long_line = b'{"k":"event","at":1,"d":{"x":"' + b"y" * 5000 + b'"}}\n'
+        for i, data in enumerate([line(0), long_line, line(2)]):
+            s.submit(data, i)
+        commits.wait(3)
+        got: list[bytes] = []
+        pos = s.first_position()
+        for _ in range(10):
+            chunk = s.read(pos, max_lines=100, max_bytes=64)  # far less than the long line
+            got.extend(chunk.lines)
+            pos = chunk.end
+        assert got == [line(0), long_line, line(2)]
+        whole = s.read(s.first_position(), max_lines=100, max_bytes=len(line(0)) + 10)
+        assert whole.lines == [line(0)]  # a short limit still returns whole lines only
+    finally:
+        s.close()
+        s.unlock()
+
+
+def test_a_torn_tail_longer_than_the_read_buffer_is_skipped_not_read_forever(tmp_path, commits):
+    directory = tmp_path / "spool"
+    first = Spool(directory, commits)
+    first.open()
+    first.submit(line(0), 0)
+    commits.wait(1)
+    first.close()
+    first.unlock()
+    (old,) = list_segments(directory)
+    with open(directory / segment_name(old), "ab") as fh:
+        fh.write(b"x" * 10_000)  # unterminated: a crash in the middle of a long line
+    second = Spool(directory, commits)
+    second.open()
+    try:
+        chunk = second.read(second.first_position(), max_lines=100, max_bytes=100)
+        assert chunk.lines == [line(0)] and chunk.finished == []  # cut short at 100 bytes
+        rest = second.read(chunk.end, max_lines=100, max_bytes=100)
+        assert rest.lines == [] and rest.finished == [old] and rest.torn == 1
+    finally:
+        second.close()
+        second.unlock()
+
+
+def test_the_lag_is_the_commit_time_of_the_oldest_unapplied_record(tmp_path, commits):
+    s = Spool(tmp_path / "spool", commits)
+    s.open()
+    try:
+        assert s.oldest_unapplied(s.first_position()) is None
+        before = time.monotonic()
+        s.submit(line(1), 1)
+        commits.wait(1)
+        first_commit = s.oldest_unapplied(s.first_position())
+        assert first_commit is not None and before <= first_commit <= time.monotonic()
+        time.sleep(0.15)  # beyond the grain: the next commit gets an entry of its own
+        s.submit(line(2), 2)
+        commits.wait(2)
+        middle = s.read(s.first_position(), max_lines=1).end  # the first line applied
+        second_commit = s.oldest_unapplied(middle)
+        assert second_commit is not None and second_commit >= first_commit + 0.1
+        assert s.oldest_unapplied(s.read(middle, max_lines=10).end) is None  # caught up
+    finally:
+        s.close()
+        s.unlock()
+
+
+def test_records_left_by_an_earlier_run_count_as_unapplied_from_the_start(tmp_path, commits):
+    first = Spool(tmp_path / "spool", commits)
+    first.open()
+    first.submit(line(1), 1)
+    commits.wait(1)
+    first.close()
+    first.unlock()
+    second = Spool(tmp_path / "spool", commits)
+    before = time.monotonic()
+    second.open()
+    try:
+        oldest = second.oldest_unapplied(second.first_position())
+        assert oldest is not None and oldest >= before
+    finally:
+        second.close()
+        second.unlock()
+
+
+def test_a_stalled_write_and_a_failed_one_are_visible(tmp_path, commits, monkeypatch):
+    s = Spool(tmp_path / "spool", commits)
+    s.open()
+    release = threading.Event()
+    real = os.fdatasync
+    try:
+        assert s.stalled_s() == 0.0 and s.write_error is None
+
+        def stalled(fd: int) -> None:
+            release.wait(10)
+            real(fd)
+
+        monkeypatch.setattr(spool_module.os, "fdatasync", stalled)
+        s.submit(line(1), 1)
+        time.sleep(0.3)
+        assert s.stalled_s() >= 0.25
+        release.set()
+        commits.wait(1)
+        assert s.stalled_s() == 0.0
+
+        def failing(fd: int) -> None:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(spool_module.os, "fdatasync", failing)
+        s.submit(line(2), 2)
+        commits.wait(2)
+        assert s.write_error == "Input/output error"
+        monkeypatch.setattr(spool_module.os, "fdatasync", real)
+        s.submit(line(3), 3)
+        commits.wait(3)
+        assert s.write_error is None
+        assert read_all(s)[0] == [line(1), line(3)]
+    finally:
+        release.set()
+        s.close()
+        s.unlock()

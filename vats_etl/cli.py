@@ -794,15 +794,51 @@ def demo(ctx: Context, days: int, agents: int, seed: int, faults: str, dialect: 
     show_default=True,
     help="Largest accepted body in bytes (larger: 413).",
 )
+@click.option(
+    "--ssl-certfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Serve HTTPS with this certificate (PEM; the chain after it).",
+)
+@click.option(
+    "--ssl-keyfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The certificate's private key (PEM) [default: in --ssl-certfile].",
+)
+@click.option(
+    "--limit-concurrency",
+    type=click.IntRange(1, 1_000_000),
+    default=1000,
+    show_default=True,
+    help="Most connections open at once (past it the longest idle one is closed) and most "
+    "webhooks in flight (past it: 503). Capped by the open-files limit.",
+)
+@click.option(
+    "--timeout-keep-alive",
+    type=click.IntRange(1, 3600),
+    default=75,
+    show_default=True,
+    help="Seconds an idle connection is kept open.",
+)
 @pass_context
 def webhook(
-    ctx: Context, host: str, port: int, url_path: str, spool_dir: Path | None, max_body: int
+    ctx: Context,
+    host: str,
+    port: int,
+    url_path: str,
+    spool_dir: Path | None,
+    max_body: int,
+    ssl_certfile: Path | None,
+    ssl_keyfile: Path | None,
+    limit_concurrency: int,
+    timeout_keep_alive: int,
 ) -> None:
     """Receive the PBX's webhooks (history, event, contact, rating) in real time.
 
     Needs VATS_CRM_TOKEN (the crm_token set in the PBX cabinet). Every accepted request is
-    on disk before it is answered and reaches the DuckDB file within about a second; the
-    receiver stops on Ctrl-C or SIGTERM after applying what it holds. See docs/webhook.md.
+    on disk before it is answered and reaches the DuckDB file within about a second; while
+    that cannot be done, webhooks are answered 503 (the PBX retries) and GET /health says
+    why. The receiver stops on Ctrl-C or SIGTERM after applying what it holds. See
+    docs/webhook.md (systemd unit, reverse proxy).
     """
     from vats_etl.webhook import ReceiverConfig, run, summary
 
@@ -819,6 +855,10 @@ def webhook(
         port=port,
         path=url_path,
         max_body_bytes=max_body,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        limit_concurrency=limit_concurrency,
+        keep_alive_s=timeout_keep_alive,
         lock_timeout_s=min(settings.db_lock_timeout_s, 5.0),
     )
 

@@ -1,4 +1,5 @@
-"""The webhook pusher against a tiny local CRM receiver: spec section 2, both encodings."""
+"""The webhook pusher against a tiny local CRM receiver: spec section 2, both encodings, both
+dialects (the spec's letter and the platform's)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import orjson
 import pytest
 
 from tests.emulator.conftest import NOW
+from vats_etl import spellings
 from vats_etl.emulator import Emulator, WebhookPusher
+from vats_etl.emulator.render import pbx_host
 from vats_etl.periods import Window
 
 TOKEN = "crm-token-123"
@@ -76,7 +79,7 @@ def test_json_push_sends_every_command_with_spec_fields(
     hooks_emu: Emulator, receiver: Receiver
 ) -> None:
     calls = hooks_emu.external_calls(WINDOW)
-    with WebhookPusher(hooks_emu, receiver.url, TOKEN, fmt="json") as pusher:
+    with WebhookPusher(hooks_emu, receiver.url, TOKEN, fmt="json", dialect="spec") as pusher:
         result = pusher.push_window(WINDOW)
     inbound = [c for c in calls if c["direction"] == "in"]
     rated = [c for c in calls if c["rating"]]
@@ -103,11 +106,16 @@ def test_json_push_sends_every_command_with_spec_fields(
     assert {"NotAvailable", "Success", "Missed"} & {h["status"] for h in histories.values()}
 
 
-def test_events_tell_the_story_of_each_call(hooks_emu: Emulator, receiver: Receiver) -> None:
-    with WebhookPusher(hooks_emu, receiver.url, TOKEN) as pusher:
+@pytest.mark.parametrize("dialect", ["spec", "platform"])
+def test_events_tell_the_story_of_each_call(
+    hooks_emu: Emulator, receiver: Receiver, dialect: str
+) -> None:
+    with WebhookPusher(hooks_emu, receiver.url, TOKEN, dialect=dialect) as pusher:
         pusher.push_window(WINDOW)
     per_call: dict[str, list[str]] = {}
     for body in receiver.bodies():
+        if body["cmd"] == "webhook":
+            continue  # platform: a notice about no call in particular
         label = body["cmd"] if body["cmd"] != "event" else body["type"]
         per_call.setdefault(body["callid"], []).append(label)
     for call in hooks_emu.external_calls(WINDOW):
@@ -117,12 +125,61 @@ def test_events_tell_the_story_of_each_call(hooks_emu: Emulator, receiver: Recei
         closing = ["history", "rating"] if call["rating"] else ["history"]
         assert story == opening + middle + closing
     events = receiver.bodies("event")
-    assert all(e["direction"] in ("in", "out") for e in events)
+    if dialect == "spec":
+        assert all(e["direction"] in ("in", "out") for e in events)
+    else:  # the spec's own example leaves it out, as the platform does
+        assert not any("direction" in e for e in events)
+
+
+def test_the_platform_dialect_carries_the_same_calls(hooks_emu: Emulator) -> None:
+    """Same calls, the platform's spellings: normalised with vats_etl.spellings (as the
+    receiver does) they are the spec dialect's values — the truth does not depend on it."""
+    wide = Window(NOW - timedelta(hours=8), NOW - timedelta(hours=1))
+    sent: dict[str, list[dict[str, Any]]] = {}
+    for dialect in ("spec", "platform"):
+        crm = Receiver()
+        crm.thread.start()
+        try:
+            with WebhookPusher(hooks_emu, crm.url, TOKEN, dialect=dialect, seed=3) as pusher:
+                assert pusher.push_window(wide).failed == 0
+            sent[dialect] = crm.bodies()
+        finally:
+            crm.server.shutdown()
+            crm.server.server_close()
+    calls = {c["uid"]: c for c in hooks_emu.external_calls(wide)}
+    spec = {b["callid"]: b for b in sent["spec"] if b["cmd"] == "history"}
+    platform = {b["callid"]: b for b in sent["platform"] if b["cmd"] == "history"}
+    assert spec.keys() == platform.keys() == calls.keys()
+    host = pbx_host(hooks_emu.directory(NOW))
+    for uid, body in platform.items():
+        call, letter = calls[uid], spec[uid]
+        assert spellings.status(body["status"]) == letter["status"].lower() == call["status"]
+        assert body["status"] == body["status"].lower()
+        assert spellings.login(body.get("user")) == (call["user_login"] or None)
+        if call["user_login"]:
+            assert body["user"] == f"{call['user_login']}@{host}"
+        assert body["wait"] == str(call["wait_s"]) and "wait" not in letter
+        assert body["duration"] == str(call["duration_s"])
+        assert "" not in body.values()  # empty optional fields are left out
+        assert body.get("link") == (call["record_url"] or None)
+    assert "noanswer" in {b["status"] for b in platform.values()}
+    users = [b["user"] for b in sent["platform"] if b["cmd"] in ("event", "rating") and "user" in b]
+    assert users and all("@" in u for u in users)
+    notices = [b for b in sent["platform"] if b["cmd"] == "webhook"]
+    assert notices and all(n["type"] == "sipregs_error" for n in notices)
+    assert not [b for b in sent["spec"] if b["cmd"] == "webhook"]
+    other = [b for b in sent["platform"] if b["cmd"] not in ("webhook",)]
+    assert len(other) == len(sent["spec"])  # the same commands otherwise
+
+
+def test_an_unknown_dialect_is_refused(hooks_emu: Emulator) -> None:
+    with pytest.raises(ValueError, match="dialect must be one of"):
+        WebhookPusher(hooks_emu, "http://127.0.0.1:9/", TOKEN, dialect="letter")
 
 
 def test_form_encoding_and_duplicates(hooks_emu: Emulator, receiver: Receiver) -> None:
     with WebhookPusher(
-        hooks_emu, receiver.url, TOKEN, fmt="form", duplicate_rate=0.2, seed=1
+        hooks_emu, receiver.url, TOKEN, fmt="form", duplicate_rate=0.2, seed=1, dialect="spec"
     ) as pusher:
         result = pusher.push_window(WINDOW)
     assert all(k == "application/x-www-form-urlencoded" for k, _ in receiver.posts)

@@ -1,17 +1,19 @@
 """Helpers for the webhook receiver tests: configs, payloads, a CLI receiver in a child
-process, a DuckDB lock held by another process, and polling."""
+process, a DuckDB lock held by another process, polling, and raw HTTP."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import duckdb
 
@@ -123,7 +125,9 @@ def child_env(**more: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def cli_receiver(tmp: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def cli_receiver(
+    tmp: Path, *extra: str, preexec_fn: Callable[[], None] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``vats-etl webhook --port 0`` in a child process; yields (process, url)."""
     proc = subprocess.Popen(
         cli("--db", str(tmp / "vats.duckdb"), "webhook", "--port", "0", *extra),
@@ -132,6 +136,7 @@ def cli_receiver(tmp: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[str]
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=preexec_fn,
     )
     try:
         assert proc.stdout is not None
@@ -172,3 +177,41 @@ def db_held_by_another_process(db: Path) -> Iterator[None]:
         assert proc.stdin is not None
         proc.stdin.close()
         proc.wait(timeout=10)
+
+
+# -- raw HTTP ----------------------------------------------------------------------------------
+
+
+def address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    return parts.hostname, parts.port
+
+
+def raw(url: str, data: bytes, *, timeout: float = 5.0) -> bytes:
+    """Send ``data`` on a new connection; everything the server sends until it closes
+    (a server that keeps the connection open fails the test with a timeout)."""
+    with socket.create_connection(address(url), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def status_of(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1])
+
+
+def request(body: bytes, *, path: str = "/", headers: str = "", version: str = "1.1") -> bytes:
+    """A POST with a JSON body, Host and Content-Length, plus ``headers`` (CRLF-ended)."""
+    return (
+        f"POST {path} HTTP/{version}\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{headers}\r\n"
+    ).encode() + body

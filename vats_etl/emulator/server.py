@@ -666,7 +666,9 @@ def run(
     with _StopOnSignals(stop), server:
         printer(server.base_url)
         if crm_url:
-            pusher = WebhookPusher(emu, crm_url, crm_token or "", fmt=webhook_format, seed=seed)
+            pusher = WebhookPusher(
+                emu, crm_url, crm_token or "", fmt=webhook_format, seed=seed, dialect=dialect
+            )
             pusher_thread = threading.Thread(target=pusher.run, args=(stop,), daemon=True)
             pusher_thread.start()
         try:

@@ -6,6 +6,16 @@ OUTGOING at the start; ACCEPTED when answered; COMPLETED or CANCELLED at the end
 for some calls, when ``reorder`` is on). Bodies are JSON or form-encoded and carry
 ``crm_token``. With ``duplicate_rate`` a command is sent twice. Which commands are
 duplicated or reordered is a hash of ``(seed, callid, command)``: reproducible.
+
+Two dialects, the same calls (the ground truth does not depend on the dialect):
+
+* ``spec``: the letter of spec section 2 — statuses ``Success``/``Missed``/..., plain
+  logins, every field present (``""`` when empty), events with ``direction``, no ``wait``;
+* ``platform`` (default): what the platform sends as public integrations read it — users
+  as ``login@pbx-domain``, statuses lower-case with ``noanswer`` for a missed call, the
+  history's ``wait``, numbers as strings, empty optional fields left out, events without
+  ``direction``, and now and then a command no CRM asked for (``cmd=webhook`` with
+  ``type=sipregs_error``, a SIP registration failure) that must be answered 200.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from typing import Any
 import httpx
 
 from vats_etl.emulator.core import Emulator
+from vats_etl.emulator.render import DIALECTS, pbx_host
 from vats_etl.emulator.rng import unit_hash
 from vats_etl.periods import Window, format_api
 
@@ -27,6 +38,8 @@ SPEC_STATUS = {
     "success": "Success", "missed": "Missed", "cancel": "Cancel", "busy": "Busy",
     "notavailable": "NotAvailable", "notallowed": "NotAllowed", "notfound": "NotFound",
 }  # fmt: skip
+PLATFORM_STATUS = {**{status: status for status in SPEC_STATUS}, "missed": "noanswer"}
+NOTICE_RATE = 0.02  # platform: share of calls with a sipregs_error notice at their start
 # A call's last command is due at most this long after it starts (1 h talk + wait + rating).
 _LONGEST_CALL = timedelta(hours=2)
 _RATING_DELAY_S = 30
@@ -67,9 +80,13 @@ class WebhookPusher:
         seed: int = 0,
         client: httpx.Client | None = None,
         timeout_s: float = 5.0,
+        dialect: str = "platform",
     ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
+        if dialect not in DIALECTS:
+            raise ValueError(f"dialect must be one of {DIALECTS}, got {dialect!r}")
+        self.dialect = dialect
         self.emu = emu
         self.crm_url = crm_url
         self._token = crm_token
@@ -103,18 +120,25 @@ class WebhookPusher:
         answered = row["status"] == "success"
         end = start + row["wait_s"] + (row["duration_s"] if answered else 0)
         inbound = row["direction"] == "in"
+        platform = self.dialect == "platform"
         login = row["user_login"] or ""
-        user = self.emu.directory(started).user(login) if login else None
+        directory = self.emu.directory(started)
+        user = directory.user(login) if login else None
+        shown_login = f"{login}@{pbx_host(directory)}" if platform and login else login
         who = {
-            "user": login,
+            "user": shown_login,
             "ext": user.ext if user else "",
             "telnum": user.telnum if user else "",
             "groupRealName": row["group_name"] or "",
         }
         call = {"phone": row["client"], "callid": row["uid"]}
         event = {"cmd": "event", **call, "diversion": row["diversion"] or "", **who}
-        event["direction"] = row["direction"]
+        if not platform:
+            event["direction"] = row["direction"]
         steps: list[tuple[float, dict[str, Any]]] = []
+        if platform and unit_hash(self.seed, "notice", row["uid"]) < NOTICE_RATE:
+            notice = {"cmd": "webhook", "type": "sipregs_error", "user": shown_login}
+            steps.append((start, notice))
         if inbound:
             steps.append((start, {"cmd": "contact", **call, "diversion": row["diversion"] or ""}))
         steps.append((start, {**event, "type": "INCOMING" if inbound else "OUTGOING"}))
@@ -132,14 +156,20 @@ class WebhookPusher:
             "link": row["record_url"] or "",
             "status": SPEC_STATUS[row["status"]],
         }
+        if platform:
+            history["status"] = PLATFORM_STATUS[row["status"]]
+            history["duration"] = str(row["duration_s"])
+            history["wait"] = str(row["wait_s"])
         if row["rating"]:
             history["rating"] = row["rating"]
         steps.append((end + 1, history))
         if row["rating"]:
-            rating = {"cmd": "rating", **call, "rating": row["rating"], "user": login}
+            rating = {"cmd": "rating", **call, "rating": row["rating"], "user": shown_login}
             rating["ext"] = who["ext"]
             early = self.reorder and unit_hash(self.seed, "reorder", row["uid"]) < 0.5
             steps.append((end if early else end + _RATING_DELAY_S, rating))
+        if platform:  # optional fields the platform leaves out when empty
+            steps = [(due, {k: v for k, v in body.items() if v != ""}) for due, body in steps]
         return [
             Command(due, seq + i, {**payload, "crm_token": self._token})
             for i, (due, payload) in enumerate(steps)
@@ -153,7 +183,11 @@ class WebhookPusher:
         if (
             self.duplicate_rate
             and unit_hash(
-                self.seed, "duplicate", payload["callid"], payload["cmd"], payload.get("type")
+                self.seed,
+                "duplicate",
+                payload.get("callid", payload.get("user")),
+                payload["cmd"],
+                payload.get("type"),
             )
             < self.duplicate_rate
         ):

@@ -4,12 +4,14 @@ accepted request.
 
 Modules (request path, left to right)::
 
-    http.py      minimal HTTP/1.1 server on asyncio streams (keep-alive, limits)
+    serving.py   uvicorn (h11) for a public endpoint: connection budget, deadlines, limits
+    server.py    Receiver: the ASGI app and /health; wires the rest; run() for the CLI,
+                 serve_in_background() for tests
     payloads.py  body → validated, normalised Record (pure); token check; BadRequest
     spool.py     write-ahead spool: JSON-lines segments, group commit (one fsync per group)
-    apply.py     spool → DuckDB in micro-batches (one short transaction each), idempotent
+    apply.py     spool → DuckDB in micro-batches (one short transaction each), idempotent,
+                 retried with backoff whatever fails
     contacts.py  contacts table import and the in-memory contact index
-    server.py    Receiver: wires the above; run() for the CLI, serve_in_background() for tests
 
 See docs/webhook.md for the operator's view.
 """

@@ -13,13 +13,20 @@ reads from the first segment again and applying is idempotent:
   the same values changes nothing; the rank ``api_json > webhook > api_csv`` and the
   coalescing merge reconcile them with batch loads in any order, and a rating that arrives
   before its history makes a row (uid, client, user_login, rating) that the history fills in;
-* ``event`` rows are inserted by ``event_hash``; a hash already stored is ignored.
+* ``event`` rows (and ``other`` commands, kept as delivered) are inserted by ``event_hash``;
+  a hash already stored is ignored.
 
 A batch the database refuses for a reason other than the lock is retried record by record;
 records that fail on their own are set aside in ``failed.jsonl`` in the spool (logged), so
 one poison record cannot stall the stream. When every record fails, the cause is taken to
 be the database (disk full, broken file): nothing is set aside and the batch is retried
 with backoff.
+
+The thread never dies and never fails silently: any exception of a pass (reading the spool,
+opening the warehouse, applying, even a panic inside a library) is caught, logged once per
+failure spell with its cause, and the pass is retried with backoff. Meanwhile
+:attr:`Applier.failing` is set, and the receiver answers new webhooks 503 (the PBX retries)
+until a pass succeeds again.
 """
 
 from __future__ import annotations
@@ -27,10 +34,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -54,6 +60,7 @@ CALL_COLUMNS: Final[dict[str, pl.DataType]] = {
     "user_login": pl.String(),
     "group_name": pl.String(),
     "started_at": pl.Int64(),
+    "wait_s": pl.Int32(),
     "duration_s": pl.Int32(),
     "record_url": pl.String(),
     "rating": pl.Int8(),
@@ -69,6 +76,8 @@ EVENT_COLUMNS: Final[dict[str, pl.DataType]] = {
     "ext": pl.String(),
     "telnum": pl.String(),
     "group_name": pl.String(),
+    "cmd": pl.String(),
+    "payload": pl.String(),
 }
 GIVE_UP_AFTER: Final = 5  # attempts at a batch that fails as a whole before isolating it
 
@@ -83,7 +92,7 @@ def calls_frame(records: Sequence[Record]) -> pl.DataFrame:
     """history + rating records → one ``calls`` row per uid (later non-null values win)."""
     merged: dict[str, dict[str, Value]] = {}
     for record in records:
-        if record.kind == "event":
+        if record.kind not in ("history", "rating"):
             continue
         uid = record.data["uid"]
         assert isinstance(uid, str)
@@ -98,14 +107,15 @@ def calls_frame(records: Sequence[Record]) -> pl.DataFrame:
 
 
 def events_frame(records: Sequence[Record], loaded_at: datetime) -> pl.DataFrame:
-    """event records → ``webhook_events`` rows, first delivery of each hash kept."""
+    """event and other records → ``webhook_events`` rows, first delivery of each hash kept."""
     rows: dict[str, Record] = {}
     for record in records:
-        if record.kind == "event":
+        if record.kind in ("event", "other"):
             key = record.data["event_hash"]
             assert isinstance(key, str)
             rows.setdefault(key, record)
     columns = {name: [r.data.get(name) for r in rows.values()] for name in EVENT_COLUMNS}
+    columns["cmd"] = [r.data["cmd"] if r.kind == "other" else "event" for r in rows.values()]
     return pl.DataFrame(columns, schema=EVENT_COLUMNS).with_columns(
         received_at=pl.Series([r.received_at_us for r in rows.values()], dtype=pl.Int64).cast(
             UTC_MICROS
@@ -162,6 +172,7 @@ class ApplierStats:
     failed_records: int = 0  # set aside in failed.jsonl
     torn_tails: int = 0
     busy_waits: int = 0
+    failed_passes: int = 0  # passes that raised (retried with backoff)
     last_batch_ms: float = 0.0
     max_batch_ms: float = 0.0
     last_error: str | None = None
@@ -193,12 +204,23 @@ class Applier:
         self._drain_deadline = float("inf")
         self._schema_ready = False
         self._last_refresh = float("-inf")
-        self._attempts = 0
+        self._attempts = 0  # failed attempts at the current batch (poison isolation)
+        self._failures = 0  # consecutive failed passes (backoff)
+        self._failing_since = 0.0
+        self._logged_failure: type[BaseException] | None = None
         self._busy_since: float | None = None
         self._cursor = Position(0, 0)
         self._caught_up = threading.Event()
         self._thread: threading.Thread | None = None
         self.stats = ApplierStats()
+        self.failing = False  # the last pass raised: new webhooks get 503 until one succeeds
+        self.waiting_for_warehouse = False  # another process holds the DuckDB file
+        self.last_applied_at: datetime | None = None  # wall clock of the last commit
+
+    @property
+    def cursor(self) -> Position:
+        """Where applying stands: everything before it is in the warehouse."""
+        return self._cursor
 
     def start(self) -> None:
         self._cursor = self._spool.first_position()
@@ -225,47 +247,83 @@ class Applier:
     # -- the loop ------------------------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
-            if self._stop.is_set() and time.monotonic() >= self._drain_deadline:
-                return
-            chunk = self._spool.read(self._cursor, max_lines=self._max_records)
-            if not chunk.lines and not chunk.finished:
-                self._caught_up.set()
-                if self._stop.is_set():
+        while not (self._stop.is_set() and time.monotonic() >= self._drain_deadline):
+            try:
+                finished = self._pass()
+            except errors.DatabaseBusy as exc:
+                self._waited(exc)
+                self._pause(0.2)
+            except BaseException as exc:  # the writer must never die: retry whatever it was
+                self._failed(exc)
+                self._pause(min(0.2 * 2 ** min(self._failures, 5), 5.0))
+            else:
+                self._succeeded()
+                if finished:
                     return
-                if self._refresh_due():
-                    self._guarded(self._refresh_only)
-                self._spool.wait_for_data(self._cursor, timeout=min(1.0, self._refresh_s))
-                continue
-            self._caught_up.clear()
-            if not self._guarded(partial(self._apply, chunk)):
-                self._backoff()
-                continue
-            self._cursor = chunk.end
-            self._spool.release(chunk.finished)
-            if len(chunk.lines) < self._max_records and not self._stop.is_set():
-                self._stop.wait(self._interval_s)
 
-    def _guarded(self, step: Callable[[], None]) -> bool:
-        try:
-            step()
-        except errors.DatabaseBusy as exc:
-            self.stats.busy_waits += 1
-            self.stats.last_error = str(exc)
-            now = time.monotonic()
-            if self._busy_since is None or now - self._busy_since > 60:
-                log.warning("webhook applier waits for the warehouse: %s", exc)
-                self._busy_since = now
+    def _pass(self) -> bool:
+        """Apply the next chunk, or wait for one. True when stopping and caught up."""
+        chunk = self._spool.read(self._cursor, max_lines=self._max_records)
+        if not chunk.lines and not chunk.finished:
+            self._caught_up.set()
+            if self._stop.is_set():
+                return True
+            if self._refresh_due():
+                self._refresh_only()
+            self._spool.wait_for_data(self._cursor, timeout=min(1.0, self._refresh_s))
             return False
-        except (duckdb.Error, errors.VatsError, OSError) as exc:
-            self.stats.last_error = f"{type(exc).__name__}: {exc}"
-            log.error("webhook applier failed (will retry): %s", self.stats.last_error)
-            return False
+        self._caught_up.clear()
+        self._apply(chunk)
+        self._cursor = chunk.end
+        self._spool.release(chunk.finished)
+        if len(chunk.lines) < self._max_records and not self._stop.is_set():
+            self._stop.wait(self._interval_s)
+        return False
+
+    def _waited(self, exc: errors.DatabaseBusy) -> None:
+        self.stats.busy_waits += 1
+        self.stats.last_error = str(exc)
+        self.waiting_for_warehouse = True
+        now = time.monotonic()
+        if self._busy_since is None or now - self._busy_since > 60:
+            log.warning("webhook applier waits for the warehouse: %s", exc)
+            self._busy_since = now
+
+    def _failed(self, exc: BaseException) -> None:
+        cause = describe(exc)
+        self.stats.failed_passes += 1
+        self.stats.last_error = cause
+        self._failures += 1
+        if not self.failing:
+            self._failing_since = time.monotonic()
+        self.failing = True
+        if self._logged_failure is not type(exc):  # once per cause, not once per retry
+            self._logged_failure = type(exc)
+            expected = isinstance(exc, duckdb.Error | errors.VatsError | OSError)
+            log.error(
+                "webhook applier failed; retrying with backoff, new webhooks get 503 until it "
+                "works: %s",
+                cause,
+                exc_info=None if expected else exc,  # an unexpected one: its traceback, once
+            )
+
+    def _succeeded(self) -> None:
+        if self.failing:
+            log.warning(
+                "webhook applier works again after %d failed attempts in %.0f s",
+                self._failures,
+                time.monotonic() - self._failing_since,
+            )
+        self.failing = self.waiting_for_warehouse = False
+        self._failures = 0
+        self._logged_failure = None
         self._busy_since = None
-        return True
 
-    def _backoff(self) -> None:
-        self._stop.wait(min(0.2 * 2 ** min(self._attempts, 5), 5.0))
+    def _pause(self, seconds: float) -> None:
+        if not self._stop.is_set():
+            self._stop.wait(seconds)
+        else:  # draining: retry until the deadline, but do not spin
+            time.sleep(max(0.0, min(seconds, self._drain_deadline - time.monotonic())))
 
     def _refresh_due(self) -> bool:
         return time.monotonic() - self._last_refresh >= self._refresh_s
@@ -313,6 +371,7 @@ class Applier:
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.stats.applied += len(records)
         self.stats.batches += 1
+        self.last_applied_at = datetime.now(UTC)
         self.stats.last_batch_ms = elapsed_ms
         self.stats.max_batch_ms = max(self.stats.max_batch_ms, elapsed_ms)
         self.stats.batch_ms.append(elapsed_ms)
@@ -338,6 +397,16 @@ class Applier:
             log.error("webhook record refused by the warehouse, set aside: %s", error)
             self._spool.record_failure(line)
             self.stats.failed_records += 1
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 300 characters); never raises."""
+    try:
+        text = str(exc).strip()
+    except Exception:
+        text = ""
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
 
 
 def _decode(lines: list[bytes]) -> tuple[list[tuple[bytes, Record]], list[tuple[bytes, str]]]:

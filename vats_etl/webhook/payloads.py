@@ -3,39 +3,48 @@
 ``decode_body(content_type, body)`` turns a JSON object or an
 ``application/x-www-form-urlencoded`` body into a flat ``dict``; ``check_token`` compares the
 ``crm_token`` in constant time; ``to_record(fields, received_at_us)`` validates one command
-and returns a :class:`Record` (``history``, ``rating``, ``event``) or a :class:`ContactQuery`.
-Anything wrong raises :class:`BadRequest` with an HTTP status and a short reason that never
-contains the token.
+and returns a :class:`Record` (``history``, ``rating``, ``event``, ``other``) or a
+:class:`ContactQuery`. Anything wrong raises :class:`BadRequest` with an HTTP status and a
+short reason that never contains the token.
 
-Field mapping and normalisation (the same rules as ``parse.py`` applies to API rows)::
+Field mapping and normalisation (the spellings are :mod:`vats_etl.spellings`, shared with the
+history parser, so a webhook and an API row of one call agree)::
 
-    command  webhook field  →  column        rule
-    history  callid            uid           text, required
-             type              direction     in | out (any case), required
-             status            status        lower-cased text, required ("SUCCESS" → success)
-             start             started_at    YYYYmmddTHHMMSSZ or ISO 8601, → UTC, required
-             phone             client        text
-             diversion         diversion     text
-             user              user_login    text
-             groupRealName     group_name    text
-             duration          duration_s    whole number ≥ 0, also as a string ("124")
-             link              record_url    text
-             rating            rating        whole number 1-5, also as a string
-    rating   callid            uid           required
-             rating            rating        1-5, required
-             phone, user       client, user_login
-    event    callid            callid        required
-             type              type          INCOMING ACCEPTED COMPLETED CANCELLED OUTGOING
-                                             TRANSFERRED (any case → upper), required
-             direction         direction     in | out, optional
+    command  webhook field     →  column        rule
+    history  callid               uid           text, required
+             direction or type    direction     in/incoming → in, out/outgoing → out (any
+                                                case); another value → null (kept, not refused)
+             status               status        lower-cased; noanswer → missed, not_available
+                                                → notavailable, ...; unknown kept as delivered
+             start                started_at    YYYYmmddTHHMMSSZ, ISO 8601 (Z or offset) or
+                                                YYYY-mm-dd HH:MM:SS (UTC) → UTC, required
+             phone                client        text
+             diversion            diversion     text
+             user                 user_login    text; login@domain → login
+             groupRealName        group_name    text
+             wait                 wait_s        whole number ≥ 0, also as a string ("12")
+             duration             duration_s    whole number ≥ 0, also as a string ("124")
+             link                 record_url    text
+             rating               rating        whole number 1-5, also as a string
+    rating   callid               uid           required
+             rating               rating        1-5, required
+             phone, user          client, user_login (login@domain → login)
+    event    callid               callid        required
+             type                 type          upper-cased, required (INCOMING ACCEPTED
+                                                COMPLETED CANCELLED OUTGOING TRANSFERRED, or
+                                                any other the platform sends, kept)
+             direction            direction     as for history; optional
              phone, diversion, user, ext, telnum, groupRealName
-    contact  phone             —             required; the answer comes from the contact index
+    contact  phone                —             required; the answer comes from the contact index
+    any other cmd (e.g. ``cmd=webhook&type=sipregs_error``): an ``other`` record — cmd, type,
+             callid, phone, user as delivered (user: login) and every field but the token
+             as JSON in ``payload``; stored, never refused (the PBX must not retry it)
 
 "Text" means: a string (or a JSON number, kept as its digits), stripped, "" → missing.
 JSON ``null`` is missing. Objects, arrays and booleans where text or a number belongs are a
-400. Unknown fields are ignored. Fields the spec marks as required but real PBXs omit or
-send empty (its own examples leave out ``diversion`` and ``direction``) are optional: only
-the fields without which the record means nothing are required.
+400. Unknown fields are ignored. Only the fields without which a record means nothing are
+required: a call that cannot be placed (no callid, no parseable start) is refused; any other
+unexpected value is kept, never a reason to refuse a call.
 """
 
 from __future__ import annotations
@@ -50,14 +59,12 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-Command = Literal["history", "rating", "event"]
+from vats_etl import spellings
+
+Command = Literal["history", "rating", "event", "other"]
 Value = str | int | None
 
 COMMANDS: Final = ("history", "event", "contact", "rating")
-EVENT_TYPES: Final = frozenset(
-    {"INCOMING", "ACCEPTED", "COMPLETED", "CANCELLED", "OUTGOING", "TRANSFERRED"}
-)
-DIRECTIONS: Final = frozenset({"in", "out"})
 TOKEN_FIELD: Final = "crm_token"
 MAX_FIELDS: Final = 200
 _PREVIEW: Final = 40
@@ -94,7 +101,7 @@ class Record:
     def from_json(line: bytes) -> Record:
         obj = orjson.loads(line)
         kind = obj["k"]
-        if kind not in ("history", "rating", "event") or not isinstance(obj["d"], dict):
+        if kind not in ("history", "rating", "event", "other") or not isinstance(obj["d"], dict):
             raise ValueError(f"not a spool record: kind {kind!r}")
         return Record(kind, int(obj["at"]), obj["d"])
 
@@ -168,15 +175,12 @@ def check_token(fields: dict[str, Any], expected: bytes) -> None:
 
 
 def command_of(fields: dict[str, Any]) -> str:
-    cmd = fields.get("cmd")
-    if cmd is None or cmd == "":
+    """The command, lower-cased; one we do not know comes back as delivered (stripped)."""
+    cmd = _text(fields, "cmd")
+    if cmd is None:
         raise BadRequest(400, "cmd: missing")
-    if not isinstance(cmd, str):
-        raise BadRequest(400, f"cmd: expected text, got {_json_type(cmd)}")
-    name = cmd.strip().lower()
-    if name not in COMMANDS:
-        raise BadRequest(400, f"cmd: unknown command {_preview(cmd)}")
-    return name
+    name = cmd.lower()
+    return name if name in COMMANDS else cmd
 
 
 def to_record(fields: dict[str, Any], received_at_us: int) -> Record | ContactQuery:
@@ -188,19 +192,22 @@ def to_record(fields: dict[str, Any], received_at_us: int) -> Record | ContactQu
         return Record("rating", received_at_us, _rating(fields))
     if cmd == "event":
         return Record("event", received_at_us, _event(fields))
-    return ContactQuery(_required(fields, "phone"), _text(fields, "callid"))
+    if cmd == "contact":
+        return ContactQuery(_required(fields, "phone"), _text(fields, "callid"))
+    return Record("other", received_at_us, _other(cmd, fields))
 
 
 def _history(f: dict[str, Any]) -> dict[str, Value]:
     return {
         "uid": _required(f, "callid"),
-        "direction": _direction(f, "type", required=True),
-        "status": _required(f, "status").lower(),
+        "direction": _direction(f, "direction") or _direction(f, "type"),
+        "status": spellings.status(_text(f, "status")),
         "client": _text(f, "phone"),
         "diversion": _text(f, "diversion"),
-        "user_login": _text(f, "user"),
+        "user_login": _login(f, "user"),
         "group_name": _text(f, "groupRealName"),
         "started_at": _timestamp(f, "start"),
+        "wait_s": _whole(f, "wait", 0, _INT32_MAX),
         "duration_s": _whole(f, "duration", 0, _INT32_MAX),
         "record_url": _text(f, "link"),
         "rating": _whole(f, "rating", 1, 5),
@@ -214,25 +221,42 @@ def _rating(f: dict[str, Any]) -> dict[str, Value]:
     return {
         "uid": _required(f, "callid"),
         "client": _text(f, "phone"),
-        "user_login": _text(f, "user"),
+        "user_login": _login(f, "user"),
         "rating": rating,
     }
 
 
 def _event(f: dict[str, Any]) -> dict[str, Value]:
-    event_type = _required(f, "type").upper()
-    if event_type not in EVENT_TYPES:
-        raise BadRequest(400, f"type: unknown event type {_preview(event_type)}")
     data: dict[str, Value] = {
         "callid": _required(f, "callid"),
-        "type": event_type,
-        "direction": _direction(f, "direction", required=False),
+        "type": _required(f, "type").upper(),
+        "direction": _direction(f, "direction"),
         "client": _text(f, "phone"),
         "diversion": _text(f, "diversion"),
-        "user_login": _text(f, "user"),
+        "user_login": _login(f, "user"),
         "ext": _text(f, "ext"),
         "telnum": _text(f, "telnum"),
         "group_name": _text(f, "groupRealName"),
+    }
+    data["event_hash"] = event_hash(data)
+    return data
+
+
+def _other(cmd: str, f: dict[str, Any]) -> dict[str, Value]:
+    """A command we do not model, kept as delivered (its fields' types are not checked:
+    nothing is read from them but what ``webhook_events`` shows)."""
+    delivered = {k: v for k, v in f.items() if k != TOKEN_FIELD}
+    try:
+        payload = orjson.dumps(delivered, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except TypeError:  # an integer beyond 64 bits (a JSON body's become floats: not from HTTP)
+        raise BadRequest(400, "payload: a value that JSON cannot carry") from None
+    data: dict[str, Value] = {
+        "cmd": cmd,
+        "type": _loose_text(f, "type"),
+        "callid": _loose_text(f, "callid"),
+        "client": _loose_text(f, "phone"),
+        "user_login": spellings.login(_loose_text(f, "user")),
+        "payload": payload,
     }
     data["event_hash"] = event_hash(data)
     return data
@@ -273,14 +297,21 @@ def _required(f: dict[str, Any], name: str) -> str:
     return text
 
 
-def _direction(f: dict[str, Any], name: str, *, required: bool) -> str | None:
-    text = _required(f, name) if required else _text(f, name)
-    if text is None:
+def _loose_text(f: dict[str, Any], name: str) -> str | None:
+    """Text when the field is text or a number; anything else is left to ``payload``."""
+    try:
+        return _text(f, name)
+    except BadRequest:
         return None
-    direction = text.lower()
-    if direction not in DIRECTIONS:
-        raise BadRequest(400, f"{name}: expected in or out, got {_preview(text)}")
-    return direction
+
+
+def _direction(f: dict[str, Any], name: str) -> str | None:
+    """in / out from any known spelling; an unknown one is None (the call is still kept)."""
+    return spellings.direction(_text(f, name))
+
+
+def _login(f: dict[str, Any], name: str) -> str | None:
+    return spellings.login(_text(f, name))
 
 
 def _whole(f: dict[str, Any], name: str, low: int, high: int) -> int | None:
@@ -306,7 +337,7 @@ def _whole(f: dict[str, Any], name: str, low: int, high: int) -> int | None:
     return number
 
 
-_FORMATS: Final = ("%Y%m%dT%H%M%SZ", "%Y-%m-%dT%H:%M:%SZ")
+_FORMATS: Final = ("%Y%m%dT%H%M%SZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S")
 
 
 def _timestamp(f: dict[str, Any], name: str) -> int:
@@ -320,7 +351,7 @@ def _timestamp(f: dict[str, Any], name: str) -> int:
             continue
     if parsed is None:
         try:
-            if "T" not in text:  # a date alone is not a call's start
+            if len(text) <= len("2024-06-10"):  # a date alone is not a call's start
                 raise ValueError(text)
             parsed = datetime.fromisoformat(text)
         except ValueError:

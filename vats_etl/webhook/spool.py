@@ -16,10 +16,14 @@ it syncs, new lines queue up for the next group, so under load one fsync serves 
 requests. A failed write is cut back (``ftruncate``) to the last durable byte and the segment
 is sealed, so a half-written line can never merge with a later acknowledged one.
 
-Readers (the applier) use :meth:`read` from a :class:`Position` up to the durable end and,
-once a batch is committed to DuckDB, :meth:`release` the segments they have finished: only
-then are the files deleted. Segments rotate by size or age (also when idle), so applied
-data does not linger.
+Readers (the applier) use :meth:`read` from a :class:`Position` up to the durable end (a
+line of any size comes back whole) and, once a batch is committed to DuckDB,
+:meth:`release` the segments they have finished: only then are the files deleted. Segments
+rotate by size or age (also when idle), so applied data does not linger.
+
+Health: :meth:`oldest_unapplied` tells when the oldest record beyond a reader's position was
+committed (the spool lag), :attr:`write_error` the last write's failure (cleared by the next
+success), :meth:`stalled_s` how long the write in progress has been waiting for the disk.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +47,7 @@ log = logging.getLogger(__name__)
 SUFFIX: Final = ".spool"
 LOCK_NAME: Final = "spool.lock"
 FAILED_NAME: Final = "failed.jsonl"
+LAG_GRAIN_S: Final = 0.1  # commits this close together share one entry of the commit log
 
 OnCommit = Callable[[list[object], OSError | None], None]
 
@@ -78,6 +84,22 @@ def list_segments(directory: Path) -> list[int]:
         with contextlib.suppress(ValueError):
             found.append(int(path.stem))
     return sorted(found)
+
+
+def _read_whole_lines(path: Path, offset: int, limit: int, max_bytes: int) -> bytes:
+    """Bytes of ``path`` from ``offset``: ``max_bytes`` of them, or as many more as it takes
+    to end a line (up to ``limit``), so a line longer than ``max_bytes`` is read whole."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        parts = [fh.read(min(limit - offset, max_bytes))]
+        read = len(parts[0])
+        while b"\n" not in parts[-1] and offset + read < limit:
+            more = fh.read(min(limit - offset - read, max_bytes))
+            if not more:
+                break
+            parts.append(more)
+            read += len(more)
+    return b"".join(parts)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -120,6 +142,11 @@ class Spool:
         self._segments: dict[int, int] = {}  # seq -> size (active: durable size)
         self._data_ready = threading.Condition(self._mutex)
         self._thread: threading.Thread | None = None
+        # (end of a committed group, monotonic time of the first commit it stands for)
+        self._commit_log: deque[tuple[Position, float]] = deque()
+        self._writing_since: float | None = None  # a write + fdatasync is in progress
+        self._rotate_failing = False
+        self.write_error: str | None = None  # the last write failed (cleared on success)
         self.commits = 0  # fsyncs done (for stats: requests / commits = group size)
 
     # -- life cycle ----------------------------------------------------------------------
@@ -139,8 +166,12 @@ class Spool:
                 f"spool directory {self.directory} is in use by another webhook receiver"
             ) from None
         self._lock_fd = lock_fd
+        opened = time.monotonic()
         for seq in list_segments(self.directory):
-            self._segments[seq] = (self.directory / segment_name(seq)).stat().st_size
+            size = (self.directory / segment_name(seq)).stat().st_size
+            self._segments[seq] = size
+            if size:  # left by an earlier run: unapplied, as far as we know, since now
+                self._commit_log.append((Position(seq, size), opened))
         try:
             self._start_segment(max(self._segments, default=0) + 1)
         except OSError as exc:
@@ -215,6 +246,7 @@ class Spool:
     def _write(self, data: bytes) -> OSError | None:
         """Append and fdatasync (outside the lock); on failure cut back and seal."""
         fd = self._fd
+        self._writing_since = time.monotonic()
         try:
             if fd is None:
                 raise OSError("no spool segment is open")
@@ -224,18 +256,46 @@ class Spool:
                 view = view[written:]
             os.fdatasync(fd)
         except OSError as exc:
-            log.error("spool write failed (%s); the requests in this group are refused", exc)
+            if self.write_error is None:  # once per failure spell, not once per group
+                log.error("spool write failed (%s); requests are answered 503 until it works", exc)
+            self.write_error = exc.strerror or str(exc)
             with self._cond:
                 self._recover_after_failure()
             return exc
+        finally:
+            self._writing_since = None
+        if self.write_error is not None:
+            log.warning("spool writes work again")
+            self.write_error = None
         with self._cond:
             assert self._active is not None
             self._durable += len(data)
             self._segments[self._active] = self._durable
             self.commits += 1
+            self._note_commit(Position(self._active, self._durable))
             self._maybe_rotate()
             self._data_ready.notify_all()
         return None
+
+    def _note_commit(self, end: Position) -> None:
+        now = time.monotonic()
+        if self._commit_log and now - self._commit_log[-1][1] < LAG_GRAIN_S:
+            self._commit_log[-1] = (end, self._commit_log[-1][1])  # lag overstated < grain
+        else:
+            self._commit_log.append((end, now))
+
+    def oldest_unapplied(self, applied: Position) -> float | None:
+        """Monotonic time the oldest record beyond ``applied`` was committed (None: none)."""
+        with self._cond:
+            log_ = self._commit_log
+            while log_ and log_[0][0] <= applied:
+                log_.popleft()
+            return log_[0][1] if log_ else None
+
+    def stalled_s(self) -> float:
+        """Seconds the write in progress has been waiting for the disk (0: none waits)."""
+        since = self._writing_since
+        return 0.0 if since is None else max(0.0, time.monotonic() - since)
 
     def _recover_after_failure(self) -> None:
         if self._fd is not None:
@@ -253,7 +313,11 @@ class Spool:
             try:
                 self._seal_and_start()
             except OSError as exc:
-                log.warning("cannot rotate spool segment (%s); will retry", exc)
+                if not self._rotate_failing:  # once per failure spell: it is retried per commit
+                    log.warning("cannot rotate spool segment (%s); will retry", exc)
+                self._rotate_failing = True
+            else:
+                self._rotate_failing = False
 
     def _seal_and_start(self) -> None:
         assert self._active is not None
@@ -296,7 +360,8 @@ class Spool:
         return False
 
     def read(self, start: Position, *, max_lines: int, max_bytes: int = 16 << 20) -> Chunk:
-        """Complete lines from ``start`` up to the durable end (at most ``max_lines``)."""
+        """Complete lines from ``start`` up to the durable end: at most ``max_lines``, and
+        about ``max_bytes`` — more when one line is longer (a line is never cut)."""
         with self._cond:
             sizes = dict(self._segments)
             active = self._active
@@ -314,11 +379,7 @@ class Spool:
                     limit = path.stat().st_size
                 except FileNotFoundError:
                     limit = 0
-            data = b""
-            if limit > offset:
-                with open(path, "rb") as fh:
-                    fh.seek(offset)
-                    data = fh.read(min(limit - offset, max_bytes))
+            data = _read_whole_lines(path, offset, limit, max_bytes) if limit > offset else b""
             complete = data[: data.rfind(b"\n") + 1]
             room = max_lines - len(lines)
             taken = [line + b"\n" for line in complete.split(b"\n")[:-1][:room]]
