@@ -7,7 +7,6 @@ commands talk to the session's Prefect test server.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.integration.conftest import clock
+from tests.integration.conftest import base_environment, clock
 from tests.integration.test_cli import vats
 from vats_etl import catalog, errors, runtime, warehouse
 from vats_etl.accounts import load_accounts
@@ -63,19 +62,12 @@ def write_accounts(tmp: Path, emulators: dict[str, EmulatorServer], **more: str)
 
 
 def env_for(accounts: Path, prefect_url: str | None = None, **more: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
-    env.update(
+    own = dict(
         VATS_ACCOUNTS=str(accounts),
         ALPHA_KEY=KEYS["alpha"],
         BETA_KEY=KEYS["beta"],
-        VATS_DB_LOCK_TIMEOUT="5",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_LOGGING_LEVEL="WARNING",
     )
-    if prefect_url:
-        env["PREFECT_API_URL"] = prefect_url
-    env.update(more)
-    return env
+    return base_environment(prefect_url, **{**own, **more})
 
 
 def uids(db: Path) -> set[str]:
