@@ -9,6 +9,7 @@ from itertools import groupby
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.accounts import per_account
 from flows.history import publish_read_copy, publish_summary
 from vats_etl import pipeline, runtime
 from vats_etl.client import Fmt, Kind
@@ -22,6 +23,7 @@ def follow_month(load: pipeline.Load, month: str, chunks: Sequence[Chunk]) -> Ru
 
 
 @flow(name="vats-backfill")
+@per_account(check_api=True)
 def backfill(
     date_from: date,
     date_to: date,
@@ -29,6 +31,7 @@ def backfill(
     formats: tuple[Fmt, ...] = ("json",),
     concurrency: int = 4,
     force: bool = False,
+    account: str | None = None,
 ) -> RunSummary:
     """Load every day from `date_from` to `date_to` (both included, days in VATS_TZ).
 
@@ -36,6 +39,7 @@ def backfill(
     policy). One pipeline runs over the whole range; each month is a task that ends when
     its days are written, so the Prefect UI shows progress. The CLI starts that pipeline
     while Prefect's temporary server starts and hands it over (``Runtime.load``).
+    `account`: a name of the accounts file whose settings the run uses (flows/accounts.py).
     """
     rt = runtime.current()
     load = rt.load or rt.begin_backfill(

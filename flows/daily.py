@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows.accounts import per_account
 from flows.history import load_history, publish_read_copy, publish_summary
 from flows.snapshot import refresh_directory
 from flows.weekly import build_dashboards
@@ -13,13 +14,16 @@ from vats_etl.pipeline import RunSummary
 
 
 @flow(name="vats-daily")
+@per_account(check_api=True)
 def daily(
     kinds: tuple[Kind, ...] = ("external", "internal"),
     formats: tuple[Fmt, ...] = ("json",),
     concurrency: int = 4,
+    account: str | None = None,
 ) -> RunSummary:
     """Re-read yesterday and today (overlapping the previous run), or further back when
-    earlier days never settled, so a skipped run loses nothing."""
+    earlier days never settled, so a skipped run loses nothing. `account`: a name of the
+    accounts file (VATS_ACCOUNTS) whose settings the run uses (flows/accounts.py)."""
     rt = runtime.current()
     settings = rt.settings
     # directory first, so the new history is enriched with today's employees; a failed

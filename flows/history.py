@@ -9,7 +9,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from vats_etl import errors, pipeline, runtime, warehouse
+from vats_etl import catalog, errors, pipeline, runtime, warehouse
 from vats_etl.pipeline import Chunk, RunSummary
 
 
@@ -43,8 +43,14 @@ def load_history(chunks: Sequence[Chunk], run_id: str, concurrency: int) -> RunS
 
 @task(name="publish-read-copy")
 def publish_read_copy() -> str:
-    settings = runtime.current().settings
-    return str(warehouse.publish_read_copy(settings.db_path, timeout_s=settings.db_lock_timeout_s))
+    """Publish the read copy; for an account, refresh the catalog when the accounts changed
+    (an account added or removed, a new sql/); a catalog problem never fails the load."""
+    rt = runtime.current()
+    settings = rt.settings
+    published = warehouse.publish_read_copy(settings.db_path, timeout_s=settings.db_lock_timeout_s)
+    if rt.accounts is not None:
+        catalog.refresh_quietly(rt.accounts)
+    return str(published)
 
 
 def summary_markdown(title: str, summary: RunSummary) -> str:

@@ -2,7 +2,9 @@
 company time zone, served against a Prefect server (`vats-etl serve`, docs/operations.md).
 
 Flow runs execute in subprocesses of the serving process and build their settings from its
-environment (and `.env`), so `vats-etl serve` exports its options there first."""
+environment (and `.env`), so `vats-etl serve` exports its options there first. Served for
+one account of an accounts file, the deployments are named after it and carry its name as
+the `account` parameter (flows/accounts.py)."""
 
 from __future__ import annotations
 
@@ -28,18 +30,23 @@ def deployments(
     daily_cron: str = DAILY_CRON,
     weekly_cron: str = WEEKLY_CRON,
     routing: str | None = None,
+    account: str | None = None,
 ) -> list[RunnerDeployment]:
     weekly_parameters: dict[str, Any] = {"routing": routing} if routing else {}
+    daily_parameters: dict[str, Any] = {}
+    if account is not None:
+        weekly_parameters["account"] = daily_parameters["account"] = account
     made = [
         daily.to_deployment(
-            name="daily",
+            name=account or "daily",
             schedules=[Cron(daily_cron, timezone=tz)],
+            parameters=daily_parameters,
             description="Load yesterday and today, snapshot the directory, rebuild dashboards.",
             tags=["vats-etl"],
             entrypoint_type=EntrypointType.MODULE_PATH,
         ),
         weekly_email_flow.to_deployment(
-            name="weekly-email",
+            name=account or "weekly-email",
             schedules=[Cron(weekly_cron, timezone=tz)],
             parameters=weekly_parameters,
             description="Weekly missed-call email: one message per department plus a roll-up.",
@@ -57,11 +64,18 @@ def serve(
     daily_cron: str = DAILY_CRON,
     weekly_cron: str = WEEKLY_CRON,
     routing: str | None = None,
+    account: str | None = None,
     limit: int | None = 1,
 ) -> None:
     """Register both deployments and run their scheduled runs until interrupted."""
     prefect_serve(
-        *deployments(tz=tz, daily_cron=daily_cron, weekly_cron=weekly_cron, routing=routing),
+        *deployments(
+            tz=tz,
+            daily_cron=daily_cron,
+            weekly_cron=weekly_cron,
+            routing=routing,
+            account=account,
+        ),
         limit=limit,
         print_starting_message=False,
     )

@@ -10,6 +10,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.accounts import per_account
 from vats_etl import dashboards, errors, runtime, weekly_email
 from vats_etl.reports import Period
 from vats_etl.weekly_email import Outgoing, SendResult
@@ -20,7 +21,7 @@ def build_dashboards(out: str | None = None) -> list[str]:
     """Rebuild overview, missed calls and ratings for the last seven full days."""
     rt = runtime.current()
     period = dashboards.recent_period(rt.settings, rt.clock())
-    target = Path(out) if out else dashboards.default_out_dir()
+    target = Path(out) if out else (rt.settings.dashboards_dir or dashboards.default_out_dir())
     return [str(p) for p in dashboards.write(rt.settings, period, target, now=rt.clock())]
 
 
@@ -30,10 +31,11 @@ def compose_weekly(
 ) -> tuple[list[Outgoing], list[str]]:
     rt = runtime.current()
     period = Period.week(week) if week else dashboards.default_period(rt.settings, rt.clock())
+    routing_file = Path(routing) if routing else rt.settings.email_routing
     return weekly_email.prepare(
         rt.settings,
         period,
-        weekly_email.load_routing(Path(routing) if routing else None),
+        weekly_email.load_routing(routing_file),
         dry_run=dry_run,
         cap=cap,
         late_after_s=late_after_min * 60,
@@ -50,15 +52,18 @@ def send_weekly(messages: list[Outgoing]) -> SendResult:
 
 
 @flow(name="vats-weekly-email")
+@per_account(check_api=False)
 def weekly_email_flow(
     week: str | None = None,
     routing: str | None = None,
     dry_run_dir: str | None = None,
     cap: int = weekly_email.ACTION_CAP,
     late_after_min: int = weekly_email.LATE_AFTER_S // 60,
+    account: str | None = None,
 ) -> str:
     """One message per department in the routing file plus the roll-up to REPORT_TO, for
-    `week` (ISO, e.g. 2026-W47; default: last week). Fails when any message did not go."""
+    `week` (ISO, e.g. 2026-W47; default: last week). Fails when any message did not go.
+    `account`: a name of the accounts file (its routing file and REPORT_TO)."""
     messages, warnings = compose_weekly(week, routing, dry_run_dir is not None, cap, late_after_min)
     if dry_run_dir is not None:
         written = weekly_email.write_dry_run(messages, Path(dry_run_dir))

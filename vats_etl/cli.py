@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 import click
 
 from vats_etl import errors
-from vats_etl.config import Settings, load_settings
+from vats_etl.config import Settings, load_settings, variables, with_overrides
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from vats_etl.accounts import Accounts
     from vats_etl.client import Fmt, Kind
     from vats_etl.pipeline import ChunkResult, RunSummary
     from vats_etl.runtime import Runtime
@@ -112,21 +113,151 @@ def _os_error(exc: OSError) -> str:
 
 
 class Context:
-    """Options given before the command name; settings are built lazily."""
+    """Options given before the command name; settings are built lazily.
 
-    def __init__(self, overrides: dict[str, Any], env_file: str, verbose: bool) -> None:
+    With an accounts file (VATS_ACCOUNTS or --accounts-file), the settings are those of the
+    account chosen with --account; --all-accounts runs the command once per account
+    (:class:`_Main`). Without one, everything comes from the environment as it always did."""
+
+    def __init__(
+        self,
+        overrides: dict[str, Any],
+        env_file: str,
+        verbose: bool,
+        *,
+        accounts_file: Path | None = None,
+        account: str | None = None,
+        all_accounts: bool = False,
+    ) -> None:
         self.overrides = overrides
         self.env_file = env_file
         self.verbose = verbose
+        self.accounts_file = accounts_file
+        self.account = account
+        self.all_accounts = all_accounts
+        self._accounts: Accounts | None = None
+
+    def accounts(self) -> Accounts | None:
+        """The accounts file, if one is configured."""
+        if self._accounts is None:
+            from vats_etl.accounts import load_accounts
+
+            path = self.accounts_file or variables(env_file=self.env_file).get("VATS_ACCOUNTS")
+            if path and str(path).strip():
+                self._accounts = load_accounts(Path(str(path).strip()).expanduser())
+        return self._accounts
+
+    def require_accounts(self) -> Accounts:
+        accounts = self.accounts()
+        if accounts is None:
+            raise errors.ConfigError("no accounts file: set VATS_ACCOUNTS or give --accounts-file")
+        return accounts
 
     def settings(self, **more: Any) -> Settings:
-        return load_settings({**self.overrides, **more}, env_file=self.env_file)
+        accounts = self.accounts()
+        if accounts is None:
+            if self.account:
+                raise errors.ConfigError(
+                    "--account needs an accounts file: set VATS_ACCOUNTS or give --accounts-file"
+                )
+            return load_settings({**self.overrides, **more}, env_file=self.env_file)
+        if self.account is None:
+            raise errors.ConfigError(
+                f"{accounts.path} lists {len(accounts.names)} accounts "
+                f"({', '.join(accounts.names)}): choose one with --account NAME, "
+                "or --all-accounts"
+            )
+        return self.account_settings(self.account, **more)
+
+    def account_settings(self, name: str, **more: Any) -> Settings:
+        """Account `name`'s settings; options given before the command still win."""
+        accounts = self.require_accounts()
+        env = variables(env_file=self.env_file)
+        base = load_settings(environ=env, env_file=None)
+        return with_overrides(accounts.settings(name, base, env), {**self.overrides, **more})
+
+    def plain_settings(self) -> Settings:
+        """Settings from the environment and options alone, whatever the accounts file says
+        (the emulator and the demo are nobody's account)."""
+        return load_settings(self.overrides, env_file=self.env_file)
 
 
 pass_context = click.make_pass_decorator(Context)
 
+# Commands that serve one account until stopped, or none: no --all-accounts loop.
+_SINGLE_ONLY = {"demo", "emulator", "serve", "webhook"}
+# Commands that work over the accounts file themselves (--account narrows where it can).
+_OVER_ACCOUNTS = {"accounts", "deploy", "catalog", "group-report", "group-email"}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class _EachAccount(click.Command):
+    """A command run once per account (--all-accounts), one after another; exits with the
+    worst result (failure 1 over partial 3 over 0) after naming each account's."""
+
+    def __init__(self, inner: click.Command) -> None:
+        super().__init__(
+            inner.name,
+            context_settings=inner.context_settings,
+            callback=inner.callback,
+            params=inner.params,
+            help=inner.help,
+        )
+        self.inner = inner
+
+    def invoke(self, ctx: click.Context) -> Any:
+        obj = ctx.find_object(Context)
+        assert obj is not None
+        results: dict[str, int] = {}
+        for name in obj.require_accounts().names:
+            obj.account = name
+            click.echo(f"== account {name}", err=True)
+            try:
+                self.inner.invoke(ctx)
+                code = EXIT_OK
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
+            except errors.VatsError as exc:
+                click.echo(f"error: account {name}: {exc}", err=True)
+                code = EXIT_FAILED
+            results[name] = code
+        words = {EXIT_OK: "ok", EXIT_PARTIAL: "partial"}
+        told = ", ".join(f"{n} {words.get(c, 'failed')}" for n, c in results.items())
+        click.echo(f"accounts: {told}", err=True)
+        codes = set(results.values())
+        if codes - {EXIT_OK, EXIT_PARTIAL}:
+            sys.exit(EXIT_FAILED)
+        sys.exit(EXIT_PARTIAL if EXIT_PARTIAL in codes else EXIT_OK)
+
+
+class _Main(click.Group):
+    """The `vats-etl` group: --all-accounts turns a per-account command into a loop."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is None or name in _OVER_ACCOUNTS or "--help" in rest or "-h" in rest:
+            return name, command, rest
+        if ctx.params.get("account") and ctx.params.get("all_accounts"):
+            raise click.UsageError("give either --account or --all-accounts")
+        if not ctx.params.get("all_accounts"):
+            return name, command, rest
+        if name in _SINGLE_ONLY:
+            raise click.UsageError(
+                f"{name} runs for one account: give --account NAME "
+                "(every account on a schedule: vats-etl deploy, see docs/scale.md)"
+            )
+        if any(ctx.params.get(f) for f in ("base_url", "db_path", "raw_dir", "tz")):
+            raise click.UsageError(
+                "--base-url, --db, --raw-dir and --tz set one account's settings: "
+                "not with --all-accounts"
+            )
+        return name, _EachAccount(command), rest
+
+
+@click.group(
+    cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(package_name="vats-etl")
 @click.option("--base-url", help="API base URL or bare domain [env VATS_BASE_URL].")
 @click.option("--db", "db_path", type=click.Path(path_type=Path), help="DuckDB file [VATS_DB].")
@@ -135,6 +266,15 @@ pass_context = click.make_pass_decorator(Context)
 )
 @click.option("--tz", help="Company time zone [VATS_TZ].")
 @click.option("--env-file", default=".env", show_default=True, help="Optional .env file.")
+@click.option(
+    "--accounts-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Accounts file (TOML) of many PBX accounts [VATS_ACCOUNTS]; see docs/scale.md.",
+)
+@click.option("--account", help="Run for this account of the accounts file.")
+@click.option(
+    "--all-accounts", is_flag=True, help="Run for every account of the accounts file, in turn."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details and Prefect output.")
 @click.pass_context
 def main(
@@ -144,12 +284,16 @@ def main(
     raw_dir: Path | None,
     tz: str | None,
     env_file: str,
+    accounts_file: Path | None,
+    account: str | None,
+    all_accounts: bool,
     verbose: bool,
 ) -> None:
     """Call-history ETL and analytics for cloud virtual PBX (ВАТС) CRM API.
 
     Settings come from environment variables (optionally a .env file); the options above
-    override them. See README.md for the variables.
+    override them. See README.md for the variables. With an accounts file (VATS_ACCOUNTS),
+    a command runs for the account given with --account, or for each with --all-accounts.
     """
     global _verbose
     _verbose = verbose
@@ -162,7 +306,14 @@ def main(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     overrides = {"base_url": base_url, "db_path": db_path, "raw_dir": raw_dir, "tz": tz}
-    ctx.obj = Context(overrides, env_file, verbose)
+    ctx.obj = Context(
+        overrides,
+        env_file,
+        verbose,
+        accounts_file=accounts_file,
+        account=account,
+        all_accounts=all_accounts,
+    )
 
 
 def run_cli() -> None:
@@ -202,12 +353,15 @@ def _prepare_flows(settings: Settings, *, api: bool = True) -> None:
     check what would otherwise fail late and at length — with `api`, the key, the host and
     the archive folder; always the warehouse (busy, not a DuckDB file, read-only, under a
     file)."""
-    from vats_etl import prefect_api, warehouse
+    from vats_etl import prefect_api, runtime, warehouse
 
     prefect_api.start()
     if api:
         _check_api(settings)
-    with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s, tz=settings.tz):
+    with (  # the writer applies this command's settings (an account's KPI settings file)
+        runtime.using(runtime.Runtime(settings)),
+        warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s, tz=settings.tz),
+    ):
         pass
     if api:
         try:
@@ -226,8 +380,9 @@ def _check_api(settings: Settings) -> int:
     try:
         with PbxClient(base_url, api_key, timeout_s=10, retry=retry) as client:
             return client.check()
-    except errors.ApiError as exc:
-        raise type(exc)(f"{base_url}: {exc}", status=exc.status, endpoint=exc.endpoint) from None
+    except errors.ApiError as exc:  # an account's key is in its own variable: name that one
+        message = f"{base_url}: {exc}".replace("VATS_API_KEY", settings.api_key_var)
+        raise type(exc)(message, status=exc.status, endpoint=exc.endpoint) from None
 
 
 @contextlib.contextmanager
@@ -272,6 +427,9 @@ def _progress(
         transient=False,
     )
     task_id = progress.add_task(label, total=None, rows=0)
+    if settings.account is not None:  # its jobs refresh the catalog of the accounts file
+        obj = click.get_current_context().find_object(Context)
+        runtime_options.setdefault("accounts", obj.accounts() if obj else None)
 
     def on_plan(total: int) -> None:
         progress.update(task_id, total=total)
@@ -541,7 +699,7 @@ def emulator(
         crm_url=crm_url,
         crm_token=crm_token,
         webhook_format=webhook_format,
-        tz=ctx.settings().tz,
+        tz=ctx.plain_settings().tz,
         prerender_days=prerender_days,
         dialect=dialect,
         printer=lambda line: click.echo(f"emulator listening on {line} (Ctrl-C stops)"),
@@ -576,7 +734,7 @@ def demo(ctx: Context, days: int, agents: int, seed: int, faults: str, dialect: 
         demo_lib.emulator(seed=seed, agents=agents, faults=faults, dialect=dialect) as (url, key),
         demo_lib.dashboards_under_demo() as pages,
     ):
-        settings = demo_lib.demo_settings(ctx.settings(), url, key, explicit)
+        settings = demo_lib.demo_settings(ctx.plain_settings(), url, key, explicit)
         console.print(
             f"emulator: {agents} agents (seed {seed}, {dialect} dialect) at {url}, faults: {faults}"
         )
@@ -831,7 +989,7 @@ def report(
 
     settings = ctx.settings()
     period = _report_period(settings, date_from, date_to, week)
-    target = out or dashboards.default_out_dir()
+    target = out or settings.dashboards_dir or dashboards.default_out_dir()
     started = time.perf_counter()
     with _console().status(f"building dashboards for {period.label()}"):
         with reports.open_read(settings) as con:
@@ -921,7 +1079,7 @@ def email_weekly(
 
     settings = ctx.settings()
     period = Period.week(week) if week else dashboards.default_period(settings)
-    plan = weekly_email.load_routing(routing)
+    plan = weekly_email.load_routing(routing or settings.email_routing)
     config = None if dry_run else weekly_email.SmtpConfig.from_settings(settings, cafile=cafile)
     with _console().status(f"composing the weekly email for {period.label()}"):
         messages, warnings = weekly_email.prepare(
@@ -982,7 +1140,9 @@ def serve(ctx: Context, daily_cron: str, weekly_cron: str, routing: Path | None)
     VATS_TZ, and run them until Ctrl-C or SIGTERM.
 
     Needs a Prefect server (`prefect server start`) at PREFECT_API_URL; runs, logs and the
-    schedules show in its UI. See docs/operations.md (also for a systemd unit).
+    schedules show in its UI. See docs/operations.md (also for a systemd unit). With
+    --account, the deployments are that account's (vats-daily/NAME, vats-weekly-email/NAME);
+    many accounts on many hosts: `vats-etl deploy` (docs/scale.md).
     """
     from dotenv import load_dotenv
     from prefect.schedules import Cron
@@ -997,6 +1157,9 @@ def serve(ctx: Context, daily_cron: str, weekly_cron: str, routing: Path | None)
     # flow runs are subprocesses that build their settings from the environment
     if Path(ctx.env_file).is_file():
         load_dotenv(ctx.env_file, override=False)
+    accounts = ctx.accounts() if settings.account else None
+    if accounts is not None:  # flow runs read the account from the file, keys from the env
+        os.environ["VATS_ACCOUNTS"] = str(accounts.path.resolve())
     names = {"base_url": "VATS_BASE_URL", "db_path": "VATS_DB", "raw_dir": "VATS_RAW_DIR"}
     for name, var in (*names.items(), ("tz", "VATS_TZ")):
         value = ctx.overrides.get(name)
@@ -1019,8 +1182,12 @@ def serve(ctx: Context, daily_cron: str, weekly_cron: str, routing: Path | None)
     from flows.serve import DAILY_DEPLOYMENT, WEEKLY_DEPLOYMENT
     from flows.serve import serve as serve_flows
 
+    daily_name, weekly_name = DAILY_DEPLOYMENT, WEEKLY_DEPLOYMENT
+    if settings.account:
+        daily_name = f"{daily_name.split('/')[0]}/{settings.account}"
+        weekly_name = f"{weekly_name.split('/')[0]}/{settings.account}"
     click.echo(
-        f"serving {DAILY_DEPLOYMENT} ({daily_cron}) and {WEEKLY_DEPLOYMENT} ({weekly_cron}), "
+        f"serving {daily_name} ({daily_cron}) and {weekly_name} ({weekly_cron}), "
         f"{settings.tz}, against {api}; Ctrl-C stops"
     )
     sys.stdout.flush()
@@ -1029,4 +1196,307 @@ def serve(ctx: Context, daily_cron: str, weekly_cron: str, routing: Path | None)
         daily_cron=daily_cron,
         weekly_cron=weekly_cron,
         routing=str(routing.resolve()) if routing else None,
+        account=settings.account,
     )
+
+
+# -- many accounts (issue 14): the accounts file, deployments, the catalog ----------------------
+
+
+@main.command()
+@click.option("--no-check", is_flag=True, help="Only list the accounts; call no API.")
+@click.option("--group", help="Only the accounts of this group of the accounts file.")
+@pass_context
+def accounts(ctx: Context, no_check: bool, group: str | None) -> None:
+    """List the accounts of the accounts file (VATS_ACCOUNTS) and check each with one cheap
+    call, all at once: ok, rejected key, unreachable, or no key (its variable is not set).
+
+    Exits 1 when any account is not ok. Keys are never shown: only the names of the
+    variables that hold them.
+    """
+    from rich.table import Table
+
+    from vats_etl.accounts import CheckResult, check_all
+    from vats_etl.client import RetryPolicy
+    from vats_etl.runtime import Runtime
+
+    found = ctx.require_accounts()
+    chosen = [a for a in found.group(group) if ctx.account in (None, a.name)]
+    if ctx.account and not chosen:
+        found.get(ctx.account)  # names the unknown account
+    settings = [ctx.account_settings(a.name) for a in chosen]
+
+    def call(s: Settings) -> int:
+        with Runtime(s, retry=RetryPolicy(attempts=2, total_s=20)).client() as client:
+            return client.check()
+
+    results = (
+        [CheckResult(s.account or "", "ok", "not checked") for s in settings]
+        if no_check
+        else check_all(settings, call)
+    )
+    table = Table(title=f"accounts of {found.path}", title_justify="left")
+    for column in ("account", "API", "zone", "key variable", "status", "detail"):
+        table.add_column(column, overflow="fold")
+    colours = {"ok": "green", "no key": "yellow"}
+    for account, result, s in zip(chosen, results, settings, strict=True):
+        status = result.status if not no_check else "-"
+        colour = colours.get(result.status, "red")
+        table.add_row(
+            account.name,
+            account.base_url,
+            account.tz,
+            account.key_env + ("" if s.api_key else " (not set)"),
+            f"[{colour}]{status}[/{colour}]" if not no_check else status,
+            result.detail,
+        )
+    console = _console(stderr=False)
+    console.print(table)
+    if no_check:
+        return
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    console.print(", ".join(f"{n} {status}" for status, n in counts.items()))
+    if any(not r.ok for r in results):
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.option("--pool", default="vats", show_default=True, help="Prefect work pool (process).")
+@click.option(
+    "--pool-limit",
+    type=click.IntRange(1, 10000),
+    help="At most this many runs of the pool at once, on all workers together.",
+)
+@click.option(
+    "--daily-cron",
+    envvar="VATS_DAILY_CRON",
+    default="0 6 * * *",
+    show_default=True,
+    help="When each account's daily load runs, in the account's zone [VATS_DAILY_CRON].",
+)
+@click.option(
+    "--weekly-cron",
+    envvar="VATS_WEEKLY_CRON",
+    default="0 8 * * 1",
+    show_default=True,
+    help="When each account's weekly email goes, in its zone [VATS_WEEKLY_CRON].",
+)
+@pass_context
+def deploy(
+    ctx: Context, pool: str, pool_limit: int | None, daily_cron: str, weekly_cron: str
+) -> None:
+    """Create or update every account's deployments in a Prefect process work pool: daily
+    and weekly email on schedules in the account's zone, backfill on demand; a rate limit
+    per account for its API calls; then rebuild the catalog.
+
+    Needs a Prefect server at PREFECT_API_URL. Workers run the deployments:
+    `prefect worker start --pool vats --limit 2` on any number of hosts, each with the
+    package installed, VATS_ACCOUNTS and the accounts' keys in its environment. With
+    --account only that account is deployed; otherwise deployments of accounts no longer in
+    the file are deleted. See docs/scale.md.
+    """
+    from rich.table import Table
+
+    from vats_etl import catalog
+
+    found = ctx.require_accounts()
+    selected = [found.get(ctx.account)] if ctx.account else list(found.accounts.values())
+    api = os.environ.get("PREFECT_API_URL")
+    if not api:
+        raise errors.ConfigError(
+            "PREFECT_API_URL is not set: deployments go to a Prefect server "
+            "(prefect server start), which the workers poll"
+        )
+    from flows.deploy import deploy as deploy_accounts
+
+    with _console().status(f"deploying {len(selected)} accounts to {api}"):
+        result = deploy_accounts(
+            found,
+            selected,
+            pool=pool,
+            pool_limit=pool_limit,
+            daily_cron=daily_cron,
+            weekly_cron=weekly_cron,
+        )
+    table = Table(
+        title=f"work pool {result.pool} (limit {result.pool_limit or 'none'})",
+        title_justify="left",
+    )
+    for column in ("account", "zone", "deployments", "API rate limit"):
+        table.add_column(column)
+    for d in result.deployed:
+        table.add_row(d.account, d.tz, "\n".join(d.deployments), f"{d.rate_per_s:g} requests/s")
+    console = _console(stderr=False)
+    console.print(table)
+    for name in result.removed:
+        console.print(f"removed {name} (account no longer in {found.path})")
+    info = catalog.build(found)
+    console.print(
+        f"catalog {info.path}: {len(info.attached)} accounts attached"
+        + (f", not loaded yet: {', '.join(info.empty)}" if info.empty else "")
+    )
+    console.print(
+        f"next: prefect worker start --pool {result.pool} --limit 2   (on each host; "
+        f"VATS_ACCOUNTS and the keys in its environment)"
+    )
+
+
+@main.command("catalog")
+@click.option("--query", "sql", help="Run this SQL on the catalog and print the result.")
+@click.option("--rebuild", is_flag=True, help="Rebuild even when the accounts did not change.")
+@click.option("--group", help="A catalog of this group only: catalog-GROUP.duckdb.")
+@pass_context
+def catalog_command(ctx: Context, sql: str | None, rebuild: bool, group: str | None) -> None:
+    """Build the catalog (data/catalog.duckdb by default) that attaches every account's read
+    copy: the analyst views across accounts, with an `account` column, and the raw
+    archives of all accounts (select * from raw_history('external')).
+
+    Rebuilt only when the accounts changed (or with --rebuild); the flows also refresh the
+    catalog of every account. Open it with the .sql next to it: duckdb -readonly -init
+    data/catalog.sql data/catalog.duckdb. It never blocks a load: it reads read copies only.
+    With hundreds of accounts, heavy views (missed_calls, kpi_*) over all of them are slow
+    to plan: use a catalog per group (docs/scale.md).
+    """
+    from rich.table import Table
+
+    from vats_etl import catalog
+
+    found = ctx.require_accounts()
+    path = catalog.catalog_path(found, group)
+    info = catalog.build(found, group) if rebuild else catalog.refresh(found, group)
+    if info is not None:
+        click.echo(
+            f"catalog {info.path}: {len(info.attached)} accounts attached, "
+            f"{info.relations} views"
+            + (f"; not loaded yet (empty): {', '.join(info.empty)}" if info.empty else ""),
+            err=True,
+        )
+    else:
+        click.echo(f"catalog {path}: up to date", err=True)
+    click.echo(f"open it: duckdb -readonly -init {catalog.script_path(path)} {path}", err=True)
+    if sql is None:
+        return
+    import duckdb
+
+    with catalog.connect(path) as con:
+        try:
+            relation = con.sql(sql)
+        except duckdb.Error as exc:
+            raise errors.VatsError(str(exc).splitlines()[0]) from None
+        if relation is None:
+            return
+        columns, rows = relation.columns, relation.fetchall()
+    table = Table()
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    _console(stderr=False).print(table)
+
+
+def _group_settings(ctx: Context, group: str | None) -> tuple[str, list[Settings]]:
+    found = ctx.require_accounts()
+    chosen = found.group(group)
+    if ctx.account:
+        found.get(ctx.account)
+        chosen = [a for a in chosen if a.name == ctx.account]
+    return group or "все аккаунты", [ctx.account_settings(a.name) for a in chosen]
+
+
+@main.command("group-report")
+@click.option("--group", help="A group of the accounts file [default: every account].")
+@click.option("--from", "date_from", type=DATE, help="First day (YYYY-MM-DD), with --to.")
+@click.option("--to", "date_to", type=DATE, help="Last day, included.")
+@click.option("--week", help="ISO week instead, e.g. 2026-W47.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder [VATS_DASHBOARDS_DIR, else dashboards/].",
+)
+@pass_context
+def group_report(
+    ctx: Context,
+    group: str | None,
+    date_from: Any,
+    date_to: Any,
+    week: str | None,
+    out: Path | None,
+) -> None:
+    """Write the overview across accounts (group-overview[-GROUP].html): the group's KPIs
+    and its accounts ranked by lost contacts, then service level.
+
+    Each account's days are in its own zone, its figures from its read copy (never
+    blocking a load). By default the last seven full days. Accounts not loaded yet are
+    listed as such.
+    """
+    from vats_etl import dashboards, group_report
+
+    label, settings = _group_settings(ctx, group)
+    period = _report_period(settings[0], date_from, date_to, week)
+    with _console().status(f"reading {len(settings)} accounts for {period.label()}"):
+        data = group_report.read_group(settings, period, group=label)
+    target = out or dashboards.default_out_dir()
+    click.echo(str(group_report.write_dashboard(target, data, group)))
+    for problem in data.problems:
+        click.echo(f"warning: no data for {problem.account}: {problem.problem}", err=True)
+
+
+@main.command("group-email")
+@click.option("--group", help="A group of the accounts file [default: every account].")
+@click.option("--week", help="ISO week, e.g. 2026-W47 [default: last week].")
+@click.option("--to", "recipients", multiple=True, help="Recipient (repeatable) [REPORT_TO].")
+@click.option("--dry-run", is_flag=True, help="Write the message to --out instead of sending.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("weekly-email"),
+    show_default=True,
+    help="Folder for --dry-run (.eml and .html).",
+)
+@click.option(
+    "--cafile",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    envvar="SMTP_CA_FILE",
+    help="CA certificates to trust for the SMTP server's TLS [SMTP_CA_FILE].",
+)
+@pass_context
+def group_email(
+    ctx: Context,
+    group: str | None,
+    week: str | None,
+    recipients: tuple[str, ...],
+    dry_run: bool,
+    out: Path,
+    cafile: Path | None,
+) -> None:
+    """Send the roll-up across accounts for a week: one message with the group's KPIs and
+    its accounts ranked by lost contacts, then service level (the overview page attached).
+
+    Over SMTP_HOST etc. like email-weekly, from REPORT_FROM, to --to or REPORT_TO.
+    """
+    from vats_etl import dashboards, group_report, weekly_email
+    from vats_etl.reports import Period
+
+    label, settings = _group_settings(ctx, group)
+    shared = ctx.plain_settings()
+    period = Period.week(week) if week else dashboards.default_period(settings[0])
+    to = recipients or shared.report_to or (("group@localhost",) if dry_run else ())
+    if not to:
+        raise errors.ConfigError("REPORT_TO is not set and no --to given: who receives it?")
+    sender = weekly_email.sender_of(shared, dry_run=dry_run)
+    config = None if dry_run else weekly_email.SmtpConfig.from_settings(shared, cafile=cafile)
+    with _console().status(f"reading {len(settings)} accounts for {period.label()}"):
+        data = group_report.read_group(settings, period, group=label)
+    message = group_report.compose_email(data, sender, to)
+    for problem in data.problems:
+        click.echo(f"warning: no data for {problem.account}: {problem.problem}", err=True)
+    if config is None:
+        for path in weekly_email.write_dry_run([message], out):
+            click.echo(str(path))
+        return
+    result = weekly_email.send([message], config)
+    if not result.ok:
+        _fail(result.summary())
+    click.echo(f"{result.summary()}: {message.subject}", err=True)

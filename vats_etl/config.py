@@ -101,6 +101,14 @@ class Settings:
     db_lock_timeout_s: float = 60.0
     # Where the dashboards are served (the weekly email links to them), e.g. https://calls.acme.ru/
     dashboard_url: str | None = None
+    # W, T_short, N, ... that writers keep in kpi_settings (TOML; keys absent are left alone).
+    kpi_file: Path | None = None
+    # Set for one account of an accounts file (vats_etl/accounts.py); None: the single account.
+    account: str | None = None
+    # The variable the key came from, named in messages about a missing or rejected key.
+    api_key_var: str = "VATS_API_KEY"
+    dashboards_dir: Path | None = None  # None: VATS_DASHBOARDS_DIR, else ./dashboards
+    email_routing: Path | None = None  # None: --routing / VATS_EMAIL_ROUTING
 
     @property
     def zone(self) -> ZoneInfo:
@@ -115,7 +123,7 @@ class Settings:
         if not self.base_url:
             raise ConfigError("VATS_BASE_URL is not set (e.g. acme.megapbx.ru)")
         if not self.api_key:
-            raise ConfigError("VATS_API_KEY is not set")
+            raise ConfigError(f"{self.api_key_var} is not set")
         return self.base_url, self.api_key
 
     def replace(self, **changes: Any) -> Settings:
@@ -131,6 +139,7 @@ _ENV_FIELDS: dict[str, str] = {
     "VATS_CRM_TOKEN": "crm_token",
     "VATS_PAGE_LIMIT": "page_limit",
     "VATS_DB_LOCK_TIMEOUT": "db_lock_timeout_s",
+    "VATS_KPI_SETTINGS": "kpi_file",
     "VATS_DASHBOARD_URL": "dashboard_url",
     "SMTP_HOST": "smtp_host",
     "SMTP_PORT": "smtp_port",
@@ -155,7 +164,7 @@ def _convert(name: str, raw: Any) -> Any:
         return Secret(text)
     if name == "base_url":
         return normalize_base_url(text)
-    if name in {"db_path", "raw_dir"}:
+    if name in {"db_path", "raw_dir", "kpi_file", "dashboards_dir", "email_routing"}:
         return Path(text).expanduser()
     if name in {"smtp_port", "page_limit"}:
         try:
@@ -195,6 +204,17 @@ def _validate(settings: Settings) -> Settings:
     return settings
 
 
+def variables(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> dict[str, str]:
+    """The variables settings are read from: the `.env` file, then the environment over it."""
+    found: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        found.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    found.update(os.environ if environ is None else environ)
+    return found
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None,
     *,
@@ -202,20 +222,25 @@ def load_settings(
     env_file: str | Path | None = ".env",
 ) -> Settings:
     """Build settings. `overrides` holds field names (CLI flags); None values are ignored."""
+    source = variables(environ, env_file)
     values: dict[str, Any] = {}
-    sources: list[Mapping[str, str | None]] = []
-    if env_file is not None and Path(env_file).is_file():
-        sources.append(dotenv_values(env_file))
-    sources.append(os.environ if environ is None else environ)
-    for source in sources:
-        for var, name in _ENV_FIELDS.items():
-            if var in source and source[var] is not None:
-                values[name] = _convert(name, source[var])
-    for name, value in (overrides or {}).items():
+    for var, name in _ENV_FIELDS.items():
+        if var in source:
+            values[name] = _convert(name, source[var])
+    values = {k: v for k, v in values.items() if v is not None}
+    return with_overrides(Settings(**values), overrides or {})
+
+
+def with_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
+    """`settings` with fields replaced (CLI flags over everything); None values are ignored."""
+    known = {f.name for f in dataclasses.fields(Settings)}
+    values: dict[str, Any] = {}
+    for name, value in overrides.items():
         if value is None:
             continue
-        if name not in {f.name for f in dataclasses.fields(Settings)}:
+        if name not in known:
             raise ConfigError(f"unknown setting {name!r}")
-        values[name] = _convert(name, value)
-    values = {k: v for k, v in values.items() if v is not None}
-    return _validate(Settings(**values))
+        converted = _convert(name, value)
+        if converted is not None:
+            values[name] = converted
+    return _validate(settings.replace(**values))

@@ -3,7 +3,8 @@
 Flow parameters are stored by Prefect and shown in its UI, so settings (which hold
 secrets) and callbacks never go there. The CLI installs a :class:`Runtime` for the duration
 of a command; a deployment run started by `vats-etl serve` finds none and builds one from
-the environment.
+the environment, and a run of an account's deployment (`vats-etl deploy`) builds one from
+the accounts file and the worker's environment (flows/accounts.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+import httpx
+
 from vats_etl import pipeline
+from vats_etl.accounts import Accounts
 from vats_etl.client import Fmt, Kind, PbxClient, RetryPolicy
 from vats_etl.config import Settings, load_settings
 from vats_etl.pipeline import ChunkHook, Load
@@ -32,10 +36,21 @@ class Runtime:
     clock: Callable[[], datetime] = _utcnow
     # A backfill the CLI began loading while Prefect's server started: the flow follows it.
     load: Load | None = None
+    # The accounts file the settings came from (None: the single account of the env vars).
+    accounts: Accounts | None = None
+    # Called before every API request (retries included): the account's rate limit.
+    throttle: Callable[[], None] | None = None
 
     def client(self) -> PbxClient:
         base_url, api_key = self.settings.require_api()
-        return PbxClient(base_url, api_key, retry=self.retry, page_limit=self.settings.page_limit)
+        transport = None if self.throttle is None else ThrottledTransport(self.throttle)
+        return PbxClient(
+            base_url,
+            api_key,
+            retry=self.retry,
+            page_limit=self.settings.page_limit,
+            transport=transport,
+        )
 
     def begin_backfill(
         self,
@@ -65,11 +80,33 @@ class Runtime:
         return load
 
 
+class ThrottledTransport(httpx.BaseTransport):
+    """httpx's own transport, waiting for `throttle()` before each request it sends."""
+
+    def __init__(self, throttle: Callable[[], None]) -> None:
+        self._throttle = throttle
+        self._inner = httpx.HTTPTransport(
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16)
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._throttle()
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 _current: Runtime | None = None
 
 
 def current() -> Runtime:
     return _current if _current is not None else Runtime(load_settings())
+
+
+def installed() -> Runtime | None:
+    """The Runtime a caller installed with :func:`using`, if any."""
+    return _current
 
 
 @contextlib.contextmanager

@@ -20,15 +20,18 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
 from datetime import date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from vats_etl import errors
+from vats_etl.config import Settings
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
@@ -69,6 +72,11 @@ _schema_ready: set[tuple[str, str]] = set()
 
 def _sql_digest(wanted: dict[str, str]) -> str:
     return hashlib.sha256(repr(sorted(wanted.items())).encode()).hexdigest()
+
+
+def sql_digest() -> str:
+    """Digest of sql/: changes with any table, view or macro."""
+    return _sql_digest(relations())
 
 
 def _ensure_schema_once(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -137,7 +145,7 @@ def connect(
     """Open the warehouse, waiting up to `timeout_s` while another process holds it.
 
     A writer also keeps `kpi_settings.tz` equal to `tz` (default: VATS_TZ as the running
-    command sees it)."""
+    command sees it) and the values of VATS_KPI_SETTINGS, when that file is set."""
     if not read_only:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,7 +178,9 @@ def connect(
         con.execute("set timezone = 'UTC'")
         if schema and not read_only:
             _ensure_schema_once(con, path)
-            sync_kpi_settings(con, tz or company_tz())
+            company = _company_settings()
+            kpi = read_kpi_file(company.kpi_file) if company and company.kpi_file else {}
+            sync_kpi_settings(con, tz or (company.tz if company else None), kpi)
         yield con
     except STORAGE_ERRORS as exc:
         raise errors.WarehouseError(f"{path}: {_one_line(exc)}") from None
@@ -193,23 +203,82 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def company_tz() -> str | None:
-    """VATS_TZ as the running command sees it (CLI flags and .env included), if it loads."""
+def _company_settings() -> Settings | None:
+    """The settings of the running command (CLI flags and .env included), if they load."""
     from vats_etl import runtime  # lazy: runtime imports the pipeline, which imports us
 
     try:
-        return runtime.current().settings.tz
+        return runtime.current().settings
     except errors.ConfigError:
         return None
 
 
-def sync_kpi_settings(con: duckdb.DuckDBPyConnection, tz: str | None) -> None:
-    """Keep the one `kpi_settings` row (sql/kpi_settings.sql creates it with defaults) and
-    write `tz`; analysts' own values (W, T_short, N, ...) are never touched."""
+# What a KPI settings file (VATS_KPI_SETTINGS, or an account's kpi_settings) may set.
+KPI_FILE_SECONDS = (
+    "short_abandon_s",
+    "service_level_s",
+    "recovery_window_s",
+    "min_rating_sample",
+    "repeat_window_s",
+)
+KPI_FILE_HOURS = ("work_start", "work_end")
+KPI_FILE_KEYS = (*KPI_FILE_SECONDS, "work_days", *KPI_FILE_HOURS)
+_CLOCK = re.compile(r"^(([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?|24:00(:00)?)$")
+
+
+def read_kpi_file(path: Path) -> dict[str, object]:
+    """A TOML file of kpi_settings values, e.g. ``recovery_window_s = 172800``,
+    ``work_days = [1, 2, 3, 4, 5, 6]``, ``work_end = "20:00"``: the way to set W, T_short, N
+    or the working hours for a warehouse nobody edits by hand (every account of an accounts
+    file). Writers apply it on every connection; keys it does not name are left alone."""
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise errors.ConfigError(f"cannot read KPI settings {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise errors.ConfigError(f"KPI settings {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(KPI_FILE_KEYS))
+    if unknown:
+        raise errors.ConfigError(
+            f"KPI settings {path}: unknown {', '.join(unknown)}; known: {', '.join(KPI_FILE_KEYS)}"
+        )
+    found: dict[str, object] = {}
+    for key, value in data.items():
+        if key in KPI_FILE_HOURS:
+            text = value.isoformat() if isinstance(value, dt_time) else value
+            ok = isinstance(text, str) and _CLOCK.match(text) is not None
+            why = 'a time of day, e.g. 09:00 or "18:30"'
+        elif key == "work_days":
+            text = value
+            ok = isinstance(value, list) and all(
+                isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 7 for d in value
+            )
+            why = "a list of weekdays, 1 = Monday .. 7 = Sunday"
+        else:
+            text = value
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            why = "a whole number >= 0"
+        if not ok:
+            raise errors.ConfigError(f"KPI settings {path}: {key} must be {why}, got {value!r}")
+        found[key] = sorted(set(text)) if key == "work_days" else text
+    return found
+
+
+def sync_kpi_settings(
+    con: duckdb.DuckDBPyConnection, tz: str | None, values: Mapping[str, object] | None = None
+) -> None:
+    """Keep the one `kpi_settings` row (sql/kpi_settings.sql creates it with defaults), write
+    `tz` and the `values` of a KPI settings file; analysts' own values of every other
+    parameter (W, T_short, N, ...) are never touched. Nothing is written when nothing
+    differs, so the outcome cache stays valid."""
     con.execute("insert into kpi_settings (id) values (1) on conflict do nothing")
+    wanted: dict[str, object] = dict(values or {})
     if tz:
+        wanted["tz"] = tz
+    for column, value in wanted.items():  # names from KPI_FILE_KEYS and "tz" only
         con.execute(
-            "update kpi_settings set tz = ? where id = 1 and tz is distinct from ?", [tz, tz]
+            f"update kpi_settings set {column} = ? where id = 1 and {column} is distinct from ?",
+            [value, value],
         )
 
 

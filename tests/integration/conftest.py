@@ -137,14 +137,11 @@ def vats(
     )
 
 
-def environment(tmp: Path, url: str, prefect_url: str | None = None, **more: str) -> dict[str, str]:
+def base_environment(prefect_url: str | None = None, **more: str) -> dict[str, str]:
+    """This process's environment without any VATS_/PREFECT_ setting, quiet and quick to fail,
+    then `more`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
     env.update(
-        VATS_BASE_URL=url,
-        VATS_API_KEY=API_KEY,
-        VATS_DB=str(tmp / "vats.duckdb"),
-        VATS_RAW_DIR=str(tmp / "raw"),
-        VATS_TZ="Europe/Moscow",
         VATS_DB_LOCK_TIMEOUT="5",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_LOGGING_LEVEL="WARNING",
@@ -153,3 +150,14 @@ def environment(tmp: Path, url: str, prefect_url: str | None = None, **more: str
         env["PREFECT_API_URL"] = prefect_url
     env.update(more)
     return env
+
+
+def environment(tmp: Path, url: str, prefect_url: str | None = None, **more: str) -> dict[str, str]:
+    own = dict(
+        VATS_BASE_URL=url,
+        VATS_API_KEY=API_KEY,
+        VATS_DB=str(tmp / "vats.duckdb"),
+        VATS_RAW_DIR=str(tmp / "raw"),
+        VATS_TZ="Europe/Moscow",
+    )
+    return base_environment(prefect_url, **{**own, **more})

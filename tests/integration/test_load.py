@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import orjson
 import polars as pl
@@ -47,7 +48,12 @@ EXTERNAL_COLUMNS = (
 
 
 def truth_frame(emu: Emulator, first: date = FIRST, last: date = LAST) -> pl.DataFrame:
-    rows = [r for r in emu.external_calls(span(first, last)) if not r["malformed"]]
+    return canonical_frame(emu.external_calls(span(first, last)))
+
+
+def canonical_frame(truth: list[dict[str, Any]]) -> pl.DataFrame:
+    """The emulator's truth rows (malformed ones dropped) as `calls` holds them, by uid."""
+    rows = [r for r in truth if not r["malformed"]]
     return pl.DataFrame(
         [{c: r[c] for c in EXTERNAL_COLUMNS} for r in rows],
         schema={
