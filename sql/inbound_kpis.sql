@@ -29,6 +29,11 @@ create or replace macro inbound_kpis(
     callback_median_s := median(time_to_recovery_s) filter (where recovery = 'callback'),
     callback_p90_s := quantile_cont(time_to_recovery_s, 0.9) filter (where recovery = 'callback'),
     lost_contacts := count(*) filter (where is_missed and uid = lost_contact_id),
+    -- a contact's misses share their next conversation, so its first miss is lost exactly
+    -- when the contact is: W is over and nobody has talked to the client since
+    unreached_contacts := count(*) filter (
+        where is_missed and uid = lost_contact_id and outcome = 'lost'
+    ),
     repeat_caller_share := count(*) filter (where is_repeat_caller) / count(*),
     rated_calls := count(rating),
     rating_mean := avg(rating),

@@ -43,6 +43,7 @@ comment on column kpi_heatmap.pending is 'Missed calls whose W had not ended at 
 comment on column kpi_heatmap.callback_median_s is 'Median time from the missed call to the callback that recovered it, seconds.';
 comment on column kpi_heatmap.callback_p90_s is '90th percentile of that time (linear interpolation), seconds.';
 comment on column kpi_heatmap.lost_contacts is 'Lost contacts that began here (their first miss is in this row): misses of one client before they talk count once, and the counts add up across rows.';
+comment on column kpi_heatmap.unreached_contacts is 'Lost contacts that began here whose W ended before the data cut-off with nobody talking to the client since (their first miss has outcome lost): the contacts still to call back. Adds up across rows like lost_contacts.';
 comment on column kpi_heatmap.repeat_caller_share is 'Share of offered calls whose number made >= 2 inbound calls within 7 days (inbound_calls.is_repeat_caller).';
 comment on column kpi_heatmap.rated_calls is 'Inbound calls with a client rating (ratings without a loaded call are in ratings only).';
 comment on column kpi_heatmap.rating_mean is 'Mean rating 1-5 of rated_calls; not rated is never a score.';

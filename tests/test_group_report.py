@@ -1,6 +1,7 @@
 """The report across accounts: KPIs of each account from its read copy, ranked by lost
-contacts then service level, group totals weighted right; the overview page and the roll-up
-email (to a real SMTP server on loopback), escaped, without scripts."""
+contacts (still unreached at the cut-off) then service level, group totals weighted right;
+the overview page and the roll-up email (to a real SMTP server on loopback), escaped,
+without scripts."""
 
 from __future__ import annotations
 
@@ -70,17 +71,23 @@ def test_accounts_ranked_and_totals_weighted_as_the_calls_say(accounts: Accounts
     # reached a department
     with catalog.connect(accounts.catalog) as con:
         rows = con.execute(
-            "select account, count(*) filter (where is_missed and uid = lost_contact_id), "
+            "select account, "
+            "count(*) filter (where is_missed and uid = lost_contact_id and outcome = 'lost'), "
             "count(*) filter (where is_within_service_level), "
             "count(*) filter (where not is_short_abandon), count(*), "
-            "count(*) filter (where is_missed) "
+            "count(*) filter (where is_missed), "
+            "count(distinct lost_contact_id) filter (where is_missed) "
             f"from inbound_calls where {HEADLINE} and local_date between ? and ? "
             "group by account",
             [WEEK.first, WEEK.last],
         ).fetchall()
     expected = {
-        a: (lost, within / net, offered, missed) for a, lost, within, net, offered, missed in rows
+        a: (lost, within / net, offered, missed)
+        for a, lost, within, net, offered, missed, _ in rows
     }
+    # a contact is lost only when nobody has talked to the client since: not every contact
+    # with misses, and not none of them
+    assert 0 < sum(e[0] for e in expected.values()) < sum(r[6] for r in rows)
     assert set(expected) == set(COMPANIES)
     ranked = data.ranked
     assert [a.account for a in ranked] == sorted(
@@ -88,12 +95,12 @@ def test_accounts_ranked_and_totals_weighted_as_the_calls_say(accounts: Accounts
     )
     assert [a.rank for a in ranked] == [1, 2, 3]
     for a in ranked:
-        assert (a.lost_contacts, a.kpis["offered"], a.kpis["missed"]) == (
+        assert (a.unreached_contacts, a.kpis["offered"], a.kpis["missed"]) == (
             expected[a.account][0], expected[a.account][2], expected[a.account][3]
         )  # fmt: skip
         assert a.service_level == pytest.approx(expected[a.account][1])
     t = data.totals
-    assert t["lost_contacts"] == sum(e[0] for e in expected.values())
+    assert t["unreached_contacts"] == sum(e[0] for e in expected.values())
     assert t["offered"] == sum(e[2] for e in expected.values())
     within = sum(r[2] for r in rows)
     net = sum(r[3] for r in rows)
@@ -114,7 +121,7 @@ def test_accounts_ranked_and_totals_weighted_as_the_calls_say(accounts: Accounts
 
 def test_ranking_breaks_ties_by_service_level_and_puts_no_calls_last() -> None:
     def row(name: str, lost: int, sl: float | None) -> AccountKpis:
-        return AccountKpis(name, "UTC", {"lost_contacts": lost, "service_level": sl}, {}, None)
+        return AccountKpis(name, "UTC", {"unreached_contacts": lost, "service_level": sl}, {}, None)
 
     found = rank([row("d", 0, None), row("c", 2, 0.9), row("b", 2, 0.5), row("a", 5, 0.99),
                   AccountKpis("z", "UTC", None, None, None, "no warehouse")])  # fmt: skip
@@ -171,13 +178,13 @@ def test_the_roll_up_email_goes_over_smtp(accounts: Accounts, tmp_path: Path) ->
     assert (sender, recipients) == ("reports@example.ru", ["group.director@example.ru"])
     assert isinstance(message, EmailMessage)
     subject = str(message["Subject"])
-    lost = data.totals["lost_contacts"]
+    lost = data.totals["unreached_contacts"]
     assert subject.startswith("north: неделя 2024-W23") and f"обращений {lost}" in subject
     plain, html, attachments = parts(message)
     assert list(attachments) == ["group-overview-north.html"]
     assert "<script" not in html.lower()
     first = data.ranked[0]
-    assert f"1. {first.account}: потерянных обращений {first.lost_contacts}" in plain
+    assert f"1. {first.account}: потерянных обращений {first.unreached_contacts}" in plain
     assert "never: нет данных" in plain
     code, out, err = support.cli(
         "--env-file", "/dev/null", "group-email", "--week", "2024-W23", "--dry-run",

@@ -82,6 +82,15 @@ def outcomes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(con.sql("select uid, outcome from missed_calls").fetchall())
 
 
+def contacts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Contacts with misses, and those of them still lost (kpi_weekly, every row once)."""
+    [(with_misses, lost)] = con.sql(
+        "select sum(lost_contacts)::int, sum(unreached_contacts)::int from kpi_weekly "
+        "where is_total"
+    ).fetchall()
+    return with_misses, lost
+
+
 def on_the_list(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, bool, str]]:
     action = Reader(con, MARCH).action_list()
     return {
@@ -109,6 +118,7 @@ def test_a_month_with_every_outcome_and_its_action_list(cached: bool) -> None:
         "sum(lost), sum(pending), sum(not_called_back) from kpi_weekly where is_total"
     ).fetchall()
     assert totals == [(9, 2, 2, 3, 2, 5)]  # missed = recovered + not called back + pending
+    assert contacts(con) == (8, 3)  # 8 contacts with misses; 3 lost, as on the list
 
     # the next run: the lost client is reached, and the data moves past the pending windows
     load(
@@ -125,6 +135,7 @@ def test_a_month_with_every_outcome_and_its_action_list(cached: bool) -> None:
     assert now["m-lost"] == "recovered_late"  # reached yesterday: never on today's list
     assert (now["m-new"], now["m-pending"]) == ("lost", "lost")  # untouched clients, new cut-off
     assert set(on_the_list(con)) == {"79000000006", "79000000007", "79000000008"}
+    assert contacts(con) == (8, 3)  # one reached, one newly lost: still the list's length
 
 
 @pytest.mark.parametrize(

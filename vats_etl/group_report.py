@@ -4,10 +4,11 @@ For a set of accounts (a group of the accounts file, or all of them) and a perio
 days, each account's KPIs come from its own read copy through :class:`reports.Reader` — so
 the definitions are exactly those of its own dashboards (the headline figures: calls in
 working hours that reached a department), and each account's days are in its own zone.
-Accounts are ranked worst first: most lost contacts (misses of one client count
-once until recovered), then the lowest service level. The group's totals add the counts;
-its shares are weighted by what they are shares of (SL and answer rate by calls offered
-without short abandons, ASA by calls answered).
+Accounts are ranked worst first: most lost contacts (a client's misses before anyone
+talks to them are one contact; it is lost when its window W ended before the account's data
+cut-off with no conversation since: `unreached_contacts`), then the lowest service level.
+The group's totals add the counts; its shares are weighted by what they are shares of (SL
+and answer rate by calls offered without short abandons, ASA by calls answered).
 
 An account that never loaded a call (no read copy, or the catalog's empty one) or whose copy
 cannot be read is listed with the reason, never dropped silently. The page is one
@@ -36,11 +37,20 @@ COUNTS = (
     "answered",
     "missed",
     "lost_contacts",
+    "unreached_contacts",
     "not_called_back",
+    "lost",
     "recovered_callback",
     "recovered_client",
 )
-TILES = ("offered", "answer_rate", "missed", "lost_contacts", "not_called_back", "service_level")
+TILES = (
+    "offered",
+    "answer_rate",
+    "missed",
+    "not_called_back",
+    "unreached_contacts",
+    "service_level",
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +64,8 @@ class AccountKpis:
     rank: int | None = None
 
     @property
-    def lost_contacts(self) -> int:
-        return int((self.kpis or {}).get("lost_contacts") or 0)
+    def unreached_contacts(self) -> int:
+        return int((self.kpis or {}).get("unreached_contacts") or 0)
 
     @property
     def service_level(self) -> float | None:
@@ -105,7 +115,7 @@ def rank(accounts: Sequence[AccountKpis]) -> list[AccountKpis]:
     readable = [a for a in accounts if a.kpis is not None]
     readable.sort(
         key=lambda a: (
-            -a.lost_contacts,
+            -a.unreached_contacts,
             a.service_level is None,
             a.service_level if a.service_level is not None else 0.0,
             a.account,
@@ -168,7 +178,7 @@ def read_group(
 
 
 def _context(data: GroupData) -> dict[str, Any]:
-    worst = max((a.lost_contacts for a in data.ranked), default=0)
+    worst = max((a.unreached_contacts for a in data.ranked), default=0)
     return {
         "data": data,
         "subject": subject(data),
@@ -187,7 +197,7 @@ def subject(data: GroupData) -> str:
     return (
         f"{data.group}: {data.period.label()} — аккаунтов {len(data.accounts)}, "
         f"пропущено {dashboards.fmt_count(t['missed'])}, "
-        f"потерянных обращений {dashboards.fmt_count(t['lost_contacts'])}"
+        f"потерянных обращений {dashboards.fmt_count(t['unreached_contacts'])}"
     )
 
 

@@ -287,6 +287,13 @@ def kpi_defs(ks: KpiSettings) -> dict[str, KpiDef]:
             "пропуски одного клиента до разговора — один",
         ),
         KpiDef(
+            "unreached_contacts",
+            "Потерянных обращений",
+            "count",
+            "down",
+            f"обращения, где окно {w} закончилось, а разговора так и не было",
+        ),
+        KpiDef(
             "recovered_callback", "Перезвонили", "count", "up", f"исходящий состоялся в течение {w}"
         ),
         KpiDef(
