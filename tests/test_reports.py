@@ -269,6 +269,36 @@ def test_no_warehouse_is_a_clear_error(tmp_path: Path) -> None:
         pass
 
 
+def test_a_read_copy_of_an_older_version_is_upgraded_before_reading(tmp_path: Path) -> None:
+    """An older vats-etl's read copy lacks what this one reads: a report must not show
+    zeros for it (a missing KPI reads as 0), so the warehouse is upgraded and republished."""
+    settings = small.settings_for(tmp_path / "vats.duckdb")
+    with warehouse.connect(settings.db_path, tz="Europe/Moscow") as con:
+        insert_calls(
+            con,
+            [
+                miss("m1", client="79000000001", started_at=T0),
+                miss("m2", client="79000000002", started_at=T0 + HOUR),
+                call("a1", client="79000000003", started_at=T0 + 2 * DAY),  # the cut-off
+            ],
+        )
+    warehouse.publish_read_copy(settings.db_path)
+    for path in (settings.db_path, warehouse.read_copy_path(settings.db_path)):
+        with duckdb.connect(str(path)) as old:  # as an older version left them
+            old.execute("update schema_state set sql_digest = 'older'")
+            old.execute("create or replace view kpi_weekly as select 1 as offered")
+        assert not warehouse.schema_is_current(path)
+    with reports.open_read(settings) as con:
+        kpis, _ = Reader(con, WEEK).kpis()
+        columns = con.sql("select * from kpi_weekly").columns
+    assert (kpis["lost"], kpis["unreached_contacts"]) == (2, 2)
+    assert "unreached_contacts" in columns
+    for path in (settings.db_path, warehouse.read_copy_path(settings.db_path)):
+        assert warehouse.schema_is_current(path)
+    with duckdb.connect(str(settings.db_path), read_only=True) as con:
+        assert con.sql("select tz from kpi_settings").fetchall() == [("Europe/Moscow",)]
+
+
 # -- the same figures as the analyst layer's KPI views (emulated company) ---------------------
 
 

@@ -1141,5 +1141,12 @@ def open_read(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     path = source_path(settings)
     if not path.exists():
         raise errors.VatsError(f"no warehouse at {settings.db_path}: run a backfill first")
-    with warehouse.connect(path, read_only=True, timeout_s=settings.db_lock_timeout_s) as con:
+    timeout_s = settings.db_lock_timeout_s
+    if settings.db_path.exists() and not warehouse.schema_is_current(path, timeout_s=timeout_s):
+        # written by an older vats-etl, its views lack what this one reads (a report would
+        # show zeros, not an error): upgrade the warehouse and read a fresh copy of it
+        path = warehouse.publish_read_copy(
+            settings.db_path, timeout_s=timeout_s, upgrade_tz=settings.tz
+        )
+    with warehouse.connect(path, read_only=True, timeout_s=timeout_s) as con:
         yield con

@@ -129,6 +129,13 @@ def _schema_is_current(con: duckdb.DuckDBPyConnection, wanted: dict[str, str], d
     return wanted.keys() <= present
 
 
+def schema_is_current(path: Path, *, timeout_s: float = 60.0) -> bool:
+    """Whether the file (a warehouse or its read copy) was last brought to this version's sql/."""
+    with connect(path, read_only=True, timeout_s=timeout_s) as con:
+        wanted = relations()
+        return _schema_is_current(con, wanted, _sql_digest(wanted))
+
+
 def _is_lock_error(exc: duckdb.Error) -> bool:
     return isinstance(exc, duckdb.IOException) and bool(_LOCK_MESSAGE.search(str(exc)))
 
@@ -491,17 +498,23 @@ def read_copy_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.read{path.suffix}")
 
 
-def publish_read_copy(path: Path, *, timeout_s: float = 60.0) -> Path:
+def publish_read_copy(
+    path: Path, *, timeout_s: float = 60.0, upgrade_tz: str | None = None
+) -> Path:
     """Atomically replace `<db>.read.duckdb` with a consistent copy of the warehouse.
 
     The copy is taken while holding the writer lock right after a checkpoint, so the file
     is complete without its WAL; the rename is atomic, and sessions that have the old copy
-    open keep reading it.
+    open keep reading it. With `upgrade_tz` (the company's zone) the warehouse is first
+    brought up to this version's sql/, for a reader that found an older one.
     """
     target = read_copy_path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    upgrade = upgrade_tz is not None
+    if upgrade:  # check the file again, whatever this process saw of it before
+        _schema_ready.discard((str(path.resolve()), sql_digest()))
     try:
-        with connect(path, timeout_s=timeout_s, schema=False) as con:
+        with connect(path, timeout_s=timeout_s, schema=upgrade, tz=upgrade_tz) as con:
             refresh_outcomes_cache(con)
             con.execute("checkpoint")
             shutil.copyfile(path, tmp)
