@@ -141,7 +141,11 @@ def directory() -> dict[str, Any]:
         ],
         "telnums": [{"telnum": "74950000001", "type": "group", "group": "sales"}],
         "sims": [{"telnum": "79260000001", "user": "ivan", "company": False}],
-        "blacklist": [{"telnum": "7900800*", "comment": "спам", "week": 0, "year": 3}],
+        "blacklist": [  # more than a page: the list is paged like the others
+            {"telnum": "7900800*", "comment": "спам", "week": 0, "year": 3},
+            {"telnum": "79001112200", "comment": "", "week": 1, "year": 0},
+            {"telnum": "79001112201", "comment": "робот", "week": 0, "year": 0},
+        ],
         "block_anonymous": False,
     }
 
@@ -172,16 +176,15 @@ class FakePbx:
             if login not in {u["login"] for u in self.state["users"]}:
                 return httpx.Response(404, json={"error": "Not found"})
             return httpx.Response(200, json={"items": self.groups_of(login)})
-        if path in {"users", "groups", "telnums", "sims"}:
-            items = self.state[path]
+        if path == "blacklist/telnums":
+            assert params.get("with") == "statistics"
+        if path in {"users", "groups", "telnums", "sims", "blacklist/telnums"}:
+            items = self.state[path.split("/")[0]]
             start, limit = int(params.get("start", 0)), int(params.get("limit", 100))
             page = items[start : start + limit]
             nxt = start + limit if start + limit < len(items) else None
             info = {"total": len(items), "start": start, "limit": limit, "next": nxt}
             return httpx.Response(200, json={"items": page, "info": info})
-        if path == "blacklist/telnums":
-            assert params.get("with") == "statistics"
-            return httpx.Response(200, json={"items": self.state["blacklist"]})
         if path == "blacklist/block-anonymous":
             return httpx.Response(200, json={"state": self.state["block_anonymous"]})
         return httpx.Response(404, json={"error": "Not found"})
@@ -229,7 +232,7 @@ def test_first_snapshot_then_rerun_changes_nothing(
         "group_members_history": 2,
         "telnums_history": 1,
         "sims_history": 1,
-        "blacklist_history": 1,
+        "blacklist_history": 3,
         "pbx_settings_history": 1,
     }
     users = history(settings, "users_history", "user_login, group_ids, valid_from, is_current")
@@ -295,9 +298,12 @@ def test_move_rename_and_deletion(client: PbxClient, settings: Settings, pbx: Fa
         ("support", "Поддержка", False),
         ("support", "Служба поддержки", True),
     ]
-    assert history(settings, "blacklist_history", "blocked_calls_week, is_current") == [
-        (0, False),
-        (2, True),
+    blacklist = history(settings, "blacklist_history", "telnum, blocked_calls_week, is_current")
+    assert blacklist == [  # only the changed entry got a new version
+        ("79001112200", 1, True),
+        ("79001112201", 0, True),
+        ("7900800*", 0, False),
+        ("7900800*", 2, True),
     ]
     # the analyst views see the new state; calls_enriched sees each state at its time
     with warehouse.connect(settings.db_path) as con:

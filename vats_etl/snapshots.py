@@ -30,6 +30,7 @@ re-run in the same state writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -534,15 +535,24 @@ def read_directory(client: PbxClient, taken_at: datetime) -> Snapshot:
             raise Unavailable(f'GET {path}: {{"error": "{error}"}}')
         return found
 
-    def pages_of(path: str) -> list[bytes]:
+    def pages_of(path: str, params: dict[str, Any] | None = None) -> list[bytes]:
         try:
-            return client.list_pages(path)
+            return client.list_pages(path, params)
         except ValueError as exc:  # the client decodes info.next: a non-JSON page ends here
             raise errors.UnknownShape(f"GET {path}: response is not JSON ({exc})") from None
 
-    def listed(path: str, *, optional: bool = False) -> list[dict[str, Any]]:
-        pages = offered(path, lambda: pages_of(path)) if optional else pages_of(path)
-        bodies.extend(Body(path, page) for page in pages)
+    def listed(
+        path: str,
+        *,
+        optional: bool = False,
+        kind: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        def fetch() -> list[bytes]:
+            return pages_of(path, params)
+
+        pages = offered(path, fetch) if optional else fetch()
+        bodies.extend(Body(kind or path, page) for page in pages)
         return [item for page in pages for item in _items(path, page)]
 
     def single(
@@ -584,9 +594,11 @@ def read_directory(client: PbxClient, taken_at: datetime) -> Snapshot:
     sims = entity("sims", lambda: listed("sims", optional=True))
     blacklist = entity(
         "blacklist",
-        lambda: _items(
+        lambda: listed(
             "blacklist/telnums",
-            single("blacklist", "blacklist/telnums", {"with": "statistics"}, optional=True),
+            optional=True,
+            kind="blacklist",
+            params={"with": "statistics"},
         ),
     )
     state = entity(
@@ -689,7 +701,8 @@ def apply_snapshot(
             )
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        with contextlib.suppress(duckdb.Error):  # a failed commit leaves nothing to roll back
+            con.execute("rollback")
         raise
     return summary
 
