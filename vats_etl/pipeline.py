@@ -414,7 +414,8 @@ def write_batch(
         )
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        with contextlib.suppress(duckdb.Error):  # a failed commit leaves nothing to roll back
+            con.execute("rollback")
         raise
 
 

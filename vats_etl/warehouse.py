@@ -354,7 +354,8 @@ def refresh_outcomes_cache(con: duckdb.DuckDBPyConnection) -> str | None:
         )
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        with contextlib.suppress(duckdb.Error):  # a failed commit leaves nothing to roll back
+            con.execute("rollback")
         raise
     return mode
 
