@@ -1310,6 +1310,9 @@ def deploy(
             "(prefect server start), which the workers poll"
         )
     from flows.deploy import deploy as deploy_accounts
+    from vats_etl import prefect_api
+
+    prefect_api.ready()  # one line when that server does not answer
 
     with _console().status(f"deploying {len(selected)} accounts to {api}"):
         result = deploy_accounts(

@@ -42,6 +42,8 @@ from vats_etl import errors
 # own default is 20 s. PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, when set, wins.
 STARTUP_TIMEOUT_S = 90.0
 ATTEMPTS = 2
+# A running server answers its health check in milliseconds; a few seconds cover a busy one.
+RUNNING_SERVER_WAIT_S = 5.0
 HELP = (
     "set PREFECT_API_URL to a running Prefect server (`prefect server start`, see "
     "docs/operations.md) or raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
@@ -102,7 +104,7 @@ class TemporaryServer:
 
     def _start(self) -> None:
         if os.environ.get("PREFECT_API_URL"):
-            self.url = os.environ["PREFECT_API_URL"]
+            self._use_running(os.environ["PREFECT_API_URL"])
             return
         problems = []
         for attempt in range(self.attempts):
@@ -118,7 +120,7 @@ class TemporaryServer:
                     return
                 if configured:
                     self._stop()
-                    self.url = configured
+                    self._use_running(configured)
                     return
                 self.temporary = True
             problem = self._await(port)
@@ -128,6 +130,29 @@ class TemporaryServer:
             problems.append(problem)
         self.error = (
             f"Prefect's temporary server did not start ({'; then '.join(problems)}): {HELP}"
+        )
+
+    def _use_running(self, url: str) -> None:
+        """Use the server the user named, once it answers: a stopped one would otherwise end
+        the command in Prefect's own traceback, minutes of retries later."""
+        deadline = time.monotonic() + RUNNING_SERVER_WAIT_S
+        problem = "no answer"
+        with httpx.Client(timeout=5.0) as client:
+            while True:
+                try:
+                    response = client.get(f"{url.rstrip('/')}/health")
+                    if response.status_code == 200:
+                        self.url = url
+                        return
+                    problem = f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    problem = type(exc).__name__
+                if time.monotonic() >= deadline or self._closed:
+                    break
+                time.sleep(0.5)
+        self.error = (
+            f"the Prefect server at PREFECT_API_URL={url} does not answer ({problem}): start "
+            "it (`prefect server start`), or unset PREFECT_API_URL to use a temporary one"
         )
 
     def _spawn(self, port: int) -> bool:

@@ -342,6 +342,17 @@ def test_prefect_server_that_cannot_start_is_one_line(server, tmp_path):
     assert query(db, "select count(*) - count(distinct uid) from calls") == [(0,)]
 
 
+@pytest.mark.parametrize("command", [("backfill", *DAY), ("snapshot",)])
+def test_a_named_prefect_server_that_does_not_answer_is_one_line(command, server, tmp_path):
+    """PREFECT_API_URL names a server that is down: one line naming it, in seconds — not
+    Prefect's traceback after its own retries."""
+    env = environment(tmp_path, server.base_url, "http://127.0.0.1:9/api")
+    started = time.monotonic()
+    result = vats(*command, env=env)
+    one_line(result, 1, "PREFECT_API_URL=http://127.0.0.1:9/api does not answer", "ConnectError")
+    assert time.monotonic() - started < 60
+
+
 def busy_loops(count: int) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
