@@ -306,8 +306,10 @@ def _write_script(catalog: Path, attach_lines: list[str]) -> Path:
 
 
 @contextlib.contextmanager
-def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The catalog, read-only, with every account's read copy attached."""
+def connect(path: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The catalog, read-only, with every account's read copy attached:
+    ``with connect("data/catalog.duckdb") as con: con.sql(...)``."""
+    path = Path(path)
     if not path.exists():
         raise errors.VatsError(f"no catalog at {path}: run `vats-etl catalog` first")
     con = duckdb.connect(str(path), read_only=True)
