@@ -387,8 +387,7 @@ def write_batch(
     """One transaction: rows, quarantined rows and `load_runs` rows of several chunks."""
     started = time.perf_counter()
     loaded_at = datetime.now(UTC)
-    con.execute("begin transaction")
-    try:
+    with warehouse.transaction(con):
         for kind, table in TABLES.items():
             frames = [r.good for r in results if r.chunk.kind == kind and r.good is not None]
             if frames:
@@ -412,11 +411,6 @@ def write_batch(
         warehouse.record_load_notes(
             con, [(r.chunk_id, note, rows) for r in results for note, rows in r.notes.items()]
         )
-        con.execute("commit")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):  # a failed commit leaves nothing to roll back
-            con.execute("rollback")
-        raise
 
 
 def run(

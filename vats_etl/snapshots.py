@@ -30,7 +30,6 @@ re-run in the same state writes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import uuid
@@ -683,8 +682,7 @@ def apply_snapshot(
         snapshot.taken_at, requests=snapshot.requests, skipped=dict(snapshot.skipped)
     )
     taken_at = snapshot.taken_at.astimezone(UTC)
-    con.execute("begin transaction")
-    try:
+    with warehouse.transaction(con):
         warehouse.record_load_runs(con, _skip_runs(snapshot, zone))
         for table, rows in snapshot.rows.items():
             entity = ENTITIES[table]
@@ -699,11 +697,6 @@ def apply_snapshot(
                 closed=len(diff.closes),
                 unchanged=diff.unchanged,
             )
-        con.execute("commit")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):  # a failed commit leaves nothing to roll back
-            con.execute("rollback")
-        raise
     return summary
 
 

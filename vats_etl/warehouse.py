@@ -129,6 +129,21 @@ def _schema_is_current(con: duckdb.DuckDBPyConnection, wanted: dict[str, str], d
     return wanted.keys() <= present
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction: committed when the block ends, rolled back when it raises (best
+    effort: a commit that failed, e.g. on a full disk, leaves nothing to roll back, and the
+    failure itself is what the caller must see)."""
+    con.execute("begin transaction")
+    try:
+        yield
+        con.execute("commit")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("rollback")
+        raise
+
+
 def schema_is_current(path: Path, *, timeout_s: float = 60.0) -> bool:
     """Whether the file (a warehouse or its read copy) was last brought to this version's sql/."""
     with connect(path, read_only=True, timeout_s=timeout_s) as con:
@@ -320,8 +335,7 @@ def refresh_outcomes_cache(con: duckdb.DuckDBPyConnection) -> str | None:
     if not {"view_caches", "inbound_outcomes_cache", "inbound_outcomes_inputs"} <= existing:
         return None
     params = ", ".join(f"ks.{p}" for p in _CACHE_PARAMS)
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         state = con.execute(
             f"select {params}, (select count(*) from calls), "
             "(select max(loaded_at) from calls) from kpi_settings as ks limit 1"
@@ -331,8 +345,7 @@ def refresh_outcomes_cache(con: duckdb.DuckDBPyConnection) -> str | None:
             "from view_caches where relation = 'inbound_outcomes'"
         ).fetchall()
         if cached and tuple(cached[0]) == tuple(state):
-            con.execute("rollback")
-            return None
+            return None  # the cache is current: nothing written
         mode = "full"
         if cached and tuple(cached[0][: len(_CACHE_PARAMS)]) == tuple(state[: len(_CACHE_PARAMS)]):
             mode = _refresh_outcomes_incrementally(con, cached[0], state)
@@ -352,11 +365,6 @@ def refresh_outcomes_cache(con: duckdb.DuckDBPyConnection) -> str | None:
             "calls_loaded_at, refreshed_at) values (?, ?, ?, ?, 'inbound_outcomes', ?, ?, now())",
             list(state),
         )
-        con.execute("commit")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):  # a failed commit leaves nothing to roll back
-            con.execute("rollback")
-        raise
     return mode
 
 
