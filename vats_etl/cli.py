@@ -1013,6 +1013,15 @@ def report(
     )
 
 
+# The weekly email and the group email trust the same SMTP server.
+cafile_option = click.option(
+    "--cafile",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    envvar="SMTP_CA_FILE",
+    help="CA certificates to trust for the SMTP server's TLS [SMTP_CA_FILE].",
+)
+
+
 @main.command("email-weekly")
 @click.option("--week", type=WEEK, help="ISO week, e.g. 2026-W47 [default: last week in VATS_TZ].")
 @click.option(
@@ -1044,12 +1053,7 @@ def report(
     show_default=True,
     help="Minutes after which a callback is listed as late.",
 )
-@click.option(
-    "--cafile",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    envvar="SMTP_CA_FILE",
-    help="CA certificates to trust for the SMTP server's TLS [SMTP_CA_FILE].",
-)
+@cafile_option
 @click.option(
     "--only",
     multiple=True,
@@ -1458,12 +1462,7 @@ def group_report(
     show_default=True,
     help="Folder for --dry-run (.eml and .html).",
 )
-@click.option(
-    "--cafile",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    envvar="SMTP_CA_FILE",
-    help="CA certificates to trust for the SMTP server's TLS [SMTP_CA_FILE].",
-)
+@cafile_option
 @pass_context
 def group_email(
     ctx: Context,
