@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import duckdb
 
 from vats_etl.config import Secret
+from vats_etl.warehouse import Company
 from vats_etl.webhook import ReceiverConfig
 
 TOKEN = "whk-secret-7d1f0c9a"
@@ -28,6 +29,7 @@ def config(tmp: Path, **more: Any) -> ReceiverConfig:
     values: dict[str, Any] = {
         "db_path": tmp / "vats.duckdb",
         "token": Secret(TOKEN),
+        "company": Company("Europe/Moscow"),
         "port": 0,
         "apply_interval_s": 0.05,
         "lock_timeout_s": 0.5,
