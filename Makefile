@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# mypy finds vats_etl.flows (flows/ in the checkout, mapped by the build) through this link
+MYPY_LAYOUT := $(VENV)/mypy-layout/vats_etl
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
@@ -13,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	mkdir -p $(MYPY_LAYOUT) && ln -sfn ../../../flows $(MYPY_LAYOUT)/flows
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -30,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check vats_etl flows tests bench
 
 typecheck: $(STAMP)
+	@mkdir -p $(MYPY_LAYOUT) && ln -sfn ../../../flows $(MYPY_LAYOUT)/flows
 	$(BIN)/mypy
 
 unit: $(STAMP)

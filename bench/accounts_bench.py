@@ -195,8 +195,9 @@ def main() -> None:
                       "date_to": (first + timedelta(days=args.days - 1)).isoformat()}  # fmt: skip
             with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
                 found = client.read_deployments()
-                backfills = {d.name: d for d in found if d.entrypoint == "flows.backfill.backfill"}
-                dailies = {d.name: d for d in found if d.entrypoint == "flows.daily.daily"}
+                entry = "vats_etl.flows.{0}.{0}"
+                backfills = {d.name: d for d in found if d.entrypoint == entry.format("backfill")}
+                dailies = {d.name: d for d in found if d.entrypoint == entry.format("daily")}
                 results = {}
                 for n_workers in (1, 2):
                     shutil.rmtree(accounts.root, ignore_errors=True)

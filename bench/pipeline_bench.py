@@ -133,7 +133,9 @@ def pipeline_child(args: argparse.Namespace) -> None:
             profiler.disable()
     seconds = time.perf_counter() - started
     done.set()
-    with warehouse.connect(settings.db_path) as con:
+    with warehouse.connect(
+        settings.db_path, company=warehouse.Company.from_settings(settings)
+    ) as con:
         stages = con.execute(
             "select sum(fetch_s), sum(parse_s), sum(validate_s), sum(load_s), sum(requests),"
             " sum(pages) from load_runs"
@@ -211,9 +213,10 @@ def daily_on_top(url: str, workdir: Path) -> dict[str, float]:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from prefect import flow
 
-    from flows.daily import daily
-    from vats_etl import runtime, warehouse
+    from vats_etl import warehouse
     from vats_etl.config import load_settings
+    from vats_etl.flows import runtime
+    from vats_etl.flows.daily import daily
 
     started = time.perf_counter()
     warehouse.publish_read_copy(workdir / "vats.duckdb")

@@ -91,7 +91,7 @@ def build_warehouse(
     zone = emu.zone
     loaded_at = datetime.now(UTC)
     total = 0
-    with warehouse.connect(path, tz=str(zone)) as con:
+    with warehouse.connect(path, company=warehouse.Company(str(zone))) as con:
         day = first
         while day <= last:
             taken_at = periods.local_midnight(day, zone)

@@ -204,7 +204,7 @@ def build_directory(con: duckdb.DuckDBPyConnection, agents: int, days: int, seed
 
 def build(path: Path, agents: int, days: int) -> int:
     calls = build_calls(agents, days)
-    with warehouse.connect(path, tz="Europe/Moscow") as con:
+    with warehouse.connect(path, company=warehouse.Company("Europe/Moscow")) as con:
         con.register("incoming", calls)
         con.execute("insert into calls by name select * from incoming")
         con.unregister("incoming")

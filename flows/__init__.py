@@ -1,0 +1,1 @@
+"""Prefect flows: thin wiring of vats_etl's stages (installed as vats_etl.flows)."""

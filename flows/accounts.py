@@ -20,10 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from vats_etl import errors, runtime
+from vats_etl import errors
 from vats_etl.accounts import explain, load_accounts
 from vats_etl.client import RetryPolicy
 from vats_etl.config import load_settings, variables
+from vats_etl.flows import runtime
 from vats_etl.pipeline import RunSummary
 
 log = logging.getLogger(__name__)

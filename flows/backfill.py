@@ -9,10 +9,11 @@ from itertools import groupby
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.accounts import per_account
-from flows.history import publish_read_copy, publish_summary
-from vats_etl import pipeline, runtime
+from vats_etl import pipeline
 from vats_etl.client import Fmt, Kind
+from vats_etl.flows import runtime
+from vats_etl.flows.accounts import per_account
+from vats_etl.flows.history import publish_read_copy, publish_summary
 from vats_etl.pipeline import Chunk, RunSummary
 
 

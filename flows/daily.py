@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.accounts import per_account
-from flows.history import load_history, publish_read_copy, publish_summary
-from flows.snapshot import refresh_directory
-from flows.weekly import build_dashboards
-from vats_etl import errors, pipeline, runtime, warehouse
+from vats_etl import errors, pipeline, warehouse
 from vats_etl.client import Fmt, Kind
+from vats_etl.flows import runtime
+from vats_etl.flows.accounts import per_account
+from vats_etl.flows.history import load_history, publish_read_copy, publish_summary
+from vats_etl.flows.snapshot import refresh_directory
+from vats_etl.flows.weekly import build_dashboards
 from vats_etl.pipeline import RunSummary
 
 
@@ -33,7 +34,11 @@ def daily(
         snapshot_warnings = refresh_directory().warnings
     except errors.VatsError as exc:
         snapshot_failure = ("directory snapshot", str(exc))
-    with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s) as con:
+    with warehouse.connect(
+        settings.db_path,
+        company=warehouse.Company.from_settings(settings),
+        timeout_s=settings.db_lock_timeout_s,
+    ) as con:
         first, last = pipeline.daily_range(con, rt.clock(), settings.zone, kinds)
     chunks = pipeline.plan(first, last, settings.zone, kinds, formats)
     if rt.on_plan is not None:

@@ -44,13 +44,13 @@ from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 from prefect.workers.process import ProcessWorker
 
-from flows.accounts import api_limit_name
-from flows.backfill import backfill
-from flows.daily import daily
-from flows.serve import DAILY_CRON, WEEKLY_CRON
-from flows.weekly import weekly_email_flow
 from vats_etl import errors
 from vats_etl.accounts import Account, Accounts
+from vats_etl.flows.accounts import api_limit_name
+from vats_etl.flows.backfill import backfill
+from vats_etl.flows.daily import daily
+from vats_etl.flows.serve import DAILY_CRON, WEEKLY_CRON
+from vats_etl.flows.weekly import weekly_email_flow
 
 DEFAULT_POOL = "vats"
 TAG = "vats-etl-account"

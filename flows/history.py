@@ -9,7 +9,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from vats_etl import catalog, errors, pipeline, runtime, warehouse
+from vats_etl import catalog, errors, pipeline, warehouse
+from vats_etl.flows import runtime
 from vats_etl.pipeline import Chunk, RunSummary
 
 

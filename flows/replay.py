@@ -6,8 +6,9 @@ from datetime import date
 
 from prefect import flow, task
 
-from flows.history import publish_read_copy, publish_summary
-from vats_etl import pipeline, runtime
+from vats_etl import pipeline
+from vats_etl.flows import runtime
+from vats_etl.flows.history import publish_read_copy, publish_summary
 from vats_etl.pipeline import RunSummary
 
 

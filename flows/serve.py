@@ -15,8 +15,8 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
-from flows.daily import daily
-from flows.weekly import weekly_email_flow
+from vats_etl.flows.daily import daily
+from vats_etl.flows.weekly import weekly_email_flow
 
 DAILY_CRON = "0 6 * * *"
 WEEKLY_CRON = "0 8 * * 1"

@@ -9,8 +9,9 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.history import publish_read_copy
-from vats_etl import errors, runtime, snapshots
+from vats_etl import errors, snapshots
+from vats_etl.flows import runtime
+from vats_etl.flows.history import publish_read_copy
 from vats_etl.snapshots import Snapshot, SnapshotSummary
 
 # Worth another try: the PBX or the network gave up (the client already retried inside).

@@ -10,8 +10,9 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.accounts import per_account
-from vats_etl import dashboards, errors, runtime, weekly_email
+from vats_etl import dashboards, errors, weekly_email
+from vats_etl.flows import runtime
+from vats_etl.flows.accounts import per_account
 from vats_etl.reports import Period
 from vats_etl.weekly_email import Outgoing, SendResult
 

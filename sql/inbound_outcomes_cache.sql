@@ -15,5 +15,5 @@ create table if not exists inbound_outcomes_cache (
     next_contact_at         timestamptz
 );
 
-comment on table inbound_outcomes_cache is 'Cached rows of the view inbound_outcomes (same columns), valid only while view_caches says so; query inbound_outcomes, never this table. outcome is not cached: it depends on the data cut-off, so the view derives it from next_contact_at when read. A new version of sql/ drops and rebuilds the cache (warehouse.py).';
+comment on table inbound_outcomes_cache is 'Cached rows of the view inbound_outcomes (same columns), valid only while view_caches says so; query inbound_outcomes, never this table. outcome is not cached: it depends on the data cut-off, so the view derives it from next_contact_at when read. A new version of sql/ drops and rebuilds the cache (vats_etl.warehouse).';
 comment on column inbound_outcomes_cache.uid is 'The inbound call (calls.uid); every other column is the same-named column of inbound_outcomes.';

@@ -16,7 +16,7 @@ alter table kpi_settings add column if not exists work_end time default '18:00';
 
 insert into kpi_settings (id) values (1) on conflict do nothing;
 
-comment on table kpi_settings is 'KPI parameters, exactly one row: the one place an analyst changes W, T_short, N or the working hours (update kpi_settings set recovery_window_s = 172800). Every view reads it. Writers only ever refresh tz from VATS_TZ, and the values a KPI settings file names (VATS_KPI_SETTINGS, or an account''s kpi_settings).';
+comment on table kpi_settings is 'KPI parameters, exactly one row: the one place an analyst changes W, T_short, N or the working hours (update kpi_settings set recovery_window_s = 172800). Every view reads it. Writers only ever refresh tz (the company zone of the command or flow: VATS_TZ, --tz, or an account''s tz) and the values a KPI settings file names (VATS_KPI_SETTINGS, or an account''s kpi_settings).';
 comment on column kpi_settings.id is 'Always 1 (keeps the table at one row).';
 comment on column kpi_settings.tz is 'Company time zone (VATS_TZ) for local days, hours, weekdays and weeks; rewritten by every writer.';
 comment on column kpi_settings.short_abandon_s is 'T_short: an unanswered inbound call with wait_s below this is a short abandon (not offered to the KPIs as missed).';

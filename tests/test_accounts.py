@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from vats_etl import errors, runtime, warehouse
+from vats_etl import errors, warehouse
 from vats_etl.accounts import (
     DEFAULT_RATE_LIMIT,
     CheckResult,
@@ -218,13 +218,15 @@ def test_writers_apply_the_kpi_file_and_leave_other_values_alone(tmp_path: Path)
         'work_start = 08:30:00\nwork_end = "20:00"\n',
         "utf-8",
     )
-    with warehouse.connect(db, tz="Asia/Omsk") as con:  # no file: the defaults
+    with warehouse.connect(
+        db, company=warehouse.Company("Asia/Omsk")
+    ) as con:  # no file: the defaults
         con.execute("update kpi_settings set short_abandon_s = 7")  # an analyst's own value
     assert kpi_row(db) == ("Asia/Omsk", 7, 20, 86400)
     settings = load_settings(
         {"kpi_file": kpi, "tz": "Asia/Omsk", "db_path": db}, environ={}, env_file=None
     )
-    with runtime.using(runtime.Runtime(settings)), warehouse.connect(db):
+    with warehouse.connect(db, company=warehouse.Company.from_settings(settings)):
         pass
     assert kpi_row(db) == ("Asia/Omsk", 7, 30, 172800)
     with duckdb.connect(str(db), read_only=True) as con:
@@ -258,7 +260,7 @@ def test_a_bad_kpi_file_fails_the_writer_clearly(text: str, message: str, tmp_pa
 
 
 def test_deployments_of_an_account_carry_only_its_name(tmp_path: Path) -> None:
-    from flows.deploy import deployments_for
+    from vats_etl.flows.deploy import deployments_for
 
     accounts = parse_accounts(GOOD, tmp_path / "accounts.toml")
     made = deployments_for(
@@ -274,10 +276,52 @@ def test_deployments_of_an_account_carry_only_its_name(tmp_path: Path) -> None:
         ["Asia/Yekaterinburg"],
         [],
     ]
+    # the flows are imported from the one installed package, whatever the worker's folder
+    assert [d.entrypoint for d in made] == [
+        "vats_etl.flows.daily.daily",
+        "vats_etl.flows.weekly.weekly_email_flow",
+        "vats_etl.flows.backfill.backfill",
+    ]
+
+
+def test_deploy_moves_deployments_off_the_former_entry_points(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    """Deployments registered by a version whose flows were a top-level package `flows`
+    (entry point flows.daily.daily, which the package installs no more) are updated in place
+    by the next deploy: same deployments, entry points in vats_etl.flows."""
+    from prefect.client.orchestration import get_client
+
+    from vats_etl.flows.deploy import deploy, deployments_for
+
+    accounts = parse_accounts(GOOD, tmp_path / "accounts.toml")
+    acme = accounts.get("acme")
+    pool = f"entrypoints-{tmp_path.name}"[:50]
+    deploy(accounts, [acme], pool=pool)
+    for old in deployments_for(acme, pool=pool, daily_cron="0 6 * * *", weekly_cron="0 8 * * 1"):
+        old.entrypoint = (old.entrypoint or "").removeprefix("vats_etl.")
+        old.apply()
+
+    def entrypoints() -> dict[str, str | None]:
+        with get_client(sync_client=True) as client:
+            flows = {f.id: f.name for f in client.read_flows()}
+            return {
+                f"{flows[d.flow_id]}/{d.name}": d.entrypoint
+                for d in client.read_deployments()
+                if d.work_pool_name == pool
+            }
+
+    assert entrypoints()["vats-daily/acme"] == "flows.daily.daily"
+    deploy(accounts, [acme], pool=pool)
+    assert entrypoints() == {
+        "vats-daily/acme": "vats_etl.flows.daily.daily",
+        "vats-weekly-email/acme": "vats_etl.flows.weekly.weekly_email_flow",
+        "vats-backfill/acme": "vats_etl.flows.backfill.backfill",
+    }
 
 
 def test_serve_for_one_account_names_its_deployments_after_it() -> None:
-    from flows.serve import deployments
+    from vats_etl.flows.serve import deployments
 
     made = deployments(tz="Asia/Omsk", routing="/etc/r.toml", account="acme")
     assert [d.full_name for d in made] == ["vats-daily/acme", "vats-weekly-email/acme"]
@@ -298,7 +342,7 @@ def test_requests_spend_the_rate_limit_s_slots_taken_a_few_at_a_time(monkeypatch
     import prefect.client.orchestration
     import prefect.concurrency.sync
 
-    from flows.accounts import api_throttle
+    from vats_etl.flows.accounts import api_throttle
 
     taken: list[tuple[str, int]] = []
 

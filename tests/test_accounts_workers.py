@@ -177,12 +177,16 @@ def test_two_workers_load_every_account_and_isolate_the_broken_ones(tmp_path: Pa
                 found = {(d.name, d.entrypoint): d for d in client.read_deployments()}
                 names = {"alpha", "beta", "gamma", "badkey", "nohost"}
                 assert {n for n, _ in found} == names
-                daily_dep = {n: d for (n, e), d in found.items() if e == "flows.daily.daily"}
+                daily_dep = {
+                    n: d for (n, e), d in found.items() if e == "vats_etl.flows.daily.daily"
+                }
                 backfill_dep = {
-                    n: d for (n, e), d in found.items() if e == "flows.backfill.backfill"
+                    n: d for (n, e), d in found.items() if e == "vats_etl.flows.backfill.backfill"
                 }
                 weekly_dep = {
-                    n: d for (n, e), d in found.items() if e == "flows.weekly.weekly_email_flow"
+                    n: d
+                    for (n, e), d in found.items()
+                    if e == "vats_etl.flows.weekly.weekly_email_flow"
                 }
                 assert set(daily_dep) == set(backfill_dep) == set(weekly_dep) == names
                 # schedules in each account's own zone; the backfill runs on demand only

@@ -8,6 +8,7 @@ import duckdb
 
 from vats_etl import dictionary, warehouse
 
+ROOT = Path(__file__).resolve().parents[1]
 KPI_VIEWS = (
     "kpi_daily",
     "kpi_weekly",
@@ -23,7 +24,7 @@ KPI_VIEWS = (
 
 
 def test_committed_dictionary_is_current() -> None:
-    committed = dictionary.DOC_PATH.read_text("utf-8")
+    committed = (ROOT / dictionary.DOC_PATH).read_text("utf-8")
     assert committed == dictionary.generate(), (
         "docs/data-dictionary.md is stale: run `python -m vats_etl.dictionary` and commit it"
     )

@@ -401,7 +401,7 @@ def test_a_partly_sent_batch_names_what_went_and_what_did_not(
 def test_a_week_without_misses_still_sends(tmp_path: Path) -> None:
     db = tmp_path / "calm.duckdb"
     calm = [call(f"ok{i}", started_at=T0 + i * HOUR, client=f"7900111{i:04d}") for i in range(5)]
-    with warehouse.connect(db, tz="Europe/Moscow") as con:
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")) as con:
         from tests.sql.helpers import insert_calls
 
         insert_calls(con, calm)
@@ -584,8 +584,8 @@ def test_period_default_is_last_week() -> None:
 def test_weekly_flow_sends_and_fails_loudly_on_a_refused_message(
     prefect_harness: None, settings: Settings, routing: Path, tmp_path: Path
 ) -> None:
-    from flows.weekly import weekly_email_flow
-    from vats_etl import runtime
+    from vats_etl.flows import runtime
+    from vats_etl.flows.weekly import weekly_email_flow
 
     with smtp_server(refuse={XSS_HEAD}) as (inbox, port):
         smtp = settings.replace(

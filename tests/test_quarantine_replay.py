@@ -46,7 +46,8 @@ def load_day(settings: Settings, body: bytes) -> pipeline.RunSummary:
 
 
 def query(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
-    with warehouse.connect(settings.db_path) as con:
+    company = warehouse.Company.from_settings(settings)
+    with warehouse.connect(settings.db_path, company=company) as con:
         return con.execute(sql).fetchall()
 
 

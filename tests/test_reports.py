@@ -273,7 +273,7 @@ def test_a_read_copy_of_an_older_version_is_upgraded_before_reading(tmp_path: Pa
     """An older vats-etl's read copy lacks what this one reads: a report must not show
     zeros for it (a missing KPI reads as 0), so the warehouse is upgraded and republished."""
     settings = small.settings_for(tmp_path / "vats.duckdb")
-    with warehouse.connect(settings.db_path, tz="Europe/Moscow") as con:
+    with warehouse.connect(settings.db_path, company=warehouse.Company("Europe/Moscow")) as con:
         insert_calls(
             con,
             [

@@ -152,7 +152,7 @@ def test_serve_registers_schedules_and_runs_daily(tmp_path: Path) -> None:
                 }
                 assert crons == {"daily": [("15 6 * * *", TZ)], "weekly-email": [("0 8 * * 1", TZ)]}
                 assert weekly.parameters == {"routing": str(routing)}
-                assert daily.entrypoint == "flows.daily.daily"
+                assert daily.entrypoint == "vats_etl.flows.daily.daily"
 
                 run = client.create_flow_run_from_deployment(daily.id)
                 deadline = time.monotonic() + 100

@@ -4,7 +4,7 @@ fake PBX (httpx.MockTransport) into a fresh warehouse."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -306,7 +306,9 @@ def test_move_rename_and_deletion(client: PbxClient, settings: Settings, pbx: Fa
         ("7900800*", 2, True),
     ]
     # the analyst views see the new state; calls_enriched sees each state at its time
-    with warehouse.connect(settings.db_path) as con:
+    with warehouse.connect(
+        settings.db_path, company=warehouse.Company.from_settings(settings)
+    ) as con:
         assert con.execute("select user_login from users order by 1").fetchall() == [
             ("anna",),
             ("ivan",),
@@ -388,6 +390,47 @@ def test_unknown_list_shape_fails_loudly(settings: Settings) -> None:
         take(c, settings, T1)
 
 
+@pytest.mark.parametrize("how", ["--tz", "accounts file"])
+def test_a_snapshot_keeps_the_zone_of_its_settings(
+    how: str, client: PbxClient, tmp_path: Path
+) -> None:
+    """A snapshot stored outside any flow keeps the zone of the settings it is given (an
+    account in Asia/Tokyo, or --tz), not the environment's default (Europe/Moscow): every
+    local day and working hour of the views is cut in kpi_settings.tz."""
+    from vats_etl.accounts import load_accounts
+    from vats_etl.config import load_settings
+
+    where = {"db_path": tmp_path / "w.duckdb", "raw_dir": tmp_path / "raw"}
+    if how == "--tz":  # what the option does to the command's settings
+        settings = load_settings({**where, "tz": "Asia/Tokyo"}, environ={}, env_file=None)
+    else:
+        accounts = tmp_path / "accounts.toml"
+        accounts.write_text(
+            '[accounts.tokyo]\nbase_url = "pbx.test"\nkey_env = "TOKYO_KEY"\ntz = "Asia/Tokyo"\n',
+            "utf-8",
+        )
+        base = load_settings(environ={}, env_file=None)
+        settings = load_accounts(accounts).settings("tokyo", base, {})
+    assert settings.tz == "Asia/Tokyo"
+
+    take(client, settings, T1)
+
+    with duckdb.connect(str(settings.db_path)) as con:
+        # Monday 4 March 2024: 13:00 UTC is 22:00 in Tokyo (after hours, 16:00 in Moscow);
+        # 16:30 UTC is Tuesday in Tokyo (still Monday in Moscow)
+        con.execute(
+            "insert into calls (uid, direction, status, started_at, source, loaded_at) values "
+            "('C-day', 'in', 'success', '2024-03-04 13:00:00+00', 'api_json', now()), "
+            "('C-night', 'in', 'success', '2024-03-04 16:30:00+00', 'api_json', now())"
+        )
+        assert con.execute("select tz from kpi_settings").fetchall() == [("Asia/Tokyo",)]
+        days = con.execute("select uid, local_date, hours from inbound_calls order by uid")
+        assert days.fetchall() == [
+            ("C-day", date(2024, 3, 4), "after_hours"),
+            ("C-night", date(2024, 3, 5), "after_hours"),
+        ]
+
+
 # -- the flow, `daily` and the CLI against the emulator over a socket -------------------------
 
 EMU_NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
@@ -413,9 +456,9 @@ def emulator_settings(url: str, tmp: Path) -> Settings:
 def test_snapshot_flow_and_daily(
     prefect_harness: None, emulator_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.daily import daily
-    from flows.snapshot import snapshot
-    from vats_etl import runtime
+    from vats_etl.flows import runtime
+    from vats_etl.flows.daily import daily
+    from vats_etl.flows.snapshot import snapshot
 
     settings = emulator_settings(emulator_url, tmp_path)
     clock = [EMU_NOW]

@@ -9,10 +9,12 @@ import pytest
 
 from vats_etl import warehouse
 
+MOSCOW = warehouse.Company("Europe/Moscow")
+
 
 def open_as_a_new_process(path: Path) -> None:
-    warehouse._schema_ready.clear()  # what a fresh process starts with
-    with warehouse.connect(path):
+    warehouse.schema._schema_ready.clear()  # what a fresh process starts with
+    with warehouse.connect(path, company=MOSCOW):
         pass
 
 
@@ -50,7 +52,7 @@ def test_changed_sql_is_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     first = applied_at(db)
     current = warehouse.relations()
     changed = {**current, "kpi_daily": current["kpi_daily"] + "\n-- a new version\n"}
-    monkeypatch.setattr(warehouse, "relations", lambda sql_dir=warehouse.SQL_DIR: changed)
+    monkeypatch.setattr(warehouse.schema, "relations", lambda sql_dir=warehouse.SQL_DIR: changed)
 
     open_as_a_new_process(db)
 
@@ -66,7 +68,7 @@ def test_a_warehouse_of_the_previous_version_is_brought_up_to_date(tmp_path: Pat
 
     db = tmp_path / "vats.duckdb"
     open_as_a_new_process(db)
-    with warehouse.connect(db) as con:
+    with warehouse.connect(db, company=MOSCOW) as con:
         insert_calls(con, [miss("m"), callback("cb", started_at=T0 + HOUR)])
         con.execute("update kpi_settings set recovery_window_s = 172800")
         assert warehouse.refresh_outcomes_cache(con) == "full"
@@ -91,3 +93,52 @@ def test_a_warehouse_of_the_previous_version_is_brought_up_to_date(tmp_path: Pat
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select count(*) from inbound_outcomes_cache").fetchall() == [(1,)]
         assert con.execute("select count(*) from view_caches").fetchall() == [(1,)]
+
+
+def test_a_warehouse_from_before_the_cache_sql_moved_into_sql_files_refreshes_its_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The version before this one refreshed the outcome cache with SQL of its own: its
+    warehouses have no outcomes_cache_* macros, another digest and a cache marked fresh. The
+    next writer creates the macros and forgets the cache; the next refresh rebuilds it in
+    full and the one after a load refreshes it incrementally, equal to recomputing it."""
+    import polars as pl
+
+    from tests.sql.helpers import DAY, HOUR, LOADED_AT, T0, callback, insert_calls, miss
+    from vats_etl.parse import CALL_SCHEMA
+
+    monkeypatch.setattr(warehouse.caches, "FULL_REFRESH_SHARE", 1.0)  # 2 changes in 4 calls
+    macros = sorted(name for name in warehouse.relations() if name.startswith("outcomes_cache_"))
+    assert len(macros) >= 5
+    db = tmp_path / "vats.duckdb"
+    open_as_a_new_process(db)
+    with warehouse.connect(db, company=MOSCOW) as con:
+        insert_calls(con, [miss("m"), callback("cb", started_at=T0 + HOUR)])
+        assert warehouse.refresh_outcomes_cache(con) == "full"
+        for macro in macros:
+            con.execute(f"drop macro table {macro}")
+        con.execute("update schema_state set sql_digest = 'the previous version'")
+
+    open_as_a_new_process(db)
+
+    with warehouse.connect(db, company=MOSCOW) as con:
+        assert con.execute("select count(*) from view_caches").fetchall() == [(0,)]
+        present = con.execute(
+            "select function_name from duckdb_functions() where function_type = 'table_macro' "
+            "and function_name like 'outcomes_cache_%' order by 1"
+        ).fetchall()
+        assert [name for (name,) in present] == macros
+        assert warehouse.refresh_outcomes_cache(con) == "full"
+        later = pl.DataFrame(
+            [miss("m2", started_at=T0 + DAY), callback("cb2", started_at=T0 + DAY + HOUR)],
+            schema=CALL_SCHEMA,
+            orient="row",
+        )
+        warehouse.upsert(con, "calls", later, LOADED_AT + DAY)
+        assert warehouse.refresh_outcomes_cache(con) == "incremental"
+        cached = con.sql("select * from inbound_outcomes_cache order by uid").fetchall()
+        recomputed = con.sql(
+            "select * exclude (client, started_at) from inbound_outcomes_of(calls, kpi_settings) "
+            "order by uid"
+        ).fetchall()
+        assert cached == recomputed and len(cached) == 2

@@ -1,20 +1,23 @@
 """Applying webhook records to the warehouse: normalised history, rating before history,
 reconciliation with batch loads by source rank, idempotent re-application, event dedup,
-the ringing_now / missed_last_hour views, the contact index and the contacts import."""
+the ringing_now / missed_last_hour views, the contact index and the contacts import, and the
+company zone the receiver and the contacts import keep (the one they were given)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import httpx
 import orjson
 import polars as pl
 import pytest
 
-from tests.webhook.support import event, history, rating
+from tests.webhook.support import child_env, cli, cli_receiver, event, history, rating
 from vats_etl import warehouse
 from vats_etl.errors import VatsError
 from vats_etl.parse import CALL_SCHEMA
@@ -31,7 +34,9 @@ COLUMNS = (
 
 @pytest.fixture
 def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    with warehouse.connect(tmp_path / "w.duckdb") as connection:
+    with warehouse.connect(
+        tmp_path / "w.duckdb", company=warehouse.Company("Europe/Moscow")
+    ) as connection:
         yield connection
 
 
@@ -246,7 +251,7 @@ def test_a_warehouse_made_before_gets_the_new_webhook_events_columns(tmp_path):
         "values ('h', 'OLD-1', 'INCOMING', now(), now())"
     )
     old.close()
-    with warehouse.connect(db) as con:
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")) as con:
         apply_batch(con, [rec({"cmd": "webhook", "type": "x", "crm_token": "t"})], T0)
         rows = con.execute("select callid, cmd from webhook_events order by cmd").fetchall()
     assert rows == [("OLD-1", "event"), (None, "webhook")]
@@ -345,3 +350,65 @@ def test_only_the_last_successful_call_counts(con):
 def test_bad_contacts_csv(data, message):
     with pytest.raises(VatsError, match=message):
         read_contacts_csv(data)
+
+
+# -- the company's zone: what the command was given, never the environment's default --------
+
+# Monday 10 June 2024. 13:00 UTC is 22:00 in Tokyo (after hours) but 16:00 in Moscow (in
+# hours); 16:30 UTC is already Tuesday in Tokyo but still Monday in Moscow.
+ZONE_CALLS = {"C-day": "20240610T130000Z", "C-night": "20240610T163000Z"}
+IN_TOKYO = [
+    ("C-day", date(2024, 6, 10), "after_hours"),
+    ("C-night", date(2024, 6, 11), "after_hours"),
+]
+ZONE_WAYS = ["--tz", "accounts file"]
+
+
+def tokyo_options(how: str, tmp: Path) -> list[str]:
+    """The options that put a command in Asia/Tokyo, while the environment says nothing of
+    a zone (its default is Europe/Moscow)."""
+    if how == "--tz":
+        return ["--tz", "Asia/Tokyo"]
+    accounts = tmp / "accounts.toml"
+    accounts.write_text(
+        '[accounts.tokyo]\nbase_url = "tokyo.example"\nkey_env = "TOKYO_KEY"\ntz = "Asia/Tokyo"\n',
+        "utf-8",
+    )
+    return ["--accounts-file", str(accounts), "--account", "tokyo"]
+
+
+def zone_and_days(db: Path) -> tuple[object, list[tuple[Any, ...]]]:
+    """kpi_settings.tz, and each inbound call's local day and hours as the views cut them."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        (tz,) = con.execute("select tz from kpi_settings").fetchone() or (None,)
+        days = con.execute("select uid, local_date, hours from inbound_calls order by uid")
+        return tz, days.fetchall()
+
+
+@pytest.mark.parametrize("how", ZONE_WAYS)
+def test_the_webhook_receiver_keeps_the_zone_it_was_given(how: str, tmp_path: Path) -> None:
+    options = tokyo_options(how, tmp_path)
+    with cli_receiver(tmp_path, options=options) as (_, url):
+        for uid, start in ZONE_CALLS.items():
+            answer = httpx.post(url, json=history(uid, start=start), timeout=10)
+            assert answer.status_code == 200, answer.text
+    # stopped: everything it accepted is applied
+    assert zone_and_days(tmp_path / "vats.duckdb") == ("Asia/Tokyo", IN_TOKYO)
+
+
+@pytest.mark.parametrize("how", ZONE_WAYS)
+def test_contacts_import_keeps_the_zone_it_was_given(how: str, tmp_path: Path) -> None:
+    db = tmp_path / "vats.duckdb"
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text("phone,contact_name\n79101234567,ООО Ромашка\n", "utf-8")
+    command = cli("--db", str(db), *tokyo_options(how, tmp_path), "contacts-import", str(csv_file))
+    done = subprocess.run(command, cwd=tmp_path, env=child_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with duckdb.connect(str(db)) as con:  # calls from anywhere: the views cut them in tz
+        for uid, start in ZONE_CALLS.items():
+            con.execute(
+                "insert into calls (uid, direction, status, client, started_at, source, "
+                "loaded_at) values (?, 'in', 'success', '79101234567', ?, 'webhook', now())",
+                [uid, datetime.strptime(start, "%Y%m%dT%H%M%S%z")],
+            )
+    assert zone_and_days(db) == ("Asia/Tokyo", IN_TOKYO)

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.timeout(90)
 
 
 def count(db: Path, sql: str) -> int:
-    with warehouse.connect(db, timeout_s=10, schema=False) as con:
+    with warehouse.connect(db, company=None, timeout_s=10) as con:
         return int(con.execute(sql).fetchall()[0][0])
 
 
@@ -55,7 +55,7 @@ def kill_9(proc: subprocess.Popen[str]) -> None:
 
 def test_kill_9_between_accept_and_apply_then_restart_loses_nothing(tmp_path):
     db = tmp_path / "vats.duckdb"
-    with warehouse.connect(db):
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")):
         pass  # the schema exists, so the lock holder below is an ordinary writer
     bodies: list[dict[str, Any]] = []
     for i in range(100):
@@ -127,7 +127,7 @@ def test_kill_9_in_the_middle_of_a_flood_loses_no_acknowledged_request(tmp_path)
         replayed = applied_at_kill < len(acked)  # some were only spooled
         with cli_receiver(workdir):
             pass  # start (replay) and stop (drain)
-        with warehouse.connect(workdir / "vats.duckdb", schema=False) as con:
+        with warehouse.connect(workdir / "vats.duckdb", company=None) as con:
             stored = {row[0] for row in con.execute("select uid from calls").fetchall()}
             (dupes,) = con.execute("select count(*) - count(distinct uid) from calls").fetchall()[0]
         missing = set(acked) - stored

@@ -36,7 +36,7 @@ def emu() -> Emulator:
 
 
 def stored(db: Any, where: str = "true") -> dict[str, dict[str, Any]]:
-    with warehouse.connect(db, schema=False) as con:
+    with warehouse.connect(db, company=None) as con:
         frame = con.sql(f"select * from calls where {where}").pl()
     return {row["uid"]: row for row in frame.to_dicts()}
 

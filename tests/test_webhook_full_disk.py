@@ -59,7 +59,7 @@ def health(client: httpx.Client, receiver: Receiver) -> tuple[int, dict[str, obj
 
 def test_a_full_spool_disk_answers_503_and_heals(tmp_path, spool_disk):
     db = tmp_path / "vats.duckdb"
-    with warehouse.connect(db):
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")):
         pass
     acked: list[str] = []
     refused: list[str] = []
@@ -91,7 +91,7 @@ def test_a_full_spool_disk_answers_503_and_heals(tmp_path, spool_disk):
 
 def test_a_full_warehouse_disk_answers_503_and_heals(tmp_path, warehouse_disk):
     db = warehouse_disk / "vats.duckdb"
-    with warehouse.connect(db):
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")):
         pass
     filler = warehouse_disk / "filler"
     cfg = config(tmp_path, db_path=db, spool_dir=tmp_path / "spool")

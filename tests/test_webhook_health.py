@@ -240,7 +240,7 @@ def test_a_failing_applier_is_logged_once_retried_and_new_webhooks_get_503(
 
 def test_a_locked_warehouse_past_the_lag_bound_gives_503_then_catches_up(tmp_path):
     db = tmp_path / "vats.duckdb"
-    with warehouse.connect(db):
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")):
         pass
     cfg = config(tmp_path, max_lag_s=1.0)
     with serve_in_background(cfg) as receiver, httpx.Client() as client:

@@ -179,7 +179,9 @@ def test_clients_that_never_read_their_answers_are_cut_off(tmp_path):
     connections held after 85 s). Now an answer not taken within request_timeout_s ends it."""
     csv_file = tmp_path / "contacts.csv"  # a long name: each answer is 16 KB, buffers fill fast
     csv_file.write_text("phone,contact_name\n79101234567," + "Я" * 8000 + "\n", "utf-8")
-    with warehouse.connect(tmp_path / "vats.duckdb") as con:
+    with warehouse.connect(
+        tmp_path / "vats.duckdb", company=warehouse.Company("Europe/Moscow")
+    ) as con:
         import_contacts(con, csv_file, imported_at=dt.datetime.now(dt.UTC))
     ask = request(orjson.dumps(contact()))
     cut: list[float] = []

@@ -250,7 +250,7 @@ def test_the_token_never_appears_in_logs_spool_rows_or_answers(tmp_path, caplog)
     assert not any(TOKEN in a for a in answers)
     assert TOKEN not in caplog.text
     assert "crm_token" not in on_disk.decode()
-    with warehouse.connect(db) as con:
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")) as con:
         dump = str(con.execute("select * from calls").fetchall()) + str(
             con.execute("select * from webhook_events").fetchall()
         )
@@ -291,7 +291,7 @@ def test_contact_answers_from_the_warehouse_and_from_fresh_history(tmp_path):
     db = tmp_path / "vats.duckdb"
     csv_file = tmp_path / "contacts.csv"
     csv_file.write_text("phone,contact_name\n+7 910 123-45-67,ЗАО Рога и копыта\n", "utf-8")
-    with warehouse.connect(db) as con:
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")) as con:
         import_contacts(con, csv_file, imported_at=time_now())
     with serve_in_background(config(tmp_path)) as receiver, httpx.Client() as client:
         assert post(client, receiver.url, contact("89101234567")).json() == {
@@ -313,7 +313,7 @@ def test_contact_answers_from_the_warehouse_and_from_fresh_history(tmp_path):
 
 def test_requests_are_answered_fast_while_another_process_holds_the_warehouse(tmp_path):
     db = tmp_path / "vats.duckdb"
-    with warehouse.connect(db):
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")):
         pass
     with serve_in_background(config(tmp_path)) as receiver, httpx.Client() as client:
         with db_held_by_another_process(db):

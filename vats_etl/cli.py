@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
     from vats_etl.accounts import Accounts
     from vats_etl.client import Fmt, Kind
+    from vats_etl.flows.runtime import Runtime
     from vats_etl.pipeline import ChunkResult, RunSummary
-    from vats_etl.runtime import Runtime
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
 KINDS = ("external", "internal")
@@ -353,15 +353,14 @@ def _prepare_flows(settings: Settings, *, api: bool = True) -> None:
     check what would otherwise fail late and at length — with `api`, the key, the host and
     the archive folder; always the warehouse (busy, not a DuckDB file, read-only, under a
     file)."""
-    from vats_etl import prefect_api, runtime, warehouse
+    from vats_etl import prefect_api, warehouse
 
     prefect_api.start()
     if api:
         _check_api(settings)
-    with (  # the writer applies this command's settings (an account's KPI settings file)
-        runtime.using(runtime.Runtime(settings)),
-        warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s, tz=settings.tz),
-    ):
+    # the writer applies this command's settings (its zone, an account's KPI settings file)
+    company = warehouse.Company.from_settings(settings)
+    with warehouse.connect(settings.db_path, company=company, timeout_s=settings.db_lock_timeout_s):
         pass
     if api:
         try:
@@ -415,7 +414,7 @@ def _progress(
     ready. `begin` may start work first (a backfill's load), while the API starts."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from vats_etl import runtime
+    from vats_etl.flows import runtime
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -577,7 +576,7 @@ def backfill(
         return dataclasses.replace(rt, load=load)
 
     def call() -> RunSummary:
-        from flows.backfill import backfill as backfill_flow
+        from vats_etl.flows.backfill import backfill as backfill_flow
 
         return backfill_flow(first, last, chosen, formats, concurrency=concurrency, force=force)
 
@@ -594,7 +593,7 @@ def daily(ctx: Context, kinds: str) -> None:
     settings.require_api()
 
     def call() -> RunSummary:
-        from flows.daily import daily as daily_flow
+        from vats_etl.flows.daily import daily as daily_flow
 
         return daily_flow(chosen)
 
@@ -614,7 +613,7 @@ def replay(ctx: Context, date_from: Any, date_to: Any) -> None:
         raise click.BadParameter("--to is before --from", param_hint="--to")
 
     def call() -> RunSummary:
-        from flows.replay import replay as replay_flow
+        from vats_etl.flows.replay import replay as replay_flow
 
         return replay_flow(first, last)
 
@@ -723,10 +722,10 @@ def demo(ctx: Context, days: int, agents: int, seed: int, faults: str, dialect: 
 
     from rich.table import Table
 
-    from flows.backfill import backfill as backfill_flow
-    from flows.daily import daily as daily_flow
     from vats_etl import dashboards, periods
     from vats_etl import demo as demo_lib
+    from vats_etl.flows.backfill import backfill as backfill_flow
+    from vats_etl.flows.daily import daily as daily_flow
 
     explicit = {k for k, v in ctx.overrides.items() if v is not None}
     console = _console()
@@ -840,6 +839,7 @@ def webhook(
     why. The receiver stops on Ctrl-C or SIGTERM after applying what it holds. See
     docs/webhook.md (systemd unit, reverse proxy).
     """
+    from vats_etl import warehouse
     from vats_etl.webhook import ReceiverConfig, run, summary
 
     settings = ctx.settings()
@@ -850,6 +850,7 @@ def webhook(
     config = ReceiverConfig(
         db_path=settings.db_path,
         token=settings.crm_token,
+        company=warehouse.Company.from_settings(settings),
         spool_dir=spool_dir,
         host=host,
         port=port,
@@ -891,7 +892,11 @@ def contacts_import(ctx: Context, csv_file: Path, replace: bool) -> None:
     from vats_etl.webhook import import_contacts
 
     settings = ctx.settings()
-    with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s) as con:
+    with warehouse.connect(
+        settings.db_path,
+        company=warehouse.Company.from_settings(settings),
+        timeout_s=settings.db_lock_timeout_s,
+    ) as con:
         result = import_contacts(con, csv_file, imported_at=datetime.now(UTC), replace=replace)
     skipped = f"; {result.skipped:,} rows without a phone skipped" if result.skipped else ""
     click.echo(f"imported {result.rows:,} contacts{skipped}; {result.total:,} in the table")
@@ -908,7 +913,7 @@ def snapshot(ctx: Context) -> None:
     nothing; `daily` does this first."""
     from rich.table import Table
 
-    from vats_etl import runtime
+    from vats_etl.flows import runtime
 
     settings = ctx.settings()
     settings.require_api()
@@ -919,7 +924,7 @@ def snapshot(ctx: Context) -> None:
         console.status("reading the directory (users, departments, numbers, SIMs, blacklist)"),
         _flows_connected(),
     ):
-        from flows.snapshot import snapshot as snapshot_flow
+        from vats_etl.flows.snapshot import snapshot as snapshot_flow
 
         summary = snapshot_flow()
     table = Table(title=f"snapshot {summary.taken_at:%Y-%m-%d %H:%M:%S} UTC", title_justify="left")
@@ -1183,8 +1188,8 @@ def serve(ctx: Context, daily_cron: str, weekly_cron: str, routing: Path | None)
             err=True,
         )
         api = f"a temporary Prefect API ({api})"
-    from flows.serve import DAILY_DEPLOYMENT, WEEKLY_DEPLOYMENT
-    from flows.serve import serve as serve_flows
+    from vats_etl.flows.serve import DAILY_DEPLOYMENT, WEEKLY_DEPLOYMENT
+    from vats_etl.flows.serve import serve as serve_flows
 
     daily_name, weekly_name = DAILY_DEPLOYMENT, WEEKLY_DEPLOYMENT
     if settings.account:
@@ -1222,7 +1227,7 @@ def accounts(ctx: Context, no_check: bool, group: str | None) -> None:
 
     from vats_etl.accounts import CheckResult, check_all
     from vats_etl.client import RetryPolicy
-    from vats_etl.runtime import Runtime
+    from vats_etl.flows.runtime import Runtime
 
     found = ctx.require_accounts()
     chosen = [a for a in found.group(group) if ctx.account in (None, a.name)]
@@ -1313,8 +1318,8 @@ def deploy(
             "PREFECT_API_URL is not set: deployments go to a Prefect server "
             "(prefect server start), which the workers poll"
         )
-    from flows.deploy import deploy as deploy_accounts
     from vats_etl import prefect_api
+    from vats_etl.flows.deploy import deploy as deploy_accounts
 
     prefect_api.ready()  # one line when that server does not answer
 

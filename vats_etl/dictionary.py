@@ -6,6 +6,8 @@ of a fresh in-memory warehouse — so the document cannot say anything the datab
 
     python -m vats_etl.dictionary            # rewrite docs/data-dictionary.md
     python -m vats_etl.dictionary --check    # exit 1 if the committed file is stale
+
+A tool for the checkout: run it from the repository's root (or give -o).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import duckdb
 
 from vats_etl import warehouse
 
-DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.md"
+DOC_PATH = Path("docs") / "data-dictionary.md"  # from the root of a checkout
 HEADER = """\
 # Data dictionary
 
@@ -127,7 +130,7 @@ def render(rels: list[Relation]) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def generate(sql_dir: Path = warehouse.SQL_DIR) -> str:
+def generate(sql_dir: Traversable = warehouse.SQL_DIR) -> str:
     """The dictionary of a fresh warehouse built from `sql_dir`."""
     con = duckdb.connect()
     try:

@@ -466,7 +466,11 @@ def begin(
     chunks = plan(first, last, settings.zone, kinds, fmts)
     planned = len(chunks)
     if not force:
-        with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s) as con:
+        with warehouse.connect(
+            settings.db_path,
+            company=warehouse.Company.from_settings(settings),
+            timeout_s=settings.db_lock_timeout_s,
+        ) as con:
             chunks = without_settled(chunks, settled_keys(con))
     load = Load(
         settings, chunks, client=client, concurrency=concurrency, on_chunk=on_chunk, now=now
@@ -640,7 +644,11 @@ class _Writer:
         if self._con is None:
             self._stack = contextlib.ExitStack()
             self._con = self._stack.enter_context(
-                warehouse.connect(self.settings.db_path, timeout_s=self.settings.db_lock_timeout_s)
+                warehouse.connect(
+                    self.settings.db_path,
+                    company=warehouse.Company.from_settings(self.settings),
+                    timeout_s=self.settings.db_lock_timeout_s,
+                )
             )
             self._con.execute(f"set memory_limit = '{WRITER_MEMORY_LIMIT}'")
             self._opened = time.monotonic()

@@ -1146,7 +1146,7 @@ def open_read(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
         # written by an older vats-etl, its views lack what this one reads (a report would
         # show zeros, not an error): upgrade the warehouse and read a fresh copy of it
         path = warehouse.publish_read_copy(
-            settings.db_path, timeout_s=timeout_s, upgrade_tz=settings.tz
+            settings.db_path, timeout_s=timeout_s, upgrade=warehouse.Company.from_settings(settings)
         )
     with warehouse.connect(path, read_only=True, timeout_s=timeout_s) as con:
         yield con

@@ -791,7 +791,11 @@ def take(client: PbxClient, settings: Settings, taken_at: datetime) -> Snapshot:
 
 def store(settings: Settings, snapshot: Snapshot) -> SnapshotSummary:
     """Write a snapshot to the warehouse (the database half)."""
-    with warehouse.connect(settings.db_path, timeout_s=settings.db_lock_timeout_s) as con:
+    with warehouse.connect(
+        settings.db_path,
+        company=warehouse.Company.from_settings(settings),
+        timeout_s=settings.db_lock_timeout_s,
+    ) as con:
         return apply_snapshot(con, snapshot, settings.zone)
 
 

@@ -75,12 +75,12 @@ def load(
 
 
 def checksums(db: Path) -> dict[str, tuple[int, str]]:
-    with warehouse.connect(db) as con:
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")) as con:
         return {t: warehouse.table_checksum(con, t) for t in ("calls", "internal_calls")}
 
 
 def query(db: Path, sql: str) -> list[tuple[object, ...]]:
-    with warehouse.connect(db) as con:
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")) as con:
         return con.execute(sql).fetchall()
 
 

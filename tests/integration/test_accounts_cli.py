@@ -19,9 +19,10 @@ import pytest
 
 from tests.integration.conftest import base_environment, clock
 from tests.integration.test_cli import vats
-from vats_etl import catalog, errors, runtime, warehouse
+from vats_etl import catalog, errors, warehouse
 from vats_etl.accounts import load_accounts
 from vats_etl.emulator import Emulator, EmulatorServer
+from vats_etl.flows import runtime
 
 KEYS = {"alpha": "alpha-key-0123456789abcdef", "beta": "beta-key-0123456789abcdef"}
 ZONES = {"alpha": "Europe/Moscow", "beta": "Asia/Novosibirsk"}
@@ -216,9 +217,9 @@ def test_a_run_for_an_account_builds_its_settings_and_waits_for_its_rate_limit(
     """The path of a deployment's run: the flow gets only the account's name."""
     from prefect.client.orchestration import get_client
 
-    import flows.accounts
-    from flows.accounts import api_limit_name
-    from flows.backfill import backfill
+    from vats_etl.flows import accounts as account_flows
+    from vats_etl.flows.accounts import api_limit_name
+    from vats_etl.flows.backfill import backfill
 
     accounts_file = write_accounts(tmp_path, emulators)
     monkeypatch.setenv("VATS_ACCOUNTS", str(accounts_file))
@@ -230,7 +231,7 @@ def test_a_run_for_an_account_builds_its_settings_and_waits_for_its_rate_limit(
             api_limit_name("alpha"), 1, slot_decay_per_second=rate
         )
     waited: list[float] = []
-    real_throttle = flows.accounts.api_throttle
+    real_throttle = account_flows.api_throttle
 
     def counted(account: str):  # type: ignore[no-untyped-def]
         wait = real_throttle(account)
@@ -243,7 +244,7 @@ def test_a_run_for_an_account_builds_its_settings_and_waits_for_its_rate_limit(
 
         return counting
 
-    monkeypatch.setattr(flows.accounts, "api_throttle", counted)
+    monkeypatch.setattr(account_flows, "api_throttle", counted)
     server = emulators["alpha"]
     requests_before = server.stats.requests
     started = time.monotonic()

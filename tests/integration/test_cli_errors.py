@@ -49,7 +49,7 @@ def make_warehouse(path: Path) -> Path:
     """A real warehouse file: every relation of sql/, a few thousand calls."""
     from tests.sql.helpers import T0, call, insert_calls
 
-    with warehouse.connect(path, tz="Europe/Moscow") as con:
+    with warehouse.connect(path, company=warehouse.Company("Europe/Moscow")) as con:
         insert_calls(
             con, [call(f"u{i}", client=f"7900{i:07d}", started_at=T0) for i in range(3000)]
         )
@@ -285,7 +285,7 @@ def mail_env(tmp_path: Path) -> dict[str, str]:
     from tests.sql.helpers import T0, call, insert_calls
 
     db = tmp_path / "vats.duckdb"
-    with warehouse.connect(db, tz="Europe/Moscow") as con:
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")) as con:
         insert_calls(con, [call("m1", status="missed", started_at=T0)])
     warehouse.publish_read_copy(db)
     return environment(

@@ -71,7 +71,7 @@ def test_a_long_holder_gives_a_clear_error_naming_the_process(settings):
     try:
         with (
             pytest.raises(errors.DatabaseBusy) as info,
-            warehouse.connect(settings.db_path, timeout_s=1),
+            warehouse.connect(settings.db_path, company=None, timeout_s=1),
         ):
             pass
         message = str(info.value)

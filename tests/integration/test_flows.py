@@ -7,11 +7,11 @@ from datetime import date
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from flows.backfill import backfill
-from flows.daily import daily
-from flows.replay import replay
 from tests.integration.conftest import FAST_RETRY, checksums, clock, make_settings, query
-from vats_etl import runtime
+from vats_etl.flows import runtime
+from vats_etl.flows.backfill import backfill
+from vats_etl.flows.daily import daily
+from vats_etl.flows.replay import replay
 
 
 def latest_artifact(key: str) -> str:

@@ -258,7 +258,9 @@ def month(
 
 
 def query(settings: Settings, sql: str) -> list[dict[str, Any]]:
-    with warehouse.connect(settings.db_path) as con:
+    with warehouse.connect(
+        settings.db_path, company=warehouse.Company.from_settings(settings)
+    ) as con:
         rel = con.execute(sql)
         names = [d[0] for d in rel.description]
         return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
@@ -363,7 +365,9 @@ def test_recovery_paths_agree_with_what_the_emulator_generated(month: Month) -> 
 
 
 def test_live_and_cached_outcomes_are_the_same(month: Month) -> None:
-    with warehouse.connect(month.settings.db_path) as con:
+    with warehouse.connect(
+        month.settings.db_path, company=warehouse.Company.from_settings(month.settings)
+    ) as con:
         cached = con.sql("select * from inbound_outcomes order by uid").fetchall()
         assert con.sql("select count(*) from view_caches").fetchall() == [(1,)]
         con.execute("begin transaction")
@@ -387,7 +391,9 @@ def analyst_queries() -> list[str]:
 def test_the_five_analyst_queries_run_as_written(month: Month) -> None:
     queries = analyst_queries()
     assert len(queries) == 5
-    with warehouse.connect(month.settings.db_path) as con:
+    with warehouse.connect(
+        month.settings.db_path, company=warehouse.Company.from_settings(month.settings)
+    ) as con:
         for sql in queries:
             title = [line for line in sql.splitlines() if line.startswith("-- ")][-1]
             found = con.sql(sql).fetchall()

@@ -67,7 +67,7 @@ def canonical_frame(truth: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 def loaded_frame(db: Path) -> pl.DataFrame:
-    with warehouse.connect(db) as con:
+    with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")) as con:
         frame = con.sql(f"select {', '.join(EXTERNAL_COLUMNS)} from calls order by uid").pl()
     return frame.with_columns(pl.col("started_at").dt.convert_time_zone("UTC"))
 
@@ -253,7 +253,9 @@ def test_transient_faults_are_survived(emu, tmp_path):
 
 def test_resume_skips_settled_chunks(settings):
     load(settings)
-    with warehouse.connect(settings.db_path) as con:
+    with warehouse.connect(
+        settings.db_path, company=warehouse.Company.from_settings(settings)
+    ) as con:
         settled = pipeline.settled_keys(con)
     chunks = pipeline.plan(FIRST, LAST, settings.zone)
     assert pipeline.without_settled(chunks, settled) == []

@@ -130,7 +130,7 @@ def test_recomputed_calls_still_see_a_repeat_call_before_the_zone(
 ) -> None:
     """A callback right before the zone must not hide the inbound call before it: the
     context reaches back a repeat window past the zone before it looks for conversations."""
-    monkeypatch.setattr(warehouse, "FULL_REFRESH_SHARE", 1.0)  # 1 change in 4 calls
+    monkeypatch.setattr(warehouse.caches, "FULL_REFRESH_SHARE", 1.0)  # 1 change in 4 calls
     con = fresh()
     set_kpi(con, recovery_window_s=6 * 3600, repeat_window_s=2 * 86400)
     x = "79220000000"
@@ -154,7 +154,7 @@ def test_a_conversation_long_after_a_miss_reaches_it(monkeypatch: pytest.MonkeyP
     """next_contact_at looks arbitrarily far ahead: a callback a month after a miss (far
     beyond max(W, repeat window)) must make the cached miss recovered_late, and a miss that
     came before an earlier conversation must keep its own next contact."""
-    monkeypatch.setattr(warehouse, "FULL_REFRESH_SHARE", 1.0)
+    monkeypatch.setattr(warehouse.caches, "FULL_REFRESH_SHARE", 1.0)
     con = fresh()
     set_kpi(con, recovery_window_s=6 * 3600, repeat_window_s=2 * 86400)
     x = "79220000001"

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import duckdb
 
 from vats_etl.config import Secret
+from vats_etl.warehouse import Company
 from vats_etl.webhook import ReceiverConfig
 
 TOKEN = "whk-secret-7d1f0c9a"
@@ -28,6 +29,7 @@ def config(tmp: Path, **more: Any) -> ReceiverConfig:
     values: dict[str, Any] = {
         "db_path": tmp / "vats.duckdb",
         "token": Secret(TOKEN),
+        "company": Company("Europe/Moscow"),
         "port": 0,
         "apply_interval_s": 0.05,
         "lock_timeout_s": 0.5,
@@ -126,13 +128,18 @@ def child_env(**more: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def cli_receiver(
-    tmp: Path, *extra: str, preexec_fn: Callable[[], None] | None = None
+    tmp: Path,
+    *extra: str,
+    preexec_fn: Callable[[], None] | None = None,
+    options: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``vats-etl webhook --port 0`` in a child process; yields (process, url)."""
+    """``vats-etl [OPTIONS] webhook --port 0`` in a child process; yields (process, url).
+    `env`: variables added to the child's environment."""
     proc = subprocess.Popen(
-        cli("--db", str(tmp / "vats.duckdb"), "webhook", "--port", "0", *extra),
+        cli("--db", str(tmp / "vats.duckdb"), *options, "webhook", "--port", "0", *extra),
         cwd=tmp,
-        env=child_env(),
+        env=child_env(**(env or {})),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -186,6 +186,7 @@ class Applier:
         self,
         spool: Spool,
         db_path: Path,
+        company: warehouse.Company,
         index: ContactIndex,
         *,
         interval_s: float = 0.5,
@@ -195,6 +196,7 @@ class Applier:
     ) -> None:
         self._spool = spool
         self._db_path = db_path
+        self._company = company  # the zone and KPI values the warehouse keeps (its first write)
         self._index = index
         self._interval_s = interval_s
         self._max_records = max_records
@@ -240,7 +242,7 @@ class Applier:
         """Create the schema and load the contact index (the receiver tries this once, for
         at most ``timeout_s``, before it listens; when the warehouse is busy the thread does
         it as soon as it can)."""
-        with warehouse.connect(self._db_path, timeout_s=timeout_s, schema=True) as con:
+        with warehouse.connect(self._db_path, company=self._company, timeout_s=timeout_s) as con:
             self._schema_ready = True
             self._refresh(con)
 
@@ -328,13 +330,18 @@ class Applier:
     def _refresh_due(self) -> bool:
         return time.monotonic() - self._last_refresh >= self._refresh_s
 
+    def _company_to_keep(self) -> warehouse.Company | None:
+        """The company until the schema is in place and its settings written; then None:
+        the warehouse is opened as it is (a batch every half second need not check)."""
+        return None if self._schema_ready else self._company
+
     def _connect_timeout(self) -> float:
         remaining = self._drain_deadline - time.monotonic()
         return max(0.1, min(self._lock_timeout_s, remaining))
 
     def _refresh_only(self) -> None:
         with warehouse.connect(
-            self._db_path, timeout_s=self._connect_timeout(), schema=not self._schema_ready
+            self._db_path, company=self._company_to_keep(), timeout_s=self._connect_timeout()
         ) as con:
             self._schema_ready = True
             self._refresh(con)
@@ -347,7 +354,7 @@ class Applier:
         records, bad = _decode(chunk.lines)
         started = time.perf_counter()
         with warehouse.connect(
-            self._db_path, timeout_s=self._connect_timeout(), schema=not self._schema_ready
+            self._db_path, company=self._company_to_keep(), timeout_s=self._connect_timeout()
         ) as con:
             self._schema_ready = True
             loaded_at = datetime.now(UTC)

@@ -39,6 +39,7 @@ import orjson
 
 from vats_etl import errors
 from vats_etl.config import Secret
+from vats_etl.warehouse import Company
 from vats_etl.webhook.apply import Applier, ApplierStats
 from vats_etl.webhook.contacts import ContactIndex
 from vats_etl.webhook.payloads import BadRequest, ContactQuery, check_token, decode_body, to_record
@@ -75,6 +76,7 @@ def default_spool_dir(db_path: Path) -> Path:
 class ReceiverConfig:
     db_path: Path
     token: Secret
+    company: Company  # the zone and KPI values the applier keeps in the warehouse
     spool_dir: Path | None = None  # default: webhook-spool next to the database
     host: str = "127.0.0.1"
     port: int = 8088
@@ -167,6 +169,7 @@ class Receiver:
         applier = Applier(
             spool,
             cfg.db_path,
+            cfg.company,
             self.index,
             interval_s=cfg.apply_interval_s,
             max_records=cfg.apply_max_records,

@@ -2,15 +2,21 @@
 
 Flow parameters are stored by Prefect and shown in its UI, so settings (which hold
 secrets) and callbacks never go there. The CLI installs a :class:`Runtime` for the duration
-of a command; a deployment run started by `vats-etl serve` finds none and builds one from
-the environment, and a run of an account's deployment (`vats-etl deploy`) builds one from
-the accounts file and the worker's environment (flows/accounts.py).
+of a command (:func:`using`); a deployment run started by `vats-etl serve` finds none and
+builds one from the environment, and a run of an account's deployment (`vats-etl deploy`)
+builds one from the accounts file and the worker's environment (vats_etl.flows.accounts).
+
+The installed Runtime lives in a ContextVar, as Prefect keeps its own run context: it is
+scoped to the code inside :func:`using` (and to the tasks Prefect runs from it, which copy
+the context), never a module-global another thread or caller could see half-set. Only the
+flows and the CLI read it; the library below them is given its settings as arguments.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -97,23 +103,25 @@ class ThrottledTransport(httpx.BaseTransport):
         self._inner.close()
 
 
-_current: Runtime | None = None
+_current: ContextVar[Runtime | None] = ContextVar("vats_etl_runtime", default=None)
 
 
 def current() -> Runtime:
-    return _current if _current is not None else Runtime(load_settings())
+    """The installed Runtime, else one built from the environment (a deployment's run)."""
+    installed_runtime = _current.get()
+    return installed_runtime if installed_runtime is not None else Runtime(load_settings())
 
 
 def installed() -> Runtime | None:
     """The Runtime a caller installed with :func:`using`, if any."""
-    return _current
+    return _current.get()
 
 
 @contextlib.contextmanager
 def using(runtime: Runtime) -> Iterator[Runtime]:
-    global _current
-    previous, _current = _current, runtime
+    """Install `runtime` for the code inside the block (and the tasks it runs)."""
+    token = _current.set(runtime)
     try:
         yield runtime
     finally:
-        _current = previous
+        _current.reset(token)
