@@ -47,10 +47,10 @@ from prefect.workers.process import ProcessWorker
 from flows.accounts import api_limit_name
 from flows.backfill import backfill
 from flows.daily import daily
-from flows.serve import DAILY_CRON, WEEKLY_CRON
 from flows.weekly import weekly_email_flow
 from vats_etl import errors
 from vats_etl.accounts import Account, Accounts
+from vats_etl.schedules import DAILY_CRON, WEEKLY_CRON
 
 DEFAULT_POOL = "vats"
 TAG = "vats-etl-account"
