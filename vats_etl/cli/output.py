@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from flows.deploy import DeployResult
     from vats_etl.accounts import Account, CheckResult
     from vats_etl.config import Settings
     from vats_etl.pipeline import RunSummary
@@ -119,6 +120,21 @@ def accounts_table(
             f"[{colour}]{result.status}[/{colour}]" if checked else "-",
             result.detail,
         )
+    return table
+
+
+def deployments_table(result: DeployResult) -> Table:
+    """Each account deployed: its zone, its deployments and its API rate limit."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"work pool {result.pool} (limit {result.pool_limit or 'none'})",
+        title_justify="left",
+    )
+    for column in ("account", "zone", "deployments", "API rate limit"):
+        table.add_column(column)
+    for d in result.deployed:
+        table.add_row(d.account, d.tz, "\n".join(d.deployments), f"{d.rate_per_s:g} requests/s")
     return table
 
 

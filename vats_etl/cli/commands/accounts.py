@@ -87,8 +87,6 @@ def deploy(
     --account only that account is deployed; otherwise deployments of accounts no longer in
     the file are deleted. See docs/scale.md.
     """
-    from rich.table import Table
-
     from vats_etl import catalog
 
     found = ctx.require_accounts()
@@ -113,16 +111,8 @@ def deploy(
             daily_cron=daily_cron,
             weekly_cron=weekly_cron,
         )
-    table = Table(
-        title=f"work pool {result.pool} (limit {result.pool_limit or 'none'})",
-        title_justify="left",
-    )
-    for column in ("account", "zone", "deployments", "API rate limit"):
-        table.add_column(column)
-    for d in result.deployed:
-        table.add_row(d.account, d.tz, "\n".join(d.deployments), f"{d.rate_per_s:g} requests/s")
     console = output.console(stderr=False)
-    console.print(table)
+    console.print(output.deployments_table(result))
     for name in result.removed:
         console.print(f"removed {name} (account no longer in {found.path})")
     info = catalog.build(found)
