@@ -22,7 +22,7 @@ NOWHERE = "http://127.0.0.1:9/crmapi/v1"  # the fake command never calls it
 
 
 @click.command("answer")
-@click.option("--as", "answers", multiple=True, help="NAME=ANSWER: a code, raise, usage, stop.")
+@click.option("--as", "answers", multiple=True, help="NAME=WHAT: a code, raise, leak, usage, stop")
 @pass_context
 def answer(ctx: Context, answers: tuple[str, ...]) -> int:
     """Answer per account what --as says: an exit code, or raise."""
@@ -31,6 +31,9 @@ def answer(ctx: Context, answers: tuple[str, ...]) -> int:
     what = told.get(ctx.account or "", "0")
     if what == "raise":
         raise ValueError(f"no such thing in {ctx.account}")
+    if what == "leak":  # a message we did not write, with the account's key in it
+        key = ctx.account_settings(ctx.account or "").api_key
+        raise ValueError(f"refused {key.reveal() if key else ''} here")
     if what == "usage":
         raise click.BadParameter("not for this one", param_hint="--as")
     if what == "stop":
@@ -77,6 +80,13 @@ def test_an_unexpected_exception_is_that_accounts_failure_in_one_line(three):
     assert "Traceback" not in ran.stderr
     assert ran.stdout.splitlines() == ["ran alpha", "ran beta", "ran gamma"]  # gamma still ran
     assert ran.stderr.splitlines()[-1] == "accounts: alpha ok, beta failed, gamma partial"
+
+
+def test_a_secret_in_an_unexpected_message_is_masked(three):
+    env = {**three, "BETA_KEY": "beta-key-0123456789abcdef"}
+    ran = vats("--all-accounts", "answer", "--as=beta=leak", env=env)
+    assert ran.error_lines() == ["error: account beta: ValueError: refused ******** here"]
+    assert "beta-key-0123456789abcdef" not in ran.stderr + ran.stdout
 
 
 def test_verbose_shows_the_accounts_traceback_before_its_line(three):

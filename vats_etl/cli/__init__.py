@@ -30,7 +30,7 @@ from vats_etl import errors
 from vats_etl.cli import process
 from vats_etl.cli.commands import accounts, contacts, demo, history, reports, services
 from vats_etl.cli.context import Context, EachAccount
-from vats_etl.cli.failures import EXIT_INTERRUPTED, EXIT_OK, fail, os_error
+from vats_etl.cli.failures import EXIT_INTERRUPTED, EXIT_OK, fail, one_line, os_error
 
 # Commands that run until stopped: their logs are watched.
 SERVICES = {"emulator", "serve", "webhook"}
@@ -163,7 +163,7 @@ def run_cli(
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see {exc.ctx.command_path} --help)"
-        click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+        click.echo(f"error: {one_line(exc.format_message())}{hint}", err=True)
         sys.exit(exc.exit_code)
     except errors.VatsError as exc:
         _traceback_if(context.verbose)

@@ -18,7 +18,7 @@ import click
 
 from vats_etl import errors
 from vats_etl.cli.failures import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, describe, one_line
-from vats_etl.config import Settings, load_settings, variables, with_overrides
+from vats_etl.config import Secret, Settings, load_settings, variables, with_overrides
 
 if TYPE_CHECKING:
     from vats_etl.accounts import Accounts
@@ -108,7 +108,8 @@ def each_account(context: Context, run: Callable[[], int | None]) -> int:
             except Exception as exc:
                 if context.verbose:
                     traceback.print_exc()
-                click.echo(f"error: account {name}: {one_line(describe(exc))}", err=True)
+                told = describe(exc, _secrets_of(context, name))
+                click.echo(f"error: account {name}: {one_line(told)}", err=True)
                 results[name] = EXIT_FAILED
     finally:
         context.account = chosen
@@ -116,6 +117,16 @@ def each_account(context: Context, run: Callable[[], int | None]) -> int:
     told = ", ".join(f"{name} {words.get(code, 'failed')}" for name, code in results.items())
     click.echo(f"accounts: {told}", err=True)
     return worst(results.values())
+
+
+def _secrets_of(context: Context, name: str) -> tuple[Secret | None, ...]:
+    """The account's key, CRM token and SMTP password, to mask in a message we did not
+    write; none when its settings are what failed."""
+    try:
+        settings = context.account_settings(name)
+    except Exception:
+        return ()
+    return settings.api_key, settings.crm_token, settings.smtp_password
 
 
 def worst(codes: Iterable[int]) -> int:

@@ -8,9 +8,15 @@ files and disks); with -v its traceback comes first.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import click
 
 from vats_etl import errors
+
+if TYPE_CHECKING:
+    from vats_etl.config import Secret
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
@@ -34,11 +40,23 @@ def os_error(exc: OSError) -> str:
     return str(exc) or type(exc).__name__
 
 
-def describe(exc: BaseException) -> str:
+def describe(exc: BaseException, secrets: Iterable[Secret | None] = ()) -> str:
     """Any failure in a few words: an expected error's own message (written for users, never
     with a secret in it), what the operating system said, or else the exception's type and
-    message. A UnicodeError leaves out the text it could not encode or decode: that text may
-    be an API key or a password."""
+    its message, with any of `secrets` in it masked. A UnicodeError leaves out the text it
+    could not encode or decode: that text may be an API key or a password."""
+    return _masked(_described(exc), secrets)
+
+
+def _masked(text: str, secrets: Iterable[Secret | None]) -> str:
+    for secret in secrets:
+        value = secret.reveal() if secret else ""
+        if value:
+            text = text.replace(value, "********")
+    return text
+
+
+def _described(exc: BaseException) -> str:
     if isinstance(exc, errors.VatsError):
         return str(exc)
     if isinstance(exc, OSError):
