@@ -80,10 +80,12 @@ def emulator_process(agents: int, seed: int, prerender_days: int) -> Iterator[st
         "--seed", str(seed), "--api-key", API_KEY, "--page-cap", "100000",
         "--prerender-days", str(prerender_days),
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # the emulator's company in Moscow time, as the figures' days are (whatever VATS_TZ says)
+    env = {**os.environ, "VATS_TZ": "Europe/Moscow"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
-        yield process.stdout.readline().strip()
+        yield process.stdout.readline().split()[3]  # emulator listening on URL (Ctrl-C stops)
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -61,13 +61,25 @@ def start_emulator(
         ],
         stdout=subprocess.PIPE,
         text=True,
+        env=emulator_environment(),
     )
     assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
-    if not url.startswith("http"):
+    line = proc.stdout.readline()
+    if not line.startswith("emulator listening on http"):
         proc.kill()
-        raise SystemExit(f"emulator did not start: {url!r}")
-    return proc, url, time.perf_counter() - started
+        raise SystemExit(f"emulator did not start: {line.strip()!r}")
+    return proc, emulator_url(line), time.perf_counter() - started
+
+
+def emulator_environment() -> dict[str, str]:
+    """The emulator's company in Moscow time, whatever VATS_TZ says here: the figures are
+    computed for Moscow days."""
+    return {**os.environ, "VATS_TZ": "Europe/Moscow"}
+
+
+def emulator_url(line: str) -> str:
+    """The base URL from the emulator's first line: `emulator listening on URL (...)`."""
+    return line.split()[3]
 
 
 def day_range(days: int) -> tuple[date, date]:

@@ -122,10 +122,12 @@ def _run_report(db: Path, out: Path, *args: str) -> float:
 
     started = time.perf_counter()
     result = CliRunner().invoke(
-        main, ["--db", str(db), "--env-file", "/dev/null", "report", "--out", str(out), *args]
+        main,
+        ["--db", str(db), "--env-file", "/dev/null", "report", "--out", str(out), *args],
+        standalone_mode=False,  # the command's exit code comes back as its return value
     )
     seconds = time.perf_counter() - started
-    if result.exit_code != 0:
+    if result.exit_code != 0 or result.return_value:
         raise SystemExit(f"report failed: {result.output}{result.exception!r}")
     return seconds
 

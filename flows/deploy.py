@@ -49,8 +49,8 @@ from vats_etl.accounts import Account, Accounts
 from vats_etl.flows.accounts import api_limit_name
 from vats_etl.flows.backfill import backfill
 from vats_etl.flows.daily import daily
-from vats_etl.flows.serve import DAILY_CRON, WEEKLY_CRON
 from vats_etl.flows.weekly import weekly_email_flow
+from vats_etl.schedules import DAILY_CRON, WEEKLY_CRON
 
 DEFAULT_POOL = "vats"
 TAG = "vats-etl-account"

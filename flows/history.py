@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from vats_etl import catalog, errors, pipeline, warehouse
+from vats_etl import summary as summary_lines
 from vats_etl.flows import runtime
 from vats_etl.pipeline import Chunk, RunSummary
 
@@ -55,20 +56,15 @@ def publish_read_copy() -> str:
 
 
 def summary_markdown(title: str, summary: RunSummary) -> str:
+    skipped = summary_lines.skipped_note(summary)
     lines = [
         f"# {title}",
         "",
         f"Run `{summary.run_id}`: **{summary.status}** in {summary.seconds:.1f} s"
-        + (f"; {summary.skipped} settled chunks skipped" if summary.skipped else ""),
+        + (f"; {skipped}" if skipped else ""),
         "",
-        "| kind | chunks | failed | rows received | rows loaded | rows quarantined |",
-        "|---|---:|---:|---:|---:|---:|",
+        *summary_lines.markdown_table(summary_lines.load_table(summary)),
     ]
-    for kind, t in sorted(summary.totals.items()):
-        lines.append(
-            f"| {kind} | {t.chunks} | {t.failed} | {t.rows_received} | {t.rows_loaded} "
-            f"| {t.rows_quarantined} |"
-        )
     if summary.failures:
         lines += ["", "## Failed chunks", ""]
         lines += [f"- `{chunk}`: {error}" for chunk, error in summary.failures]

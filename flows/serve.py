@@ -17,9 +17,8 @@ from prefect.types.entrypoint import EntrypointType
 
 from vats_etl.flows.daily import daily
 from vats_etl.flows.weekly import weekly_email_flow
+from vats_etl.schedules import DAILY_CRON, WEEKLY_CRON
 
-DAILY_CRON = "0 6 * * *"
-WEEKLY_CRON = "0 8 * * 1"
 DAILY_DEPLOYMENT = "vats-daily/daily"
 WEEKLY_DEPLOYMENT = "vats-weekly-email/weekly-email"
 

@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from vats_etl import errors, snapshots
+from vats_etl import summary as summary_lines
 from vats_etl.flows import runtime
 from vats_etl.flows.history import publish_read_copy
 from vats_etl.snapshots import Snapshot, SnapshotSummary
@@ -52,12 +53,7 @@ def summary_markdown(summary: SnapshotSummary) -> str:
         "",
         f"{summary.requests} requests; " + ("changes recorded" if summary.changed else "no change"),
         "",
-        "| table | rows seen | new versions | closed | unchanged |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {table} | {t.seen} | {t.opened} | {t.closed} | {t.unchanged} |"
-        for table, t in summary.tables.items()
+        *summary_lines.markdown_table(summary_lines.snapshot_table(summary)),
     ]
     if summary.skipped:
         lines += ["", "Skipped (not offered by this account; earlier versions stay open):", ""]

@@ -8,7 +8,8 @@ lowest first:
 - base: settings, errors and pure helpers every stage uses;
 - stages: the library (client, archive, parsing, the warehouse, reports, the webhook
   receiver, the emulator, ...): given their settings as arguments, never looking them up;
-- surfaces: the command line and the Prefect flows, which read the environment and wire
+- surfaces: the command line, the Prefect flows and every ``__main__`` module (a process's
+  entry point, such as ``python -m vats_etl.emulator``), which read the environment and wire
   the stages together.
 
 ``python -m tests.test_import_graph`` prints the graph (for docs/architecture.md).
@@ -34,7 +35,9 @@ SURFACES = (f"{PACKAGE}.cli", f"{PACKAGE}.flows")
 def layer(module: str) -> str:
     if module in BASE:
         return "base"
-    if any(module == s or module.startswith(f"{s}.") for s in SURFACES):
+    if module.endswith(".__main__") or any(
+        module == s or module.startswith(f"{s}.") for s in SURFACES
+    ):
         return "surfaces"
     return "stages"
 

@@ -1,4 +1,5 @@
-"""``python -m vats_etl.emulator`` serves until SIGTERM and prints its base URL first."""
+"""``python -m vats_etl.emulator`` (the `vats-etl emulator` command on its own) serves until
+SIGTERM and names its base URL in its first line."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ def module_entry(*options: str) -> Iterator[str]:
     )
     try:
         assert process.stdout is not None
-        base_url = process.stdout.readline().strip()
+        line = process.stdout.readline()
+        assert line.startswith("emulator listening on "), line
+        base_url = line.split()[3]
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/crmapi/v1")
         yield base_url
         process.send_signal(signal.SIGTERM)

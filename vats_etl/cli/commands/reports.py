@@ -1,0 +1,171 @@
+"""What managers read: the dashboards (`report`) and the weekly missed-call email."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from vats_etl.cli import options, output
+from vats_etl.cli.context import Context, pass_context
+from vats_etl.cli.failures import fail
+
+if TYPE_CHECKING:
+    from vats_etl.reports import Period
+    from vats_etl.weekly_email import Outgoing
+
+
+@click.command()
+@options.first_day("First day (YYYY-MM-DD), with --to.")
+@options.last_day("Last day, included.")
+@options.week("ISO week instead, e.g. 2026-W47.")
+@click.option("--department", help="Only this department (its name as the dashboards show it).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder [VATS_DASHBOARDS_DIR, else dashboards/].",
+)
+@pass_context
+def report(
+    ctx: Context,
+    date_from: date | None,
+    date_to: date | None,
+    week: Period | None,
+    department: str | None,
+    out: Path | None,
+) -> int:
+    """Write the dashboards: overview, missed calls, ratings (self-contained HTML).
+
+    The period is --week, or --from/--to (days in VATS_TZ, both included); by default the
+    last seven full days. Reads the published read copy, so it never blocks a load. Writes
+    overview.html, missed-calls.html (+ missed-calls.csv, the whole not-called-back list)
+    and ratings.html; with --department the names end in the department's name.
+    See docs/dashboards.md.
+    """
+    from vats_etl import dashboards, reports
+
+    settings = ctx.settings()
+    period = options.chosen_period(
+        date_from, date_to, week, lambda: dashboards.recent_period(settings)
+    )
+    target = out or settings.dashboards_dir or dashboards.default_out_dir()
+    started = time.perf_counter()
+    with output.console().status(f"building dashboards for {period.label()}"):
+        with reports.open_read(settings) as con:
+            reader = reports.Reader(con, period, department)
+            files = dashboards.build(reader)
+            meta = reader.meta()
+        written = dashboards.write_files(target, files)
+    for path in written:
+        click.echo(str(path))
+    if department is not None and department not in meta.departments:
+        known = ", ".join(meta.departments) or "none"
+        click.echo(
+            f"warning: no calls of department {department!r} in {period}; departments: {known}",
+            err=True,
+        )
+    cutoff = f"{meta.cutoff:%Y-%m-%d %H:%M}" if meta.cutoff else "no data"
+    click.echo(
+        f"{period.label()}: data up to {cutoff} ({settings.tz}); "
+        f"{time.perf_counter() - started:.1f} s",
+        err=True,
+    )
+    return 0
+
+
+@click.command("email-weekly")
+@options.week("ISO week, e.g. 2026-W47 [default: last week in VATS_TZ].")
+@click.option(
+    "--routing",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="VATS_EMAIL_ROUTING",
+    help="TOML file: department -> addresses (docs/operations.md) [VATS_EMAIL_ROUTING].",
+)
+@click.option("--dry-run", is_flag=True, help="Write the messages to --out instead of sending.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("weekly-email"),
+    show_default=True,
+    help="Folder for --dry-run (.eml and .html per message).",
+)
+@click.option(
+    "--cap",
+    type=click.IntRange(1, 1000),
+    default=25,
+    show_default=True,
+    help="Rows of the not-called-back list in the body; all of them go in a CSV attachment.",
+)
+@click.option(
+    "--late-after",
+    "late_after_min",
+    type=click.IntRange(1, 10080),
+    default=60,
+    show_default=True,
+    help="Minutes after which a callback is listed as late.",
+)
+@options.cafile
+@click.option(
+    "--only",
+    multiple=True,
+    help="Send only this message: a department of the routing file, or roll-up (repeatable).",
+)
+@pass_context
+def email_weekly(
+    ctx: Context,
+    week: Period | None,
+    routing: Path | None,
+    dry_run: bool,
+    out: Path,
+    cap: int,
+    late_after_min: int,
+    cafile: Path | None,
+    only: tuple[str, ...],
+) -> int:
+    """Send the weekly missed-call email: one message per department of the routing file
+    plus a roll-up to REPORT_TO, over SMTP_HOST/SMTP_PORT/SMTP_SECURITY (SMTP_USER and
+    SMTP_PASSWORD to log in), from REPORT_FROM.
+
+    Exits 1 when any message did not go, naming the messages that went and those that did
+    not. A week without misses still sends.
+    """
+    from vats_etl import dashboards, weekly_email
+
+    settings = ctx.settings()
+    period = week or dashboards.default_period(settings)
+    plan = weekly_email.load_routing(routing or settings.email_routing)
+    config = None if dry_run else weekly_email.SmtpConfig.from_settings(settings, cafile=cafile)
+    with output.console().status(f"composing the weekly email for {period.label()}"):
+        messages, warnings = weekly_email.prepare(
+            settings, period, plan, dry_run=dry_run, cap=cap, late_after_s=late_after_min * 60
+        )
+    if only:
+        unknown = sorted(set(only) - {m.key for m in messages})
+        if unknown:
+            keys = ", ".join(m.key for m in messages)
+            raise click.BadParameter(
+                f"no message {', '.join(unknown)}; messages: {keys}", param_hint="--only"
+            )
+        messages = [m for m in messages if m.key in only]
+        warnings = []
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if config is None:
+        for path in weekly_email.write_dry_run(messages, out):
+            click.echo(str(path))
+        click.echo(f"dry run: {len(messages)} messages for {period.iso_week} in {out}", err=True)
+        return 0
+
+    def report_one(outgoing: Outgoing, error: str | None) -> None:
+        status = "sent" if error is None else "NOT sent"
+        detail = "" if error is None else f": {error}"
+        click.echo(f"{status} {outgoing.key} -> {', '.join(outgoing.recipients)}{detail}")
+
+    result = weekly_email.send(messages, config, on_message=report_one)
+    if not result.ok:
+        return fail(result.summary())
+    click.echo(f"{result.summary()} for {period.iso_week}", err=True)
+    return 0
