@@ -1,8 +1,10 @@
--- The call-center KPIs of DESIGN.md, defined once: every kpi_* view aggregates through it,
--- so a definition cannot drift between daily, weekly, per-number and heatmap figures.
--- A macro, not a relation: it is an aggregate over whatever group the caller forms.
--- Misses add up: missed = recovered_callback + recovered_client + not_called_back + pending,
--- and not_called_back = recovered_late + lost.
+-- The call-center KPIs of inbound calls, defined once: every kpi_* view and the reports
+-- aggregate through it, so a definition cannot drift between daily, weekly, per-number,
+-- heatmap and report figures. A macro, not a relation: it is an aggregate over whatever
+-- group the caller forms.
+-- Misses add up: missed = recovered + not_called_back + pending,
+-- recovered = recovered_callback + recovered_client, not_called_back = recovered_late + lost.
+-- Shares of calls are of the calls a person could answer: answerable = offered - short_abandons.
 create or replace macro inbound_kpis(
     is_short_abandon, is_answered, is_missed, is_within_service_level, is_repeat_caller,
     wait_s, duration_s, recovery, time_to_recovery_s, uid, lost_contact_id, rating, outcome
@@ -22,7 +24,7 @@ create or replace macro inbound_kpis(
     recovered_callback := count(*) filter (where recovery = 'callback'),
     recovered_client := count(*) filter (where recovery = 'client_called_again'),
     -- W over without a recovery: reached late or still lost (never the pending ones)
-    not_called_back := count(*) filter (where outcome in ('recovered_late', 'lost')),
+    not_called_back := count(*) filter (where is_not_called_back(outcome)),
     recovered_late := count(*) filter (where outcome = 'recovered_late'),
     lost := count(*) filter (where outcome = 'lost'),
     pending := count(*) filter (where outcome = 'pending'),
@@ -35,7 +37,11 @@ create or replace macro inbound_kpis(
         where is_missed and uid = lost_contact_id and outcome = 'lost'
     ),
     repeat_caller_share := count(*) filter (where is_repeat_caller) / count(*),
-    rated_calls := count(rating),
-    rating_mean := avg(rating),
-    csat_share := count(*) filter (where rating >= 4) / nullif(count(rating), 0)
+    rated_calls := rating_kpis(rating).rated_calls,
+    rating_mean := rating_kpis(rating).rating_mean,
+    csat_share := rating_kpis(rating).csat_share,
+    recovered := count(*) filter (where recovery is not null),
+    answerable := count(*) filter (where not is_short_abandon),
+    missed_rate := count(*) filter (where is_missed)
+    / nullif(count(*) filter (where not is_short_abandon), 0)
 );
