@@ -992,6 +992,7 @@ def report(
     target = out or settings.dashboards_dir or dashboards.default_out_dir()
     started = time.perf_counter()
     with _console().status(f"building dashboards for {period.label()}"):
+        reports.prepare_read_copy(settings)
         with reports.open_read(settings) as con:
             reader = reports.Reader(con, period, department)
             files = dashboards.build(reader)
@@ -1078,7 +1079,7 @@ def email_weekly(
     Exits 1 when any message did not go, naming the messages that went and those that did
     not. A week without misses still sends.
     """
-    from vats_etl import dashboards, weekly_email
+    from vats_etl import dashboards, reports, weekly_email
     from vats_etl.reports import Period
 
     settings = ctx.settings()
@@ -1086,6 +1087,7 @@ def email_weekly(
     plan = weekly_email.load_routing(routing or settings.email_routing)
     config = None if dry_run else weekly_email.SmtpConfig.from_settings(settings, cafile=cafile)
     with _console().status(f"composing the weekly email for {period.label()}"):
+        reports.prepare_read_copy(settings)
         messages, warnings = weekly_email.prepare(
             settings, period, plan, dry_run=dry_run, cap=cap, late_after_s=late_after_min * 60
         )
@@ -1443,7 +1445,8 @@ def group_report(
     label, settings = _group_settings(ctx, group)
     period = _report_period(settings[0], date_from, date_to, week)
     with _console().status(f"reading {len(settings)} accounts for {period.label()}"):
-        data = group_report.read_group(settings, period, group=label)
+        unprepared = group_report.prepare_accounts(settings)
+        data = group_report.read_group(settings, period, group=label, unprepared=unprepared)
     target = out or dashboards.default_out_dir()
     click.echo(str(group_report.write_dashboard(target, data, group)))
     for problem in data.problems:
@@ -1490,7 +1493,8 @@ def group_email(
     sender = weekly_email.sender_of(shared, dry_run=dry_run)
     config = None if dry_run else weekly_email.SmtpConfig.from_settings(shared, cafile=cafile)
     with _console().status(f"reading {len(settings)} accounts for {period.label()}"):
-        data = group_report.read_group(settings, period, group=label)
+        unprepared = group_report.prepare_accounts(settings)
+        data = group_report.read_group(settings, period, group=label, unprepared=unprepared)
     message = group_report.compose_email(data, sender, to)
     for problem in data.problems:
         click.echo(f"warning: no data for {problem.account}: {problem.problem}", err=True)
