@@ -423,50 +423,46 @@ class Reader:
         return self._localize(frame, "started_at", "recovered_at")
 
     def has_events(self) -> bool:
-        """Did event webhooks (INCOMING with an employee) arrive for the period's calls?"""
+        """Did event webhooks say whose phone rang for the period's calls (employee_rings)?"""
         source, params = self._from("ic", "ic")
         found = self.con.sql(
-            "select exists (select 1 from webhook_events as we "
-            f"where upper(we.type) = 'INCOMING' and we.user_login is not null "
-            f"and we.callid in (select ic.uid from {source}))",
+            "select exists (select 1 from employee_rings as er "
+            f"where er.callid in (select ic.uid from {source}))",
             params=params,
         ).fetchall()
         return bool(found[0][0])
 
     def employee_activity(self) -> pl.DataFrame:
         """Per employee, for the period's calls (of the department): calls that rang their
-        phone, that they answered and misses that rang them without an answer — from the
-        event webhooks (missed_by_employee) — and misses they recovered by calling back,
-        from the call history alone. Most misses first."""
+        phone and those they answered (employee_rings), misses that rang them without an
+        answer (missed_by_employee) — from the event webhooks — and misses they recovered by
+        calling back, from the call history alone. Most misses first."""
         source, params = self._from("ic", "ic")
         mc_source, mc_params = self._from("mc", "mc")
-        frame = self.frame(
-            "with calls_of_period as (select ic.uid, ic.is_missed from " + source + "), "
-            "rang as (select distinct we.callid, we.user_login from webhook_events as we "
-            "  where upper(we.type) = 'INCOMING' and we.user_login is not null "
-            "  and we.callid in (select p.uid from calls_of_period as p)), "
-            "accepted as (select distinct we.callid, we.user_login from webhook_events as we "
-            "  where upper(we.type) = 'ACCEPTED' and we.user_login is not null "
-            "  and we.callid in (select p.uid from calls_of_period as p)), "
-            "ringing as (select r.user_login, count(*) as rang, count(a.callid) as answered, "
-            "  count(*) filter (where p.is_missed and a.callid is null) as missed "
-            "  from rang as r inner join calls_of_period as p on p.uid = r.callid "
-            "  left join accepted as a on a.callid = r.callid and a.user_login = r.user_login "
-            "  group by r.user_login), "
+        return self.frame(
+            f"with calls_of_period as (select ic.uid from {source}), "
+            "ringing as (select er.user_login, count(*) as rang, "
+            "  count(*) filter (where er.is_accepted) as answered from employee_rings as er "
+            "  where er.callid in (select p.uid from calls_of_period as p) "
+            "  group by er.user_login), "
+            "not_picked_up as (select mbe.user_login, count(*) as missed "
+            "  from missed_by_employee as mbe "
+            "  where mbe.uid in (select p.uid from calls_of_period as p) "
+            "  group by mbe.user_login), "
             "callbacks as (select mc.recovered_by_login as user_login, "
-            "  count(*) as callbacks_made from " + mc_source + " "
+            f"  count(*) as callbacks_made from {mc_source} "
             "  and mc.recovery = 'callback' and mc.recovered_by_login is not null "
             "  group by all) "
             "select coalesce(rg.user_login, cb.user_login) as user_login, "
             "coalesce(u.user_name, coalesce(rg.user_login, cb.user_login)) as user_name, "
             "coalesce(rg.rang, 0) as rang, coalesce(rg.answered, 0) as answered, "
-            "coalesce(rg.missed, 0) as missed, coalesce(cb.callbacks_made, 0) as callbacks_made "
+            "coalesce(np.missed, 0) as missed, coalesce(cb.callbacks_made, 0) as callbacks_made "
             "from ringing as rg full join callbacks as cb on cb.user_login = rg.user_login "
+            "left join not_picked_up as np on np.user_login = rg.user_login "
             "left join users as u on u.user_login = coalesce(rg.user_login, cb.user_login) "
             "order by missed desc, callbacks_made desc, user_login",
             [*params, *mc_params],
         )
-        return frame
 
     def rating_distribution(self) -> pl.DataFrame:
         source, params = self._from("r", "r")
