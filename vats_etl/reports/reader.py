@@ -2,7 +2,8 @@
 department) → the frames and dataclasses of :mod:`vats_etl.reports.pages`.
 
 Python here asks, it never defines: every figure of inbound calls is aggregated with the
-``inbound_kpis`` macro the ``kpi_*`` views use, every rating figure with ``rating_kpis``
+``inbound_kpis`` macro the ``kpi_*`` views use (or its counts alone, ``inbound_counts``,
+where a table shows no times), every rating figure with ``rating_kpis``
 (and its Wilson bound), the employee ranking with ``is_ranked_sample`` and ``rating_rank``
 as ``rating_by_employee`` ranks, and what counts as a headline call is the views' own
 ``is_headline`` / ``segment``. A period the views have no pre-aggregated rows for (any
@@ -32,12 +33,20 @@ from vats_etl.reports.catalogue import (
 from vats_etl.reports.pages import Meta, Missed, Overview, Ratings
 from vats_etl.reports.period import Period
 
-# Every figure of inbound calls, one column each (sql/inbound_kpis.sql): over `ic`.
+# Every figure of inbound calls as one struct (sql/inbound_kpis.sql): over `ic`. Made in a
+# subquery and unnested outside it (see _kpis_by): unnest(inbound_kpis(...)) plans ~3x slower.
 INBOUND_KPIS = """
-    unnest(inbound_kpis(
+    inbound_kpis(
         ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.is_within_service_level,
         ic.is_repeat_caller, ic.wait_s, ic.duration_s, ic.recovery, ic.time_to_recovery_s,
         ic.uid, ic.lost_contact_id, ic.rating, ic.outcome
+    )
+"""
+# Its counts and rates of calls only, for tables that show no times: the medians and
+# percentiles of inbound_kpis are what costs (sql/inbound_counts.sql).
+INBOUND_COUNTS = """
+    unnest(inbound_counts(
+        ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.recovery, ic.outcome
     ))
 """
 # Every rating figure, one column each (sql/rating_kpis.sql): over `r`.
@@ -45,10 +54,10 @@ RATING_KPIS = "unnest(rating_kpis(r.rating))"
 
 # Columns of inbound_calls every page needs (a narrow copy is cheap to make and to scan).
 _INBOUND_COLUMNS = (
-    "uid, client, local_date, started_at, weekday, local_hour, week_start, department, "
-    "diversion, user_login, hours, segment, is_headline, reason, is_short_abandon, "
-    "is_answered, is_missed, is_within_service_level, is_repeat_caller, recovery, "
-    "time_to_recovery_s, lost_contact_id, outcome, wait_s, duration_s, rating"
+    "uid, local_date, weekday, local_hour, week_start, department, diversion, user_login, "
+    "segment, is_headline, reason, is_short_abandon, is_answered, is_missed, "
+    "is_within_service_level, is_repeat_caller, recovery, time_to_recovery_s, "
+    "lost_contact_id, outcome, wait_s, duration_s, rating"
 )
 
 _scopes = itertools.count()
@@ -66,6 +75,14 @@ def read_kpi_settings(con: duckdb.DuckDBPyConnection) -> KpiSettings:
         return KpiSettings()
     tz, *values = found[0]
     return KpiSettings(tz, *(int(v) for v in values))
+
+
+def _kpis_by(keys: Sequence[str], source: str) -> str:
+    """`select <keys>, <every KPI> from <source> group by <keys>` (columns of `ic`)."""
+    inner = ", ".join([*(f"ic.{k}" for k in keys), f"{INBOUND_KPIS} as kpis"])
+    group = f" group by {', '.join(f'ic.{k}' for k in keys)}" if keys else ""
+    outer = ", ".join([*(f"x.{k}" for k in keys), "unnest(x.kpis)"])
+    return f"select {outer} from (select {inner} from {source}{group}) as x"
 
 
 def _zero_counts(frame: pl.DataFrame) -> pl.DataFrame:
@@ -238,25 +255,25 @@ class Reader:
         """The headline KPIs; the rating ones are of every rated call of the period, so
         their response rate is of every answered call."""
         source, params = self._from("ic", "ic", period, headline=True)
-        found = self.rows(f"select {INBOUND_KPIS} from {source}", params)[0]
+        found = self.rows(_kpis_by((), source), params)[0]
         rated_source, rated_params = self._from("r", "r", period)
         all_source, all_params = self._from("ic", "ic", period)
         found.update(
             self.rows(
                 "select rated.*, response_rate(rated.rated_calls, inbound.answered) "
                 f"as response_rate from (select {RATING_KPIS} from {rated_source}) as rated "
-                f"cross join (select {INBOUND_KPIS} from {all_source}) as inbound",
+                f"cross join (select {INBOUND_COUNTS} from {all_source}) as inbound",
                 [*rated_params, *all_params],
             )[0]
         )
         return found
 
     def _by_headline(self, *keys: str) -> pl.DataFrame:
-        """The KPIs of the period's calls grouped by `keys` and ``is_headline``."""
+        """The counts of the period's calls grouped by `keys` and ``is_headline``."""
         source, params = self._from("ic", "ic")
         columns = ", ".join(f"ic.{k}" for k in keys)
         return self.frame(
-            f"select {columns}, ic.is_headline, {INBOUND_KPIS} from {source} "
+            f"select {columns}, ic.is_headline, {INBOUND_COUNTS} from {source} "
             f"group by {columns}, ic.is_headline",
             params,
         )
@@ -305,11 +322,7 @@ class Reader:
         `is_complete`: the data covers the whole week (charts leave the others out)."""
         source, params = self._from("ic", "ic", self.trend, headline=True)
         return self._mark_complete(
-            self.frame(
-                f"select ic.week_start, {INBOUND_KPIS} from {source} "
-                "group by ic.week_start order by ic.week_start",
-                params,
-            )
+            self.frame(_kpis_by(("week_start",), source) + " order by week_start", params)
         )
 
     def _mark_complete(self, weekly: pl.DataFrame) -> pl.DataFrame:
@@ -326,7 +339,7 @@ class Reader:
         source, params = self._from("ic", "ic")
         found = self.frame(
             "select case when grouping(ic.segment) = 1 then 'total' else ic.segment end "
-            f"as segment, {INBOUND_KPIS} from {source} group by rollup (ic.segment)",
+            f"as segment, {INBOUND_COUNTS} from {source} group by rollup (ic.segment)",
             params,
         )
         labels = {**SEGMENTS_RU, "total": TOTAL_RU}
@@ -375,7 +388,7 @@ class Reader:
         source, params = self._from("ic", "ic", headline=True)
         case = " ".join(f"when ic.time_to_recovery_s < {e} then {i}" for i, e in enumerate(edges))
         found = self.frame(
-            f"select case {case} else {len(edges) - 1} end as bin, {INBOUND_KPIS} "
+            f"select case {case} else {len(edges) - 1} end as bin, {INBOUND_COUNTS} "
             f"from {source} and ic.recovery is not null group by bin",
             params,
         ).select(
@@ -392,7 +405,7 @@ class Reader:
         source, params = self._from("ic", "ic", headline=True)
         key = f"coalesce(ic.{column}, '—')"
         return self.frame(
-            f"select * from (select {key} as {column}, {INBOUND_KPIS} from {source} "
+            f"select * from (select {key} as {column}, {INBOUND_COUNTS} from {source} "
             f"group by {key}) order by missed desc, {column}",
             params,
         )
@@ -401,7 +414,7 @@ class Reader:
         source, params = self._from("ic", "ic", headline=True)
         frame = self.frame(
             "select reason, missed, recovered, pending, not_called_back from ("
-            f"select ic.reason, {INBOUND_KPIS} from {source} and ic.is_missed "
+            f"select ic.reason, {INBOUND_COUNTS} from {source} and ic.is_missed "
             "group by ic.reason) order by missed desc, reason",
             params,
         )
@@ -498,7 +511,7 @@ class Reader:
             "  arg_max(r.department, r.started_at) as department, "
             f"  {RATING_KPIS} from {source} and r.user_login is not null group by r.user_login"
             "), inbound as ("
-            f"  select ic.user_login, {INBOUND_KPIS} "
+            f"  select ic.user_login, {INBOUND_COUNTS} "
             f"  from {ic_source} and ic.user_login is not null group by ic.user_login"
             "), scored as ("
             "  select rt.*, coalesce(i.answered, 0) as answered, "
