@@ -10,7 +10,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from vats_etl import dashboards, errors, weekly_email
+from vats_etl import dashboards, errors, reports, weekly_email
 from vats_etl.flows import runtime
 from vats_etl.flows.accounts import per_account
 from vats_etl.reports import Period
@@ -23,6 +23,7 @@ def build_dashboards(out: str | None = None) -> list[str]:
     rt = runtime.current()
     period = dashboards.recent_period(rt.settings, rt.clock())
     target = Path(out) if out else (rt.settings.dashboards_dir or dashboards.default_out_dir())
+    reports.prepare_read_copy(rt.settings)
     return [str(p) for p in dashboards.write(rt.settings, period, target, now=rt.clock())]
 
 
@@ -33,6 +34,7 @@ def compose_weekly(
     rt = runtime.current()
     period = Period.week(week) if week else dashboards.default_period(rt.settings, rt.clock())
     routing_file = Path(routing) if routing else rt.settings.email_routing
+    reports.prepare_read_copy(rt.settings)
     return weekly_email.prepare(
         rt.settings,
         period,

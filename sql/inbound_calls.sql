@@ -53,6 +53,18 @@ inbound as (
     left join department_hours as dh
         on dh.department = ce.department and dh.weekday = ce.weekday
     where ce.direction = 'in' and ce.started_at is not null
+),
+
+segmented as (
+    select
+        i.*,
+        -- every call is in exactly one segment, so offered adds up over the three
+        case
+            when not i.is_in_hours then 'after_hours'
+            when i.department = 'Без отдела' then 'unrouted'
+            else 'in_hours'
+        end as segment
+    from inbound as i
 )
 
 select
@@ -90,8 +102,19 @@ select
     io.recovery_deadline_at,
     io.lost_contact_id,
     io.next_contact_at,
-    io.outcome
-from inbound as i
+    io.outcome,
+    case
+        when not io.is_missed then null
+        when i.destination = 'offtime' then 'offtime'
+        when i.destination in ('vm', 'am') then 'voicemail'
+        when i.destination = 'ivr' then 'ivr'
+        when i.status = 'busy' then 'busy'
+        when i.status = 'cancel' then 'cancel'
+        else 'no_answer'
+    end as reason,
+    i.segment,
+    i.segment = 'in_hours' as is_headline
+from segmented as i
 inner join inbound_outcomes as io on io.uid = i.uid;
 
 comment on view inbound_calls is 'Inbound external calls (the KPIs'' "offered") with their local buckets, the department they count for (calls_enriched) and their outcome under kpi_settings (inbound_outcomes): answered, short abandon, missed, service level, repeat caller, recovery. Every KPI view aggregates this. Each call is classified in_hours / after_hours (column hours). Calls whose history has not arrived (no started_at) are not here.';
@@ -110,3 +133,6 @@ comment on column inbound_calls.lost_contact_id is 'For a miss: uid of the first
 comment on column inbound_calls.hours is 'in_hours or after_hours. after_hours when the PBX itself treated the company as closed (destination offtime or onduty), on a day of holidays (the company''s or the department''s), or outside the department''s schedule: its rows of department_hours when it has any, else kpi_settings.work_days between work_start (included) and work_end (excluded), local time. Headline figures are in hours; nothing is dropped: offered = in hours + after hours.';
 comment on column inbound_calls.department is 'Department the call counts for: the call''s group_name, else the employee''s department at call time, else ''Без отдела'' (calls_enriched.department).';
 comment on column inbound_calls.weekday is 'Local ISO weekday of the call: 1 = Monday ... 7 = Sunday.';
+comment on column inbound_calls.reason is 'For a miss, why it was missed: offtime (out of hours), voicemail (destination vm/am), ivr (hung up in the menu), busy, cancel (the client hung up while ringing), no_answer (anything else); null for other calls.';
+comment on column inbound_calls.segment is 'in_hours (working hours, a department took the call), after_hours (hours = after_hours) or unrouted (working hours, no department: department ''Без отдела'', e.g. hung up in the IVR). Every call is in one segment: offered = the three added up.';
+comment on column inbound_calls.is_headline is 'segment = in_hours: the calls the headline figures of the dashboards and the weekly email count.';

@@ -39,3 +39,6 @@ comment on column kpi_by_number_weekly.repeat_caller_share is 'Share of offered 
 comment on column kpi_by_number_weekly.rated_calls is 'Inbound calls with a client rating (ratings without a loaded call are in ratings only).';
 comment on column kpi_by_number_weekly.rating_mean is 'Mean rating 1-5 of rated_calls; not rated is never a score.';
 comment on column kpi_by_number_weekly.csat_share is 'Share of rated_calls rated 4 or 5.';
+comment on column kpi_by_number_weekly.recovered is 'Missed calls recovered within W, either way: recovered_callback + recovered_client.';
+comment on column kpi_by_number_weekly.answerable is 'offered - short_abandons: the calls every share of calls here is a share of.';
+comment on column kpi_by_number_weekly.missed_rate is 'missed / (offered - short_abandons), 0..1.';

@@ -41,3 +41,6 @@ comment on column kpi_daily.repeat_caller_share is 'Share of offered calls whose
 comment on column kpi_daily.rated_calls is 'Inbound calls with a client rating (ratings without a loaded call are in ratings only).';
 comment on column kpi_daily.rating_mean is 'Mean rating 1-5 of rated_calls; not rated is never a score.';
 comment on column kpi_daily.csat_share is 'Share of rated_calls rated 4 or 5.';
+comment on column kpi_daily.recovered is 'Missed calls recovered within W, either way: recovered_callback + recovered_client.';
+comment on column kpi_daily.answerable is 'offered - short_abandons: the calls every share of calls here is a share of.';
+comment on column kpi_daily.missed_rate is 'missed / (offered - short_abandons), 0..1.';

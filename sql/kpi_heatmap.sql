@@ -48,3 +48,6 @@ comment on column kpi_heatmap.repeat_caller_share is 'Share of offered calls who
 comment on column kpi_heatmap.rated_calls is 'Inbound calls with a client rating (ratings without a loaded call are in ratings only).';
 comment on column kpi_heatmap.rating_mean is 'Mean rating 1-5 of rated_calls; not rated is never a score.';
 comment on column kpi_heatmap.csat_share is 'Share of rated_calls rated 4 or 5.';
+comment on column kpi_heatmap.recovered is 'Missed calls recovered within W, either way: recovered_callback + recovered_client.';
+comment on column kpi_heatmap.answerable is 'offered - short_abandons: the calls every share of calls here is a share of.';
+comment on column kpi_heatmap.missed_rate is 'missed / (offered - short_abandons), 0..1.';

@@ -1,24 +1,5 @@
 create or replace view missed_by_employee as
-with rang as (
-    -- a call ringing a department gives one INCOMING per employee whose phone rang
-    select
-        we.callid,
-        we.user_login,
-        min(we.received_at) as rang_at
-    from webhook_events as we
-    where upper(we.type) = 'INCOMING' and we.user_login is not null
-    group by we.callid, we.user_login
-),
-
-accepted as (
-    select distinct
-        we.callid,
-        we.user_login
-    from webhook_events as we
-    where upper(we.type) = 'ACCEPTED' and we.user_login is not null
-),
-
-user_versions as (
+with user_versions as (
     select
         uh.user_login,
         uh.user_name,
@@ -45,15 +26,12 @@ select
     mc.weekday,
     mc.week_start
 from missed_calls as mc
-inner join rang as r on r.callid = mc.uid
+inner join employee_rings as r on r.callid = mc.uid and not r.is_accepted
 left join user_versions as uv
     on
         uv.user_login = r.user_login
         and mc.started_at >= uv.version_from
-        and (mc.started_at < uv.version_to or uv.version_to = 'infinity')
-where not exists (
-    select 1 from accepted as a where a.callid = r.callid and a.user_login = r.user_login
-);
+        and (mc.started_at < uv.version_to or uv.version_to = 'infinity');
 
 comment on view missed_by_employee is 'Who did not pick up: one row per missed call (missed_calls) and employee whose phone rang for it without that employee answering, from the PBX''s event webhooks (webhook_events: an INCOMING for the call id and the employee, no ACCEPTED of theirs). Empty without event webhooks: the call history names only the employee who answered, so a miss carries nobody.';
 comment on column missed_by_employee.uid is 'The missed call (missed_calls.uid, the events'' callid).';

@@ -9,14 +9,7 @@ select
     ic.user_login,
     ic.wait_s,
     ic.hours,
-    case
-        when ic.destination = 'offtime' then 'offtime'
-        when ic.destination in ('vm', 'am') then 'voicemail'
-        when ic.destination = 'ivr' then 'ivr'
-        when ic.status = 'busy' then 'busy'
-        when ic.status = 'cancel' then 'cancel'
-        else 'no_answer'
-    end as reason,
+    ic.reason,
     ic.recovery,
     ic.recovered_at,
     ic.time_to_recovery_s,
@@ -29,7 +22,9 @@ select
     ic.local_date,
     ic.local_hour,
     ic.weekday,
-    ic.week_start
+    ic.week_start,
+    ic.segment,
+    ic.is_headline
 from inbound_calls as ic
 where ic.is_missed;
 

@@ -1,17 +1,10 @@
 create or replace view rating_by_employee as
-with settings as (
-    select ks.min_rating_sample from kpi_settings as ks limit 1
-),
-
-rated as (
+with rated as (
     select
         r.user_login,
         arg_max(r.user_name, coalesce(r.started_at, 'infinity'::timestamptz)) as user_name,
-        count(*) as rated_calls,
         count(*) filter (where not r.is_call_loaded) as rated_without_call,
-        avg(r.rating) as rating_mean,
-        count(*) filter (where r.is_csat) as csat_calls,
-        count(*) filter (where r.is_dsat) as dsat_calls,
+        unnest(rating_kpis(r.rating)),
         min(r.started_at) as first_rated_call_at,
         max(r.started_at) as last_rated_call_at
     from ratings as r
@@ -24,7 +17,7 @@ answered as (
         c.user_login,
         count(*) as answered_calls
     from calls as c
-    where c.direction = 'in' and c.status = 'success' and c.user_login is not null
+    where is_answered_call(c.direction, c.status) and c.user_login is not null
     group by c.user_login
 ),
 
@@ -32,21 +25,8 @@ scored as (
     select
         rt.*,
         coalesce(a.answered_calls, 0) as answered_calls,
-        rt.csat_calls / rt.rated_calls as csat_share,
-        rt.dsat_calls / rt.rated_calls as dsat_share,
-        -- Wilson score interval, 95 %, lower bound of the CSAT share
-        (
-            rt.csat_calls / rt.rated_calls
-            + 1.959963984540054 ^ 2 / (2 * rt.rated_calls)
-            - 1.959963984540054 * sqrt(
-                (rt.csat_calls / rt.rated_calls) * (1 - rt.csat_calls / rt.rated_calls)
-                / rt.rated_calls
-                + 1.959963984540054 ^ 2 / (4 * rt.rated_calls ^ 2)
-            )
-        ) / (1 + 1.959963984540054 ^ 2 / rt.rated_calls) as csat_wilson_lower,
-        rt.rated_calls >= s.min_rating_sample as is_ranked
+        is_ranked_sample(rt.rated_calls) as is_ranked
     from rated as rt
-    cross join settings as s
     left join answered as a on a.user_login = rt.user_login
 )
 
@@ -56,7 +36,7 @@ select
     sc.rated_calls,
     sc.rated_without_call,
     sc.answered_calls,
-    sc.rated_calls / nullif(sc.answered_calls, 0) as response_rate,
+    response_rate(sc.rated_calls, sc.answered_calls) as response_rate,
     sc.rating_mean,
     sc.csat_calls,
     sc.dsat_calls,
@@ -64,10 +44,7 @@ select
     sc.dsat_share,
     sc.csat_wilson_lower,
     sc.is_ranked,
-    case
-        when sc.is_ranked
-            then rank() over (partition by sc.is_ranked order by sc.csat_wilson_lower desc)
-    end as rating_rank,
+    rating_rank(sc.csat_wilson_lower, sc.is_ranked) as rating_rank,
     sc.first_rated_call_at,
     sc.last_rated_call_at
 from scored as sc

@@ -2,8 +2,8 @@ create or replace view ratings as
 select
     ce.uid,
     ce.rating,
-    ce.rating >= 4 as is_csat,
-    ce.rating <= 2 as is_dsat,
+    is_csat_rating(ce.rating) as is_csat,
+    is_dsat_rating(ce.rating) as is_dsat,
     ce.started_at is not null as is_call_loaded,
     ce.direction,
     ce.status,

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from bench.report_bench import build_warehouse
@@ -19,7 +20,14 @@ from vats_etl import catalog, warehouse
 from vats_etl.accounts import Accounts, load_accounts
 from vats_etl.config import load_settings
 from vats_etl.emulator import Emulator
-from vats_etl.group_report import AccountKpis, rank, read_group, render_dashboard, totals
+from vats_etl.group_report import (
+    AccountKpis,
+    prepare_accounts,
+    rank,
+    read_group,
+    render_dashboard,
+    totals,
+)
 from vats_etl.reports import NO_DEPARTMENT, Period
 
 pytestmark = pytest.mark.timeout(300)
@@ -155,6 +163,40 @@ def test_the_page_ranks_escapes_and_runs_no_script(accounts: Accounts, tmp_path:
     assert [n for _, n in sorted(zip(order, COMPANIES, strict=True))] == [a.account for a in ranked]
     assert 'data-account="never"' in html and "нет данных" in html
     assert "warning: no data for never" in err
+
+
+def test_group_commands_upgrade_an_account_an_older_version_left(
+    accounts: Accounts, tmp_path: Path
+) -> None:
+    """Reading an account never writes it: read_group lists an account whose warehouse an
+    older vats-etl left with that reason; group-report prepares every account first, so
+    that one is upgraded and ranked like the others."""
+    left = accounts.get("north-c")
+    files = (left.db_path, warehouse.read_copy_path(left.db_path))
+    for path in files:
+        with duckdb.connect(str(path)) as old:
+            old.execute("update schema_state set sql_digest = 'older'")
+    data = read_group(group_settings(accounts), WEEK, group="north", now=NOW)
+    assert [(a.account, "older vats-etl" in (a.problem or "")) for a in data.problems] == [
+        ("never", False),
+        ("north-c", True),
+    ]
+    assert not any(warehouse.schema_is_current(f) for f in files)  # read, not written
+    listed = read_group(
+        group_settings(accounts), WEEK, group="north", now=NOW, unprepared={"north-a": "why"}
+    )
+    assert {a.account: a.problem for a in listed.problems}["north-a"] == "why"
+    env = {"VATS_ACCOUNTS": str(accounts.path), "VATS_DASHBOARDS_DIR": str(tmp_path)}
+    code, _, err = support.cli(
+        "--env-file", "/dev/null", "group-report", "--group", "north", "--week", "2024-W23",
+        env=env,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "no data for north-c" not in err and "no data for never" in err
+    assert all(warehouse.schema_is_current(f) for f in files)
+    assert prepare_accounts(group_settings(accounts)) == {}
+    again = read_group(group_settings(accounts), WEEK, group="north", now=NOW)
+    assert [a.account for a in again.problems] == ["never"]
 
 
 def test_the_roll_up_email_goes_over_smtp(accounts: Accounts, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 from tests.browser import support as small
 from tests.sql.helpers import DAY, HOUR, MIN, T0, call, callback, fresh, insert_calls, miss, set_kpi
 from vats_etl import errors, reports, warehouse
+from vats_etl.config import Settings
 from vats_etl.reports import Period, Reader, Tile
 
 WEEK = Period.week("2024-W10")  # Monday 4 March 2024 (T0 = 12:00 Moscow) .. Sunday 10 March
@@ -49,13 +50,20 @@ def test_utc_bounds_follow_the_zone() -> None:
     assert end == datetime(2024, 3, 10, 21, 0, tzinfo=UTC)
 
 
+def wilson_lower(con: duckdb.DuckDBPyConnection, successes: int, n: int) -> float | None:
+    """The warehouse's Wilson lower bound (sql/wilson_lower.sql)."""
+    found = con.sql("select wilson_lower(?, ?)", params=[successes, n]).fetchall()
+    return None if found[0][0] is None else float(found[0][0])
+
+
 def test_wilson_lower_bound() -> None:
-    assert reports.wilson_lower(0, 0) is None
-    assert reports.wilson_lower(10, 10) == pytest.approx(0.7225, abs=1e-4)
-    assert reports.wilson_lower(5, 10) == pytest.approx(0.2366, abs=1e-4)
-    assert reports.wilson_lower(0, 5) == pytest.approx(0.0, abs=1e-12)
+    con = fresh()
+    assert wilson_lower(con, 0, 0) is None
+    assert wilson_lower(con, 10, 10) == pytest.approx(0.7225, abs=1e-4)
+    assert wilson_lower(con, 5, 10) == pytest.approx(0.2366, abs=1e-4)
+    assert wilson_lower(con, 0, 5) == pytest.approx(0.0, abs=1e-12)
     # more evidence for the same share ranks higher
-    assert reports.wilson_lower(90, 100) > reports.wilson_lower(9, 10)  # type: ignore[operator]
+    assert wilson_lower(con, 90, 100) > wilson_lower(con, 9, 10)  # type: ignore[operator]
 
 
 def test_tile_change_and_verdict() -> None:
@@ -232,7 +240,7 @@ def test_ratings_page(con: duckdb.DuckDBPyConnection) -> None:
     employees = {r["user_login"]: r for r in page.employees.to_dicts()}
     ivanov = employees["ivanov"]
     assert ivanov["rated_calls"] == 2 and ivanov["csat_share"] == 0.5
-    assert ivanov["csat_wilson_lower"] == pytest.approx(reports.wilson_lower(1, 2))
+    assert ivanov["csat_wilson_lower"] == pytest.approx(wilson_lower(con, 1, 2))
     assert ivanov["answered"] == 2 and ivanov["response_rate"] == 1.0
     assert not ivanov["is_ranked"] and ivanov["rating_rank"] is None  # sample below 10
     assert page.low["uid"].to_list() == ["a2"]
@@ -269,9 +277,9 @@ def test_no_warehouse_is_a_clear_error(tmp_path: Path) -> None:
         pass
 
 
-def test_a_read_copy_of_an_older_version_is_upgraded_before_reading(tmp_path: Path) -> None:
-    """An older vats-etl's read copy lacks what this one reads: a report must not show
-    zeros for it (a missing KPI reads as 0), so the warehouse is upgraded and republished."""
+def older_warehouse(tmp_path: Path) -> Settings:
+    """A warehouse and its read copy as an older vats-etl left them: another digest of
+    sql/, and a kpi_weekly without most of today's columns."""
     settings = small.settings_for(tmp_path / "vats.duckdb")
     with warehouse.connect(settings.db_path, company=warehouse.Company("Europe/Moscow")) as con:
         insert_calls(
@@ -288,6 +296,14 @@ def test_a_read_copy_of_an_older_version_is_upgraded_before_reading(tmp_path: Pa
             old.execute("update schema_state set sql_digest = 'older'")
             old.execute("create or replace view kpi_weekly as select 1 as offered")
         assert not warehouse.schema_is_current(path)
+    return settings
+
+
+def test_a_read_copy_of_an_older_version_is_upgraded_before_reading(tmp_path: Path) -> None:
+    """An older vats-etl's read copy lacks what this one reads: a report must not show
+    zeros for it (a missing KPI reads as 0), so the warehouse is upgraded and republished."""
+    settings = older_warehouse(tmp_path)
+    reports.prepare_read_copy(settings)
     with reports.open_read(settings) as con:
         kpis, _ = Reader(con, WEEK).kpis()
         columns = con.sql("select * from kpi_weekly").columns
@@ -297,6 +313,36 @@ def test_a_read_copy_of_an_older_version_is_upgraded_before_reading(tmp_path: Pa
         assert warehouse.schema_is_current(path)
     with duckdb.connect(str(settings.db_path), read_only=True) as con:
         assert con.sql("select tz from kpi_settings").fetchall() == [("Europe/Moscow",)]
+
+
+def test_opening_for_reading_never_writes(tmp_path: Path) -> None:
+    """open_read refuses what an older version left (it would read as zeros) and leaves
+    both files as they were: upgrading is prepare_read_copy's job, and only its."""
+    settings = older_warehouse(tmp_path)
+    files = (settings.db_path, warehouse.read_copy_path(settings.db_path))
+    before = [f.read_bytes() for f in files]
+    with pytest.raises(errors.WarehouseError, match="older vats-etl"), reports.open_read(settings):
+        pass
+    assert [f.read_bytes() for f in files] == before
+    assert not any(warehouse.schema_is_current(f) for f in files)
+    # a current one is read as it is: preparing it writes nothing either
+    reports.prepare_read_copy(settings)
+    before = [f.read_bytes() for f in files]
+    assert reports.prepare_read_copy(settings) == files[1]
+    with reports.open_read(settings) as con:
+        assert con.sql("select count(*) from calls").fetchall() == [(3,)]
+    assert [f.read_bytes() for f in files] == before
+
+
+def test_the_report_command_upgrades_an_older_warehouse_first(tmp_path: Path) -> None:
+    settings = older_warehouse(tmp_path)
+    code, out, err = small.cli(
+        "--db", str(settings.db_path), "report", "--week", str(WEEK), "--out", str(tmp_path / "d")
+    )
+    assert code == 0, err
+    assert "overview.html" in out
+    for path in (settings.db_path, warehouse.read_copy_path(settings.db_path)):
+        assert warehouse.schema_is_current(path)
 
 
 # -- the same figures as the analyst layer's KPI views (emulated company) ---------------------

@@ -10,8 +10,10 @@ cut-off with no conversation since: `unreached_contacts`), then the lowest servi
 The group's totals add the counts; its shares are weighted by what they are shares of (SL
 and answer rate by calls offered without short abandons, ASA by calls answered).
 
-An account that never loaded a call (no read copy, or the catalog's empty one) or whose copy
-cannot be read is listed with the reason, never dropped silently. The page is one
+Reading never writes: :func:`prepare_accounts` is the step before it that brings each
+account's read copy up to this version (:func:`reports.prepare_read_copy`). An account that
+never loaded a call (no read copy, or the catalog's empty one) or whose copy cannot be
+prepared or read is listed with the reason, never dropped silently. The page is one
 self-contained file without scripts; the email is inline-CSS tables, like the weekly email.
 """
 
@@ -109,6 +111,24 @@ def read_account(settings: Settings, period: Period, now: datetime) -> AccountKp
     return AccountKpis(name, settings.tz, kpis, previous, cutoff)
 
 
+def prepare_account(settings: Settings) -> str | None:
+    """Bring the account's read copy up to this version; why it could not be, or None."""
+    try:
+        reports.prepare_read_copy(settings)
+    except errors.VatsError as exc:
+        return str(exc)
+    return None
+
+
+def prepare_accounts(settings: Sequence[Settings], *, parallel: int = 4) -> dict[str, str]:
+    """The step before :func:`read_group`: every account's read copy brought up to this
+    version (a check, unless an older vats-etl wrote it). Returns the accounts that could
+    not be prepared, with why: :func:`read_group` lists them with that reason."""
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(settings) or 1))) as pool:
+        problems = list(pool.map(prepare_account, settings))
+    return {s.account or "-": p for s, p in zip(settings, problems, strict=True) if p}
+
+
 def rank(accounts: Sequence[AccountKpis]) -> list[AccountKpis]:
     """Worst first: most lost contacts, then the lowest service level (an account without
     calls has none and goes after those with one), then by name; unreadable ones last."""
@@ -138,14 +158,14 @@ def totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The group's KPIs from its accounts' KPIs."""
     found: dict[str, Any] = {k: sum(int(r.get(k) or 0) for r in rows) for k in COUNTS}
 
-    def offered_net(r: Mapping[str, Any]) -> float:
-        return float((r.get("offered") or 0) - (r.get("short_abandons") or 0))
+    def answerable(r: Mapping[str, Any]) -> float:
+        return float(r.get("answerable") or 0)
 
     def answered(r: Mapping[str, Any]) -> float:
         return float(r.get("answered") or 0)
 
-    found["service_level"] = _weighted(rows, "service_level", offered_net)
-    found["answer_rate"] = _weighted(rows, "answer_rate", offered_net)
+    found["service_level"] = _weighted(rows, "service_level", answerable)
+    found["answer_rate"] = _weighted(rows, "answer_rate", answerable)
     found["asa_s"] = _weighted(rows, "asa_s", answered)
     return found
 
@@ -157,11 +177,21 @@ def read_group(
     group: str,
     now: datetime | None = None,
     parallel: int = 4,
+    unprepared: Mapping[str, str] | None = None,
 ) -> GroupData:
-    """Every account's KPIs of `period` (each read-only from its read copy), ranked."""
+    """Every account's KPIs of `period` (each read-only from its read copy), ranked; the
+    accounts of `unprepared` (see :func:`prepare_accounts`) are listed with its reason."""
     now = now or datetime.now(UTC)
+    unprepared = unprepared or {}
+
+    def read(s: Settings) -> AccountKpis:
+        problem = unprepared.get(s.account or "-")
+        if problem is not None:
+            return AccountKpis(s.account or "-", s.tz, None, None, None, problem)
+        return read_account(s, period, now)
+
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(settings) or 1))) as pool:
-        found = list(pool.map(lambda s: read_account(s, period, now), settings))
+        found = list(pool.map(read, settings))
     ranked = rank(found)
     readable = [a for a in ranked if a.kpis is not None]
     return GroupData(

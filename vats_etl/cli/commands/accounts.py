@@ -217,7 +217,8 @@ def group_report(
         date_from, date_to, week, lambda: dashboards.recent_period(settings[0])
     )
     with output.console().status(f"reading {len(settings)} accounts for {period.label()}"):
-        data = group_report.read_group(settings, period, group=label)
+        unprepared = group_report.prepare_accounts(settings)
+        data = group_report.read_group(settings, period, group=label, unprepared=unprepared)
     target = out or dashboards.default_out_dir()
     click.echo(str(group_report.write_dashboard(target, data, group)))
     for problem in data.problems:
@@ -264,7 +265,8 @@ def group_email(
     sender = weekly_email.sender_of(shared, dry_run=dry_run)
     config = None if dry_run else weekly_email.SmtpConfig.from_settings(shared, cafile=cafile)
     with output.console().status(f"reading {len(settings)} accounts for {period.label()}"):
-        data = group_report.read_group(settings, period, group=label)
+        unprepared = group_report.prepare_accounts(settings)
+        data = group_report.read_group(settings, period, group=label, unprepared=unprepared)
     message = group_report.compose_email(data, sender, to)
     for problem in data.problems:
         click.echo(f"warning: no data for {problem.account}: {problem.problem}", err=True)

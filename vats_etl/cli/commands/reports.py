@@ -54,6 +54,7 @@ def report(
     target = out or settings.dashboards_dir or dashboards.default_out_dir()
     started = time.perf_counter()
     with output.console().status(f"building dashboards for {period.label()}"):
+        reports.prepare_read_copy(settings)
         with reports.open_read(settings) as con:
             reader = reports.Reader(con, period, department)
             files = dashboards.build(reader)
@@ -132,13 +133,14 @@ def email_weekly(
     Exits 1 when any message did not go, naming the messages that went and those that did
     not. A week without misses still sends.
     """
-    from vats_etl import dashboards, weekly_email
+    from vats_etl import dashboards, reports, weekly_email
 
     settings = ctx.settings()
     period = week or dashboards.default_period(settings)
     plan = weekly_email.load_routing(routing or settings.email_routing)
     config = None if dry_run else weekly_email.SmtpConfig.from_settings(settings, cafile=cafile)
     with output.console().status(f"composing the weekly email for {period.label()}"):
+        reports.prepare_read_copy(settings)
         messages, warnings = weekly_email.prepare(
             settings, period, plan, dry_run=dry_run, cap=cap, late_after_s=late_after_min * 60
         )

@@ -1,0 +1,580 @@
+"""The reader: queries of the analyst layer's views for one period (and optionally one
+department) → the frames and dataclasses of :mod:`vats_etl.reports.pages`.
+
+Python here asks, it never defines: every figure of inbound calls is aggregated with the
+``inbound_kpis`` macro the ``kpi_*`` views use (or its counts alone, ``inbound_counts``,
+where a table shows no times), every rating figure with ``rating_kpis``
+(and its Wilson bound), the employee ranking with ``is_ranked_sample`` and ``rating_rank``
+as ``rating_by_employee`` ranks, and what counts as a headline call is the views' own
+``is_headline`` / ``segment``. A period the views have no pre-aggregated rows for (any
+``--from``/``--to``, a department) is aggregated here from ``inbound_calls``, ``missed_calls``
+and ``ratings`` with those macros, so it is exactly what a view over the same rows would say.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from vats_etl import errors
+from vats_etl.reports.catalogue import (
+    REASONS_RU,
+    SEGMENTS_RU,
+    TOTAL_RU,
+    KpiSettings,
+    recovery_bin_labels,
+    recovery_edges,
+)
+from vats_etl.reports.pages import Meta, Missed, Overview, Ratings
+from vats_etl.reports.period import Period
+
+# Every figure of inbound calls as one struct (sql/inbound_kpis.sql): over `ic`. Made in a
+# subquery and unnested outside it (see _kpis_by): unnest(inbound_kpis(...)) plans ~3x slower.
+INBOUND_KPIS = """
+    inbound_kpis(
+        ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.is_within_service_level,
+        ic.is_repeat_caller, ic.wait_s, ic.duration_s, ic.recovery, ic.time_to_recovery_s,
+        ic.uid, ic.lost_contact_id, ic.rating, ic.outcome
+    )
+"""
+# Its counts and rates of calls only, for tables that show no times: the medians and
+# percentiles of inbound_kpis are what costs (sql/inbound_counts.sql).
+INBOUND_COUNTS = """
+    unnest(inbound_counts(
+        ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.recovery, ic.outcome
+    ))
+"""
+# Every rating figure, one column each (sql/rating_kpis.sql): over `r`.
+RATING_KPIS = "unnest(rating_kpis(r.rating))"
+
+# Columns of inbound_calls every page needs (a narrow copy is cheap to make and to scan).
+_INBOUND_COLUMNS = (
+    "uid, local_date, weekday, local_hour, week_start, department, diversion, user_login, "
+    "segment, is_headline, reason, is_short_abandon, is_answered, is_missed, "
+    "is_within_service_level, is_repeat_caller, recovery, time_to_recovery_s, "
+    "lost_contact_id, outcome, wait_s, duration_s, rating"
+)
+
+_scopes = itertools.count()
+
+
+def read_kpi_settings(con: duckdb.DuckDBPyConnection) -> KpiSettings:
+    names = [f for f in KpiSettings.__dataclass_fields__ if f != "tz"]
+    try:
+        found = con.sql(f"select tz, {', '.join(names)} from kpi_settings limit 1").fetchall()
+    except duckdb.CatalogException:
+        raise errors.VatsError(
+            "the warehouse has no analyst layer (kpi_settings): load first"
+        ) from None
+    if not found:
+        return KpiSettings()
+    tz, *values = found[0]
+    return KpiSettings(tz, *(int(v) for v in values))
+
+
+def _kpis_by(keys: Sequence[str], source: str) -> str:
+    """`select <keys>, <every KPI> from <source> group by <keys>` (columns of `ic`)."""
+    inner = ", ".join([*(f"ic.{k}" for k in keys), f"{INBOUND_KPIS} as kpis"])
+    group = f" group by {', '.join(f'ic.{k}' for k in keys)}" if keys else ""
+    outer = ", ".join([*(f"x.{k}" for k in keys), "unnest(x.kpis)"])
+    return f"select {outer} from (select {inner} from {source}{group}) as x"
+
+
+def _zero_counts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Counts of groups without calls are 0, not missing (shares and times stay null)."""
+    return frame.with_columns(pl.col(pl.Int64).fill_null(0))
+
+
+class Reader:
+    """Queries for one period and (optionally) one department over an open connection.
+
+    The first query copies the rows of the period, of the period before and of the trend
+    weeks from ``inbound_calls``, ``missed_calls`` and ``ratings`` into temporary tables
+    (one pass over each view, ~1 s for a year of a 200-agent company); every figure is then
+    aggregated from those with the views' own macros. Readers made by
+    :meth:`for_department` share the copies."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        period: Period,
+        department: str | None = None,
+        *,
+        now: datetime | None = None,
+        trend_weeks: int = 12,
+    ) -> None:
+        self.con = con
+        self.period = period
+        self.department = department
+        self.now = now or datetime.now(UTC)
+        self.trend_weeks = trend_weeks
+        con.execute("set enable_progress_bar = false")
+        self.settings = read_kpi_settings(con)
+        self.zone = self.settings.zone
+        last_monday = period.last - timedelta(days=period.last.weekday())
+        self.trend = Period(
+            min(
+                period.first - timedelta(days=period.first.weekday()),
+                last_monday - timedelta(weeks=trend_weeks - 1),
+            ),
+            last_monday + timedelta(days=6),
+        )
+        self.scope = Period(min(self.trend.first, period.previous().first), self.trend.last)
+        self._tables: dict[str, str] | None = None
+        self._kpis: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._meta: Meta | None = None
+
+    def for_department(self, department: str | None) -> Reader:
+        """The same period for another department (or the company), sharing the copies."""
+        other = Reader.__new__(Reader)
+        other.__dict__.update(self.__dict__)
+        other.department = department
+        other._kpis = None
+        other._meta = None
+        other._tables = self.tables  # made once, here
+        return other
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @property
+    def tables(self) -> dict[str, str]:
+        if self._tables is None:
+            self._tables = self._copy_scope()
+        return self._tables
+
+    def _copy_scope(self) -> dict[str, str]:
+        n = next(_scopes)
+        start, end = self.scope.utc_bounds(self.zone)
+        bounds = "local_date between ? and ? and started_at >= ? and started_at < ?"
+        params = [self.scope.first, self.scope.last, start, end]
+        names = {"ic": f"report_inbound_{n}", "mc": f"report_missed_{n}", "r": f"report_rated_{n}"}
+        sources = {
+            "ic": f"select {_INBOUND_COLUMNS} from inbound_calls",
+            "mc": "select * from missed_calls",
+            "r": "select * from ratings",
+        }
+        for key, sql in sources.items():
+            self.con.execute(
+                f"create or replace temp table {names[key]} as {sql} where {bounds}", params
+            )
+        return names
+
+    def _from(
+        self, key: str, alias: str, period: Period | None = None, *, headline: bool = False
+    ) -> tuple[str, list[Any]]:
+        """`<copy> as alias where <the period's days> [and department] [and headline]`:
+        with `headline`, only the calls the headline figures count (``is_headline``)."""
+        period = period or self.period
+        sql = f"{self.tables[key]} as {alias} where {alias}.local_date between ? and ?"
+        params: list[Any] = [period.first, period.last]
+        if self.department is not None:
+            sql += f" and {alias}.department = ?"
+            params.append(self.department)
+        if headline:
+            sql += f" and {alias}.is_headline"
+        return sql, params
+
+    def frame(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+        frame: pl.DataFrame = self.con.sql(sql, params=list(params)).pl()
+        return frame
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return self.frame(sql, params).to_dicts()
+
+    def local(self, instant: datetime | None) -> datetime | None:
+        return None if instant is None else instant.astimezone(self.zone)
+
+    def _localize(self, frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+        return frame.with_columns(
+            pl.col(c).dt.convert_time_zone(self.settings.tz) for c in columns if c in frame.columns
+        )
+
+    # -- pieces -------------------------------------------------------------------------------
+
+    def meta(self) -> Meta:
+        if self._meta is None:
+            self._meta = self._read_meta()
+        return self._meta
+
+    def _read_meta(self) -> Meta:
+        first, cutoff, loaded = self.con.sql(
+            "select min(c.started_at), max(c.started_at), max(c.loaded_at) from calls as c"
+        ).fetchall()[0]
+        departments = tuple(
+            r[0]
+            for r in self.con.sql(
+                f"select distinct ic.department from {self.tables['ic']} as ic "
+                "where ic.local_date between ? and ? and ic.department is not null "
+                "order by ic.department",
+                params=[self.period.first, self.period.last],
+            ).fetchall()
+        )
+        return Meta(
+            period=self.period,
+            department=self.department,
+            settings=self.settings,
+            generated_at=self.now.astimezone(self.zone),
+            cutoff=self.local(cutoff),
+            loaded_at=self.local(loaded),
+            departments=departments,
+            data_from=self.local(first),
+            schedule=self._schedule(),
+        )
+
+    def _schedule(self) -> tuple[tuple[float, float] | None, ...]:
+        """The weekly working hours of the page's department (department_hours), or the
+        company's (kpi_settings) — what the heatmaps outline."""
+        hours = "epoch(work_start) / 3600, epoch(work_end) / 3600"  # 24:00 is 24.0
+        days: dict[int, tuple[float, float]] = {}
+        if self.department is not None:
+            for weekday, start, end in self.con.sql(
+                f"select weekday, {hours} from department_hours where department = ?",
+                params=[self.department],
+            ).fetchall():
+                days[int(weekday)] = (float(start), float(end))
+        if not days:
+            work_days, start, end = self.con.sql(
+                f"select work_days, {hours} from kpi_settings limit 1"
+            ).fetchall()[0]
+            if start is not None and end is not None:
+                days = {int(d): (float(start), float(end)) for d in work_days or ()}
+        return tuple(days.get(d) for d in range(1, 8))
+
+    def kpis(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """KPIs of the period and of the period before (same length); read once."""
+        if self._kpis is None:
+            self._kpis = (self._period_kpis(self.period), self._period_kpis(self.period.previous()))
+        return dict(self._kpis[0]), dict(self._kpis[1])
+
+    def _period_kpis(self, period: Period) -> dict[str, Any]:
+        """The headline KPIs; the rating ones are of every rated call of the period, so
+        their response rate is of every answered call."""
+        source, params = self._from("ic", "ic", period, headline=True)
+        found = self.rows(_kpis_by((), source), params)[0]
+        rated_source, rated_params = self._from("r", "r", period)
+        all_source, all_params = self._from("ic", "ic", period)
+        found.update(
+            self.rows(
+                "select rated.*, response_rate(rated.rated_calls, inbound.answered) "
+                f"as response_rate from (select {RATING_KPIS} from {rated_source}) as rated "
+                f"cross join (select {INBOUND_COUNTS} from {all_source}) as inbound",
+                [*rated_params, *all_params],
+            )[0]
+        )
+        return found
+
+    def _by_headline(self, *keys: str) -> pl.DataFrame:
+        """The counts of the period's calls grouped by `keys` and ``is_headline``."""
+        source, params = self._from("ic", "ic")
+        columns = ", ".join(f"ic.{k}" for k in keys)
+        return self.frame(
+            f"select {columns}, ic.is_headline, {INBOUND_COUNTS} from {source} "
+            f"group by {columns}, ic.is_headline",
+            params,
+        )
+
+    def daily(self) -> pl.DataFrame:
+        """Headline figures by day, plus `other`: calls after hours or outside departments."""
+        found = self._by_headline("local_date")
+        headline = found.filter(pl.col("is_headline")).select(
+            "local_date", "offered", "answered", "missed", "short_abandons", "not_called_back"
+        )
+        other = found.filter(~pl.col("is_headline")).select("local_date", other=pl.col("offered"))
+        days = pl.DataFrame(
+            {"local_date": pl.date_range(self.period.first, self.period.last, eager=True)}
+        )
+        return _zero_counts(
+            days.join(headline, on="local_date", how="left").join(
+                other, on="local_date", how="left"
+            )
+        ).sort("local_date")
+
+    def heatmap(self) -> pl.DataFrame:
+        """Weekday x hour of the headline calls: offered, answerable, missed and missed rate;
+        `other` and `other_missed`: calls after hours or outside departments in that cell,
+        which the rate leaves out."""
+        found = self._by_headline("weekday", "local_hour").with_columns(
+            pl.col("weekday", "local_hour").cast(pl.Int64)
+        )
+        cell = ["weekday", "local_hour"]
+        headline = found.filter(pl.col("is_headline")).select(
+            *cell, "offered", "answerable", "missed", "not_called_back", "missed_rate"
+        )
+        other = found.filter(~pl.col("is_headline")).select(
+            *cell, other=pl.col("offered"), other_missed=pl.col("missed")
+        )
+        grid = pl.DataFrame(
+            [(d, h) for d in range(1, 8) for h in range(24)],
+            schema={"weekday": pl.Int64, "local_hour": pl.Int64},
+            orient="row",
+        )
+        return _zero_counts(
+            grid.join(headline, on=cell, how="left").join(other, on=cell, how="left")
+        ).sort(cell)
+
+    def weekly(self) -> pl.DataFrame:
+        """Weekly headline trend up to the period's end: at least `trend_weeks` weeks;
+        `is_complete`: the data covers the whole week (charts leave the others out)."""
+        source, params = self._from("ic", "ic", self.trend, headline=True)
+        return self._mark_complete(
+            self.frame(_kpis_by(("week_start",), source) + " order by week_start", params)
+        )
+
+    def _mark_complete(self, weekly: pl.DataFrame) -> pl.DataFrame:
+        meta = self.meta()
+        complete = [
+            meta.covers(monday, monday + timedelta(days=6)) for monday in weekly["week_start"]
+        ]
+        return weekly.with_columns(is_complete=pl.Series(complete, dtype=pl.Boolean))
+
+    def segments(self) -> pl.DataFrame:
+        """Every call of the period by segment (working hours in departments, after hours,
+        in working hours without a department) and in total, and what became of the misses:
+        the rows add up to every offered call."""
+        source, params = self._from("ic", "ic")
+        found = self.frame(
+            "select case when grouping(ic.segment) = 1 then 'total' else ic.segment end "
+            f"as segment, {INBOUND_COUNTS} from {source} group by rollup (ic.segment)",
+            params,
+        )
+        labels = {**SEGMENTS_RU, "total": TOTAL_RU}
+        rows = pl.DataFrame({"segment": list(labels), "label": list(labels.values())})
+        return _zero_counts(rows.join(found, on="segment", how="left"))
+
+    def action_list(self) -> pl.DataFrame:
+        """Whom to call: the lost contacts with a miss in the period, as of the data cut-off.
+
+        A lost contact is a client's misses until someone talks to them; it is lost when
+        the recovery window W of one of them ended before the cut-off and nobody has talked
+        to the client since (missed_calls.outcome = lost): a client reached later, in either
+        direction, is never on the list, and neither is one whose windows are still open.
+        One row per contact, oldest first, with every miss of it (from the period before
+        and the trend weeks too); calls after hours or without a department are listed as
+        well, marked by `segment`. `is_window_open`: W of its latest miss has not ended,
+        so a callback now still counts for that miss."""
+        source, params = self._from("mc", "m")
+        table = self.tables["mc"]
+        frame = self.frame(
+            "select mc.lost_contact_id, any_value(mc.client) as client, "
+            "min(mc.started_at) as first_missed_at, max(mc.started_at) as last_missed_at, "
+            "count(*) as misses, arg_max(mc.diversion, mc.started_at) as diversion, "
+            "arg_max(mc.department, mc.started_at) as department, "
+            "arg_max(mc.reason, mc.started_at) as reason, "
+            "arg_min(mc.segment, mc.started_at) as segment, "
+            "max(mc.callback_attempts) as callback_attempts, "
+            "max(mc.recovery_deadline_at) as deadline_at, "
+            "max(mc.recovery_deadline_at) >= (select dc.cutoff_at from data_cutoff as dc) "
+            f"as is_window_open from {table} as mc "
+            f"where mc.lost_contact_id in (select m.lost_contact_id from {source}) "
+            "group by mc.lost_contact_id having bool_or(mc.outcome = 'lost') "
+            "order by first_missed_at, mc.lost_contact_id",
+            params,
+        )
+        return self._localize(
+            frame, "first_missed_at", "last_missed_at", "deadline_at"
+        ).with_columns(
+            reason_ru=pl.col("reason").replace_strict(REASONS_RU, default=pl.col("reason")),
+            segment_ru=pl.col("segment").replace_strict(SEGMENTS_RU, default=pl.col("segment")),
+        )
+
+    def recovery_bins(self) -> pl.DataFrame:
+        """Time from the headline miss to its recovery, binned up to W, per kind."""
+        edges = recovery_edges(self.settings.recovery_window_s)
+        source, params = self._from("ic", "ic", headline=True)
+        case = " ".join(f"when ic.time_to_recovery_s < {e} then {i}" for i, e in enumerate(edges))
+        found = self.frame(
+            f"select case {case} else {len(edges) - 1} end as bin, {INBOUND_COUNTS} "
+            f"from {source} and ic.recovery is not null group by bin",
+            params,
+        ).select(
+            pl.col("bin").cast(pl.Int64),
+            callback=pl.col("recovered_callback"),
+            client=pl.col("recovered_client"),
+        )
+        bins = pl.DataFrame({"bin": list(range(len(edges))), "label": recovery_bin_labels(edges)})
+        return _zero_counts(bins.join(found, on="bin", how="left")).sort("bin")
+
+    def breakdown(self, column: str) -> pl.DataFrame:
+        """Headline calls by department or number dialled: offered, missed and what became
+        of the misses."""
+        source, params = self._from("ic", "ic", headline=True)
+        key = f"coalesce(ic.{column}, '—')"
+        return self.frame(
+            f"select * from (select {key} as {column}, {INBOUND_COUNTS} from {source} "
+            f"group by {key}) order by missed desc, {column}",
+            params,
+        )
+
+    def by_reason(self) -> pl.DataFrame:
+        source, params = self._from("ic", "ic", headline=True)
+        frame = self.frame(
+            "select reason, missed, recovered, pending, not_called_back from ("
+            f"select ic.reason, {INBOUND_COUNTS} from {source} and ic.is_missed "
+            "group by ic.reason) order by missed desc, reason",
+            params,
+        )
+        return frame.with_columns(
+            reason_ru=pl.col("reason").replace_strict(REASONS_RU, default=pl.col("reason"))
+        )
+
+    def late_callbacks(self, late_after_s: int) -> pl.DataFrame:
+        source, params = self._from("mc", "mc", headline=True)
+        frame = self.frame(
+            "select mc.uid, mc.client, mc.started_at, mc.recovered_at, mc.time_to_recovery_s, "
+            "mc.department, mc.diversion, mc.recovered_by_login, mc.callback_attempts, "
+            "(select u.user_name from users as u where u.user_login = mc.recovered_by_login) "
+            f"as recovered_by_name from {source} "
+            "and mc.recovery = 'callback' and mc.time_to_recovery_s > ? "
+            "order by mc.time_to_recovery_s desc, mc.started_at",
+            [*params, late_after_s],
+        )
+        return self._localize(frame, "started_at", "recovered_at")
+
+    def has_events(self) -> bool:
+        """Did event webhooks say whose phone rang for the period's calls (employee_rings)?"""
+        source, params = self._from("ic", "ic")
+        found = self.con.sql(
+            "select exists (select 1 from employee_rings as er "
+            f"where er.callid in (select ic.uid from {source}))",
+            params=params,
+        ).fetchall()
+        return bool(found[0][0])
+
+    def employee_activity(self) -> pl.DataFrame:
+        """Per employee, for the period's calls (of the department): calls that rang their
+        phone and those they answered (employee_rings), misses that rang them without an
+        answer (missed_by_employee) — from the event webhooks — and misses they recovered by
+        calling back, from the call history alone. Most misses first."""
+        source, params = self._from("ic", "ic")
+        mc_source, mc_params = self._from("mc", "mc")
+        return self.frame(
+            f"with calls_of_period as (select ic.uid from {source}), "
+            "ringing as (select er.user_login, count(*) as rang, "
+            "  count(*) filter (where er.is_accepted) as answered from employee_rings as er "
+            "  where er.callid in (select p.uid from calls_of_period as p) "
+            "  group by er.user_login), "
+            "not_picked_up as (select mbe.user_login, count(*) as missed "
+            "  from missed_by_employee as mbe "
+            "  where mbe.uid in (select p.uid from calls_of_period as p) "
+            "  group by mbe.user_login), "
+            "callbacks as (select mc.recovered_by_login as user_login, "
+            f"  count(*) as callbacks_made from {mc_source} "
+            "  and mc.recovery = 'callback' and mc.recovered_by_login is not null "
+            "  group by all) "
+            "select coalesce(rg.user_login, cb.user_login) as user_login, "
+            "coalesce(u.user_name, coalesce(rg.user_login, cb.user_login)) as user_name, "
+            "coalesce(rg.rang, 0) as rang, coalesce(rg.answered, 0) as answered, "
+            "coalesce(np.missed, 0) as missed, coalesce(cb.callbacks_made, 0) as callbacks_made "
+            "from ringing as rg full join callbacks as cb on cb.user_login = rg.user_login "
+            "left join not_picked_up as np on np.user_login = rg.user_login "
+            "left join users as u on u.user_login = coalesce(rg.user_login, cb.user_login) "
+            "order by missed desc, callbacks_made desc, user_login",
+            [*params, *mc_params],
+        )
+
+    def rating_distribution(self) -> pl.DataFrame:
+        source, params = self._from("r", "r")
+        found = self.frame(
+            f"select r.rating::bigint as rating, count(*) as calls from {source} group by all",
+            params,
+        )
+        return _zero_counts(
+            pl.DataFrame({"rating": [1, 2, 3, 4, 5]}, schema={"rating": pl.Int64}).join(
+                found, on="rating", how="left"
+            )
+        )
+
+    def rating_weekly(self) -> pl.DataFrame:
+        source, params = self._from("r", "r", self.trend)
+        return self._mark_complete(
+            self.frame(
+                f"select r.week_start, {RATING_KPIS} from {source} "
+                "group by r.week_start order by r.week_start",
+                params,
+            )
+        )
+
+    def employees(self) -> pl.DataFrame:
+        """Ratings per employee in the period, as rating_by_employee ranks them over all
+        history: ranked (a large enough sample) by the Wilson lower bound of the CSAT share,
+        the rest after them."""
+        source, params = self._from("r", "r")
+        ic_source, ic_params = self._from("ic", "ic")
+        return self.frame(
+            "with rated as ("
+            "  select r.user_login, arg_max(r.user_name, r.started_at) as user_name, "
+            "  arg_max(r.department, r.started_at) as department, "
+            f"  {RATING_KPIS} from {source} and r.user_login is not null group by r.user_login"
+            "), inbound as ("
+            f"  select ic.user_login, {INBOUND_COUNTS} "
+            f"  from {ic_source} and ic.user_login is not null group by ic.user_login"
+            "), scored as ("
+            "  select rt.*, coalesce(i.answered, 0) as answered, "
+            "  response_rate(rt.rated_calls, i.answered) as response_rate, "
+            "  is_ranked_sample(rt.rated_calls) as is_ranked "
+            "  from rated as rt left join inbound as i on i.user_login = rt.user_login"
+            ") select sc.*, rating_rank(sc.csat_wilson_lower, sc.is_ranked) as rating_rank "
+            "from scored as sc order by sc.is_ranked desc, sc.csat_wilson_lower desc nulls last, "
+            "sc.rated_calls desc, sc.user_login",
+            [*params, *ic_params],
+        )
+
+    def low_ratings(self) -> pl.DataFrame:
+        """Calls rated 1-2 (the low_ratings view: is_dsat), newest first."""
+        source, params = self._from("r", "r")
+        frame = self.frame(
+            "select r.uid, r.started_at, r.client, r.user_login, r.user_name, "
+            "r.department, r.rating::bigint as rating, r.duration_s, r.record_url "
+            f"from {source} and r.is_dsat order by r.started_at desc, r.uid",
+            params,
+        )
+        return self._localize(frame, "started_at")
+
+    # -- pages --------------------------------------------------------------------------------
+
+    def overview(self) -> Overview:
+        now, before = self.kpis()
+        return Overview(
+            self.meta(),
+            now,
+            before,
+            self.daily(),
+            self.heatmap(),
+            self.weekly(),
+            self.segments(),
+        )
+
+    def missed(self, late_after_s: int = 3600) -> Missed:
+        now, before = self.kpis()
+        return Missed(
+            self.meta(),
+            now,
+            before,
+            action=self.action_list(),
+            recovery_bins=self.recovery_bins(),
+            by_department=self.breakdown("department"),
+            by_number=self.breakdown("diversion"),
+            by_reason=self.by_reason(),
+            late=self.late_callbacks(late_after_s),
+            segments=self.segments(),
+            employees=self.employee_activity(),
+            has_events=self.has_events(),
+            late_after_s=late_after_s,
+        )
+
+    def ratings(self) -> Ratings:
+        now, before = self.kpis()
+        return Ratings(
+            self.meta(),
+            now,
+            before,
+            distribution=self.rating_distribution(),
+            weekly=self.rating_weekly(),
+            employees=self.employees(),
+            low=self.low_ratings(),
+        )
