@@ -30,9 +30,11 @@ speaks more than the spec's dialect (DESIGN.md, "The API as it really behaves");
 spelling is accepted (the tables live in :mod:`vats_etl.spellings`)::
 
     every text field   stripped; "" and whitespace-only → null
-    direction          `direction`, else `type` (either may be absent); in/incoming → in,
-                       out/outgoing → out, any case; another value is kept lower-cased and
-                       validation rejects it ("direction: unknown 'sideways'")
+    direction          in/incoming → in, out/outgoing → out, any case, from `direction`
+                       when it is such a spelling, else from `type` (either may be absent;
+                       spellings.call_direction, the webhooks' rule too); when neither is,
+                       the delivered word is kept lower-cased and validation rejects it
+                       ("direction: unknown 'sideways'")
     status             lower-cased; noanswer/no_answer → missed, not_available → notavailable,
                        not_allowed → notallowed, not_found → notfound (external only); any
                        other value is kept lower-cased as delivered — an unexpected status
@@ -61,8 +63,9 @@ spelling is accepted (the tables live in :mod:`vats_etl.spellings`)::
 
 ``notes`` counts, per payload, the rows whose values were normalised in a way an analyst may
 want to know about (sql/data_quality.sql shows them per day): ``direction_from_type``,
-``status_alias``, ``login_domain_stripped``, ``start_other_format``,
-``account_as_destination``, ``account_as_group``. Counts of zero are left out.
+``direction_type_disagree``, ``direction_unknown_from_type``, ``status_alias``,
+``login_domain_stripped``, ``start_other_format``, ``account_as_destination``,
+``account_as_group``. Counts of zero are left out.
 
 External CSV ``type`` → canonical ``direction``/``status``::
 
@@ -665,10 +668,10 @@ def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
     assert account is not None  # the fast and the slow path read every known field
     status = _lower("status")
     canonical_status = _respelled(status, spellings.STATUS_SPELLINGS)
-    direction = pl.coalesce(_lower("direction"), _lower("type"))
+    direction, direction_notes = _call_direction()
     exprs = {
         "uid": _text("uid"),
-        "direction": _respelled(direction, spellings.DIRECTION_SPELLINGS),
+        "direction": direction,
         "status": canonical_status,
         "client": _text("client"),
         "diversion": _text("diversion"),
@@ -687,10 +690,7 @@ def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
     }
     # The account decides something only where `user` is empty.
     user_empty = _text("user").is_null()
-    notes = {
-        "direction_from_type": _text("direction").is_null() & _text("type").is_not_null(),
-        "status_alias": canonical_status != status,
-    }
+    notes = {**direction_notes, "status_alias": canonical_status != status}
     if places:
         notes["account_as_destination"] = (
             user_empty & _text("destination").is_null() & account.is_target
@@ -701,6 +701,48 @@ def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
             user_empty & ~account.is_target & _has_domain(_text("account"))
         )
     return exprs, notes
+
+
+# spellings.call_direction sees each of `direction` and `type` only as one of these cases,
+# so the rule evaluated on one value of each case is the rule whole (a word that is no
+# spelling of a direction stands for every such word).
+_DIRECTION_CASES: Final = {"absent": None, "in": "in", "out": "out", "other": "sideways"}
+
+
+def _direction_case(field: str, case: str) -> pl.Expr:
+    """Whether the field (step 3: cleaned, lower-cased in step 2) is in `case`."""
+    canonical = _respelled(_lower(field), spellings.DIRECTION_SPELLINGS)
+    if case == "absent":
+        return _text(field).is_null()
+    if case == "other":
+        return _text(field).is_not_null() & ~canonical.is_in(["in", "out"])
+    return (canonical == case).fill_null(False)
+
+
+def _call_direction() -> tuple[pl.Expr, dict[str, pl.Expr]]:
+    """:func:`spellings.call_direction` as polars expressions: the canonical direction, and one
+    boolean per note it can give. Where it decides nothing, the column keeps the delivered
+    word (`direction`, else `type`, lower-cased) for validation to name in its reason."""
+    verdicts = {
+        (said, typed): spellings.call_direction(_DIRECTION_CASES[said], _DIRECTION_CASES[typed])
+        for said in _DIRECTION_CASES
+        for typed in _DIRECTION_CASES
+    }
+
+    def where(pairs: list[tuple[str, str]]) -> pl.Expr:
+        cases = [_direction_case("direction", d) & _direction_case("type", t) for d, t in pairs]
+        return pl.any_horizontal(cases) if cases else pl.lit(False)
+
+    direction: Any = pl
+    for canonical in ("in", "out"):
+        decided = [pair for pair, verdict in verdicts.items() if verdict.direction == canonical]
+        direction = direction.when(where(decided)).then(pl.lit(canonical))
+    undecided = pl.coalesce(_lower("direction"), _lower("type"))
+    notes = {
+        note: where([pair for pair, verdict in verdicts.items() if verdict.note == note])
+        for note in sorted({v.note for v in verdicts.values() if v.note is not None})
+    }
+    return cast(pl.Expr, direction.otherwise(undecided)), notes
 
 
 def _external_frame_from_csv(raw: pl.DataFrame) -> pl.DataFrame:
