@@ -597,8 +597,11 @@ def _select_canonical(
     exprs: Mapping[str, pl.Expr],
     notes: Mapping[str, pl.Expr],
     schema: Mapping[str, pl.DataType],
+    helpers: Mapping[str, pl.Expr] | None = None,
 ) -> pl.DataFrame:
-    """Run steps 1–3; the final cast pins exact dtypes (a literal None is Null until cast)."""
+    """Run steps 1–3; the final cast pins exact dtypes (a literal None is Null until cast).
+    ``helpers``: columns computed once from step 2's for several canonical columns and notes
+    (polars does not share them between the expressions of one ``select``)."""
     return (
         raw.lazy()
         .with_columns(_cleaned_text(name) for name in raw.columns)
@@ -610,6 +613,7 @@ def _select_canonical(
                 if name in raw.columns
             ),
         )
+        .with_columns(expr.alias(name) for name, expr in (helpers or {}).items())
         .select(
             *(exprs[name].cast(dtype).alias(name) for name, dtype in schema.items()),
             *(note.alias(NOTE_PREFIX + name) for name, note in notes.items()),
@@ -659,7 +663,7 @@ Plan = tuple[dict[str, pl.Expr], dict[str, pl.Expr]]  # canonical expressions, n
 
 def _external_frame_from_json(raw: pl.DataFrame) -> pl.DataFrame:
     plan = _external_json_plan(_with_domain(raw, ("user", "account")), _names_places(raw))
-    return _select_canonical(raw, *plan, CALL_SCHEMA)
+    return _select_canonical(raw, *plan, CALL_SCHEMA, {DIRECTION_CASE: _direction_case()})
 
 
 @functools.lru_cache(maxsize=16)
@@ -707,42 +711,47 @@ def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
 # so the rule evaluated on one value of each case is the rule whole (a word that is no
 # spelling of a direction stands for every such word).
 _DIRECTION_CASES: Final = {"absent": None, "in": "in", "out": "out", "other": "sideways"}
+DIRECTION_CASE: Final = "#direction-case"  # helper column: the pair of cases, as an index
 
 
-def _direction_case(field: str, case: str) -> pl.Expr:
-    """Whether the field (step 3: cleaned, lower-cased in step 2) is in `case`."""
-    canonical = _respelled(_lower(field), spellings.DIRECTION_SPELLINGS)
-    if case == "absent":
-        return _text(field).is_null()
-    if case == "other":
-        return _text(field).is_not_null() & ~canonical.is_in(["in", "out"])
-    return (canonical == case).fill_null(False)
+def _direction_case() -> pl.Expr:
+    """Which pair of cases (`direction`'s, `type`'s) a row is: an index into the verdicts of
+    :func:`_direction_verdicts`, computed once per row from step 2's lower-cased fields."""
+    codes = {case: code for code, case in enumerate(_DIRECTION_CASES)}
+
+    def case_of(field: str) -> pl.Expr:
+        lowered = _lower(field)
+        chain: Any = pl.when(lowered.is_null()).then(pl.lit(codes["absent"], pl.UInt32))
+        for direction in ("in", "out"):
+            spelled = [s for s, c in spellings.DIRECTION_SPELLINGS.items() if c == direction]
+            chain = chain.when(lowered.is_in(spelled)).then(pl.lit(codes[direction], pl.UInt32))
+        return cast(pl.Expr, chain.otherwise(pl.lit(codes["other"], pl.UInt32)))
+
+    return case_of("direction") * len(codes) + case_of("type")
+
+
+def _direction_verdicts() -> list[spellings.CallDirection]:
+    """spellings.call_direction for every pair of cases, in the order of _direction_case."""
+    return [
+        spellings.call_direction(_DIRECTION_CASES[said], _DIRECTION_CASES[typed])
+        for said in _DIRECTION_CASES
+        for typed in _DIRECTION_CASES
+    ]
 
 
 def _call_direction() -> tuple[pl.Expr, dict[str, pl.Expr]]:
-    """:func:`spellings.call_direction` as polars expressions: the canonical direction, and one
-    boolean per note it can give. Where it decides nothing, the column keeps the delivered
-    word (`direction`, else `type`, lower-cased) for validation to name in its reason."""
-    verdicts = {
-        (said, typed): spellings.call_direction(_DIRECTION_CASES[said], _DIRECTION_CASES[typed])
-        for said in _DIRECTION_CASES
-        for typed in _DIRECTION_CASES
-    }
-
-    def where(pairs: list[tuple[str, str]]) -> pl.Expr:
-        cases = [_direction_case("direction", d) & _direction_case("type", t) for d, t in pairs]
-        return pl.any_horizontal(cases) if cases else pl.lit(False)
-
-    direction: Any = pl
-    for canonical in ("in", "out"):
-        decided = [pair for pair, verdict in verdicts.items() if verdict.direction == canonical]
-        direction = direction.when(where(decided)).then(pl.lit(canonical))
-    undecided = pl.coalesce(_lower("direction"), _lower("type"))
+    """:func:`spellings.call_direction` as polars expressions over the helper column
+    DIRECTION_CASE: the canonical direction, and one boolean per note it can give. Where it
+    decides nothing, the column keeps the delivered word (`direction`, else `type`,
+    lower-cased) for validation to name in its reason."""
+    verdicts = _direction_verdicts()
+    case = pl.col(DIRECTION_CASE)
+    decided = pl.lit(pl.Series([v.direction for v in verdicts], dtype=pl.String())).gather(case)
     notes = {
-        note: where([pair for pair, verdict in verdicts.items() if verdict.note == note])
-        for note in sorted({v.note for v in verdicts.values() if v.note is not None})
+        note: case.is_in([i for i, v in enumerate(verdicts) if v.note == note])
+        for note in sorted({v.note for v in verdicts if v.note is not None})
     }
-    return cast(pl.Expr, direction.otherwise(undecided)), notes
+    return pl.coalesce(decided, _lower("direction"), _lower("type")), notes
 
 
 def _external_frame_from_csv(raw: pl.DataFrame) -> pl.DataFrame:
