@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from vats_etl import prefect_api
@@ -52,3 +54,24 @@ def test_closing_waits_for_the_background_check(monkeypatch: pytest.MonkeyPatch)
         server.close()
         assert not server._thread.is_alive()
         assert server.url == url  # it finished its check rather than being abandoned in it
+
+
+def test_the_check_a_closing_command_waits_for_logs_nothing_after_its_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With -v httpx logs every request at INFO; a command's error line must stay its last
+    line, so the check finishing while the command closes is not logged."""
+    caplog.set_level(logging.INFO, logger="httpx")
+    filters = list(logging.getLogger("httpx").filters)
+    asked = threading.Event()
+    with slow_health(0.5, asked) as url:
+        monkeypatch.setenv("PREFECT_API_URL", url)
+        server = prefect_api.TemporaryServer(timeout_s=5)
+        assert asked.wait(10)
+        server.close()
+        assert server.url == url
+        assert [r.getMessage() for r in caplog.records if r.name == "httpx"] == []
+        assert logging.getLogger("httpx").filters == filters  # left as it was found
+        with httpx.Client() as client:  # other requests are logged as before
+            client.get(f"{url}/health")
+    assert len([r for r in caplog.records if r.name == "httpx"]) == 1

@@ -263,11 +263,27 @@ class TemporaryServer:
         with self._lock:
             self._closed = True
         self._stop()
-        if self._thread.is_alive():  # the command has said its last line: the check is quiet
+        if self._thread.is_alive():
+            # The command has said its last line: the check it no longer needs is not logged
+            # after it (with -v, httpx logs every request).
             probe = self._thread.ident
-            logging.getLogger("httpx").addFilter(lambda record: record.thread != probe)
-            self._thread.join(EXIT_WAIT_S)
+            httpx_log = logging.getLogger("httpx")
+            quiet = _NotFromThread(probe)
+            httpx_log.addFilter(quiet)
+            try:
+                self._thread.join(EXIT_WAIT_S)
+            finally:
+                httpx_log.removeFilter(quiet)
         self._log.close()
+
+
+class _NotFromThread(logging.Filter):
+    def __init__(self, ident: int | None) -> None:
+        super().__init__()
+        self.ident = ident
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self.ident
 
 
 _server: TemporaryServer | None = None
