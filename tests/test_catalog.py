@@ -67,20 +67,20 @@ def test_a_group_catalog_reads_only_its_accounts_raw_history(tmp_path: Path) -> 
         assert sorted(found.fetchall()) == [("north-a", 2), ("north-b", 2), ("south", 2)]
 
 
-def insert_event(db: Path, callid: str) -> None:
-    with warehouse.connect(db, tz="Europe/Moscow") as con:
+def read_copy_with_an_event(accounts: Accounts, name: str) -> Path:
+    """The account's read copy as a load publishes it: the schema, and one webhook event."""
+    path = warehouse.read_copy_path(accounts.get(name).db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    at = datetime(2024, 6, 3, 9, tzinfo=UTC)
+    with duckdb.connect(str(path)) as con:
+        warehouse.ensure_schema(con)
         con.execute(
             "insert into webhook_events (event_hash, callid, type, received_at, loaded_at, "
             "cmd, payload) values (?, ?, 'INCOMING', ?, ?, 'event', ?)",
-            [
-                f"h-{callid}",
-                callid,
-                datetime(2024, 6, 3, 9, tzinfo=UTC),
-                datetime(2024, 6, 3, 9, tzinfo=UTC),
-                f'{{"callid": "{callid}"}}',
-            ],
+            [f"h-{name}", f"{name}-1", at, at, f'{{"callid": "{name}-1"}}'],
         )
-    warehouse.publish_read_copy(db)
+        con.execute("checkpoint")
+    return path
 
 
 def make_older(read_copy: Path) -> None:
@@ -95,9 +95,8 @@ def make_older(read_copy: Path) -> None:
 
 def test_read_copies_of_two_schema_versions_make_one_catalog(tmp_path: Path) -> None:
     accounts = accounts_file(tmp_path, ["new", "old"])
-    for name in accounts.names:
-        insert_event(accounts.get(name).db_path, f"{name}-1")
-    make_older(warehouse.read_copy_path(accounts.get("old").db_path))
+    read_copy_with_an_event(accounts, "new")
+    make_older(read_copy_with_an_event(accounts, "old"))
 
     info = catalog.build(accounts)
 

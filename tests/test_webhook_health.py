@@ -261,9 +261,7 @@ def test_a_full_spool_answers_503_and_health_names_it(tmp_path):
     """The warehouse is locked (a long backfill) and the spool may hold 2,000 bytes: webhooks
     are taken until the next would not fit, then refused with 503, and /health says the
     spool is full. Once the warehouse is free, every webhook taken reaches it."""
-    db = tmp_path / "vats.duckdb"
-    with warehouse.connect(db):
-        pass
+    db = tmp_path / "vats.duckdb"  # the receiver creates it before it listens
     cfg = config(tmp_path, max_spool_bytes=2000, max_lag_s=600.0)
     taken: list[str] = []
     with serve_in_background(cfg) as receiver, httpx.Client() as client:
