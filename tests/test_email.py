@@ -8,6 +8,7 @@ import datetime as dt
 import email
 import ipaddress
 import logging
+import re
 import smtplib
 import socket
 from collections.abc import Iterator
@@ -22,7 +23,17 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.browser import support
-from tests.sql.helpers import HOUR, T0, call
+from tests.sql.helpers import (
+    DAY,
+    HOUR,
+    T0,
+    call,
+    callback,
+    fresh,
+    insert_calls,
+    insert_versions,
+    miss,
+)
 from vats_etl import errors, reports, warehouse, weekly_email
 from vats_etl.config import Secret, Settings
 from vats_etl.reports import Period, Reader
@@ -419,6 +430,33 @@ def test_a_week_without_misses_still_sends(tmp_path: Path) -> None:
     plain, html, attachments = parts(message)
     assert "пропущенных звонков не было" in html and "пропущенных звонков не было" in plain
     assert attachments == {}  # nobody to call: no list to attach
+
+
+def test_a_hostile_employee_name_in_the_employee_table_is_escaped() -> None:
+    """An employee named `<script>alert(1)</script>` (from the directory) called a client
+    back this week: the department's message lists them in its employee table, escaped."""
+    con = fresh()
+    insert_versions(
+        con,
+        "users_history",
+        [{"user_login": "xss", "user_name": support.XSS_NAME, "valid_from": T0 - 7 * DAY}],
+    )
+    insert_calls(
+        con,
+        [
+            miss("m1", client="79001112233", group_name="Продажи"),
+            callback("cb1", client="79001112233", user_login="xss", started_at=T0 + HOUR),
+        ],
+    )
+    part = Reader(con, Period.week("2024-W10")).for_department("Продажи")
+    composed = weekly_email.compose(
+        part.overview(), part.missed(weekly_email.LATE_AFTER_S), part.breakdown("department")
+    )
+    table = composed.html.split(">Сотрудники</h2>", 1)[1].split("</table>", 1)[0]
+    rows = re.sub(r' style="[^"]*"', "", table)  # inline CSS aside
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f"<tr><td>{escaped}</td><td>1</td></tr>" in rows  # one callback in time
+    assert support.XSS_NAME not in composed.html and "<script" not in composed.html.lower()
 
 
 def test_dry_run_writes_messages_without_smtp(

@@ -131,3 +131,45 @@ def test_a_day_where_no_row_has_the_optional_fields_loads(settings: Settings) ->
     summary = load_day(settings, body)
     assert summary.status == "ok" and summary.rows_loaded == 10
     assert query(settings, "select count(record_url), count(rating) from calls") == [(0, 0)]
+
+
+def test_direction_and_type_that_disagree_load_direction_and_say_so(settings: Settings) -> None:
+    """`direction` wins over `type` when both are known spellings; `type` decides when
+    `direction` is a word we do not know. Either way the call loads and data_quality counts
+    the disagreement (the history parser used to quarantine the second row)."""
+
+    def row(uid: str, direction: str, type_: str) -> dict[str, object]:
+        return {
+            "uid": uid,
+            "direction": direction,
+            "type": type_,
+            "status": "success",
+            "client": "79001112233",
+            "start": "2024-06-03T09:00:00Z",
+            "wait": 5,
+            "duration": 60,
+        }
+
+    body = orjson.dumps(
+        [
+            row("4800000001", "out", "in"),
+            row("4800000002", "sideways", "IN"),
+            row("4800000003", "Incoming", "in"),
+        ]
+    )
+    summary = load_day(settings, body)
+
+    assert summary.status == "ok" and summary.rows_loaded == 3
+    assert query(settings, "select uid, direction from calls order by uid") == [
+        ("4800000001", "out"),
+        ("4800000002", "in"),
+        ("4800000003", "in"),
+    ]
+    assert query(
+        settings,
+        "select local_date, kind, source, detail, rows from data_quality "
+        "where issue = 'normalised' order by detail",
+    ) == [
+        (DAY, "external", "api_json", "direction_type_disagree", 1),
+        (DAY, "external", "api_json", "direction_unknown_from_type", 1),
+    ]

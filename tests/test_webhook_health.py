@@ -257,6 +257,34 @@ def test_a_locked_warehouse_past_the_lag_bound_gives_503_then_catches_up(tmp_pat
     assert stored(db) == {"L-1", "L-3"}
 
 
+def test_a_full_spool_answers_503_and_health_names_it(tmp_path):
+    """The warehouse is locked (a long backfill) and the spool may hold 2,000 bytes: webhooks
+    are taken until the next would not fit, then refused with 503, and /health says the
+    spool is full. Once the warehouse is free, every webhook taken reaches it."""
+    db = tmp_path / "vats.duckdb"  # the receiver creates it before it listens
+    cfg = config(tmp_path, max_spool_bytes=2000, max_lag_s=600.0)
+    taken: list[str] = []
+    with serve_in_background(cfg) as receiver, httpx.Client() as client:
+        with db_held_by_another_process(db):
+            for i in range(40):
+                response = client.post(receiver.url, json=history(f"F-{i}"))
+                if response.status_code != 200:
+                    break
+                taken.append(f"F-{i}")
+            assert response.status_code == 503, "the spool took 40 webhooks of 2,000 bytes"
+            assert response.json()["error"].startswith("the spool is full")
+            assert response.headers["retry-after"] == "5"
+            assert 1 <= len(taken) < 40
+            status, body = health(client, receiver)
+            assert status == 503 and not body["accepting"]
+            assert body["reasons"] == ["the spool is full"]
+            assert 0 < body["spool_backlog_bytes"] <= 2000
+            assert client.post(receiver.url, json=history("F-late")).status_code == 503
+        wait_until(lambda: health(client, receiver)[0] == 200, timeout=30, what="room again")
+        assert client.post(receiver.url, json=history("F-after")).status_code == 200
+    assert stored(db) == {*taken, "F-after"}
+
+
 def test_a_spool_line_over_16_mib_is_applied_and_so_is_what_follows(tmp_path):
     """Issue 13, probe 2: a form body of %01 escapes became a 30 MB spool line; the reader
     stopped at 16 MiB, believed it was caught up, and later requests were never written."""

@@ -183,6 +183,69 @@ def test_spool_full_is_refused(tmp_path, commits):
         s.unlock()
 
 
+def sized(size: int) -> bytes:
+    """A spool line of exactly `size` bytes, its newline included."""
+    return b"x" * (size - 1) + b"\n"
+
+
+def test_a_line_that_would_pass_the_limit_is_refused(tmp_path, commits):
+    """max_bytes=100: a 60-byte line is taken, another 60 bytes would make 120: refused, and
+    nothing of it is written."""
+    s = Spool(tmp_path / "spool", commits, max_bytes=100)
+    s.open()
+    try:
+        s.submit(sized(60), 1)
+        assert not s.full  # room for 40 bytes more
+        with pytest.raises(SpoolFull):
+            s.submit(sized(60), 2)
+        assert s.full  # what the next webhook would get, for /health to say
+        commits.wait(1)
+        assert commits.done == [1] and s.backlog_bytes() == 60
+        assert read_all(s)[0] == [sized(60)]
+    finally:
+        s.close()
+        s.unlock()
+
+
+def test_a_full_spool_has_room_again_once_the_applier_releases(tmp_path, commits):
+    s = Spool(tmp_path / "spool", commits, max_bytes=100, segment_max_age_s=0.05)
+    s.open()
+    try:
+        s.submit(sized(60), 1)
+        commits.wait(1)
+        with pytest.raises(SpoolFull):
+            s.submit(sized(60), 2)
+        deadline = time.monotonic() + 10
+        while not (chunk := s.read(s.first_position(), max_lines=10)).finished:
+            assert time.monotonic() < deadline, "the segment was never sealed"
+            time.sleep(0.02)
+        assert s.full  # sealed, not yet applied: still no room
+        s.release(chunk.finished)
+        assert not s.full and s.backlog_bytes() == 0
+        s.submit(sized(60), 3)
+        commits.wait(2)
+    finally:
+        s.close()
+        s.unlock()
+
+
+def test_the_limit_itself_is_room_enough(tmp_path, commits):
+    """Exactly max_bytes of unapplied lines are kept; one byte more is not."""
+    s = Spool(tmp_path / "spool", commits, max_bytes=100)
+    s.open()
+    try:
+        s.submit(sized(60), 1)
+        commits.wait(1)
+        s.submit(sized(40), 2)  # 100 bytes: full, not over
+        commits.wait(2)
+        with pytest.raises(SpoolFull):
+            s.submit(sized(1), 3)
+        assert commits.done == [1, 2] and s.backlog_bytes() == 100
+    finally:
+        s.close()
+        s.unlock()
+
+
 def test_failed_write_is_cut_back_and_later_lines_stay_intact(tmp_path, commits, monkeypatch):
     s = Spool(tmp_path / "spool", commits)
     s.open()

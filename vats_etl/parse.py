@@ -30,9 +30,11 @@ speaks more than the spec's dialect (DESIGN.md, "The API as it really behaves");
 spelling is accepted (the tables live in :mod:`vats_etl.spellings`)::
 
     every text field   stripped; "" and whitespace-only → null
-    direction          `direction`, else `type` (either may be absent); in/incoming → in,
-                       out/outgoing → out, any case; another value is kept lower-cased and
-                       validation rejects it ("direction: unknown 'sideways'")
+    direction          in/incoming → in, out/outgoing → out, any case, from `direction`
+                       when it is such a spelling, else from `type` (either may be absent;
+                       spellings.call_direction, the webhooks' rule too); when neither is,
+                       the delivered word is kept lower-cased and validation rejects it
+                       ("direction: unknown 'sideways'")
     status             lower-cased; noanswer/no_answer → missed, not_available → notavailable,
                        not_allowed → notallowed, not_found → notfound (external only); any
                        other value is kept lower-cased as delivered — an unexpected status
@@ -61,8 +63,9 @@ spelling is accepted (the tables live in :mod:`vats_etl.spellings`)::
 
 ``notes`` counts, per payload, the rows whose values were normalised in a way an analyst may
 want to know about (sql/data_quality.sql shows them per day): ``direction_from_type``,
-``status_alias``, ``login_domain_stripped``, ``start_other_format``,
-``account_as_destination``, ``account_as_group``. Counts of zero are left out.
+``direction_type_disagree``, ``direction_unknown_from_type``, ``status_alias``,
+``login_domain_stripped``, ``start_other_format``, ``account_as_destination``,
+``account_as_group``. Counts of zero are left out.
 
 External CSV ``type`` → canonical ``direction``/``status``::
 
@@ -594,8 +597,11 @@ def _select_canonical(
     exprs: Mapping[str, pl.Expr],
     notes: Mapping[str, pl.Expr],
     schema: Mapping[str, pl.DataType],
+    helpers: Mapping[str, pl.Expr] | None = None,
 ) -> pl.DataFrame:
-    """Run steps 1–3; the final cast pins exact dtypes (a literal None is Null until cast)."""
+    """Run steps 1–3; the final cast pins exact dtypes (a literal None is Null until cast).
+    ``helpers``: columns computed once from step 2's for several canonical columns and notes
+    (polars does not share them between the expressions of one ``select``)."""
     return (
         raw.lazy()
         .with_columns(_cleaned_text(name) for name in raw.columns)
@@ -607,6 +613,7 @@ def _select_canonical(
                 if name in raw.columns
             ),
         )
+        .with_columns(expr.alias(name) for name, expr in (helpers or {}).items())
         .select(
             *(exprs[name].cast(dtype).alias(name) for name, dtype in schema.items()),
             *(note.alias(NOTE_PREFIX + name) for name, note in notes.items()),
@@ -656,7 +663,7 @@ Plan = tuple[dict[str, pl.Expr], dict[str, pl.Expr]]  # canonical expressions, n
 
 def _external_frame_from_json(raw: pl.DataFrame) -> pl.DataFrame:
     plan = _external_json_plan(_with_domain(raw, ("user", "account")), _names_places(raw))
-    return _select_canonical(raw, *plan, CALL_SCHEMA)
+    return _select_canonical(raw, *plan, CALL_SCHEMA, {DIRECTION_CASE: _direction_case()})
 
 
 @functools.lru_cache(maxsize=16)
@@ -665,10 +672,10 @@ def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
     assert account is not None  # the fast and the slow path read every known field
     status = _lower("status")
     canonical_status = _respelled(status, spellings.STATUS_SPELLINGS)
-    direction = pl.coalesce(_lower("direction"), _lower("type"))
+    direction, direction_notes = _call_direction()
     exprs = {
         "uid": _text("uid"),
-        "direction": _respelled(direction, spellings.DIRECTION_SPELLINGS),
+        "direction": direction,
         "status": canonical_status,
         "client": _text("client"),
         "diversion": _text("diversion"),
@@ -687,10 +694,7 @@ def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
     }
     # The account decides something only where `user` is empty.
     user_empty = _text("user").is_null()
-    notes = {
-        "direction_from_type": _text("direction").is_null() & _text("type").is_not_null(),
-        "status_alias": canonical_status != status,
-    }
+    notes = {**direction_notes, "status_alias": canonical_status != status}
     if places:
         notes["account_as_destination"] = (
             user_empty & _text("destination").is_null() & account.is_target
@@ -701,6 +705,53 @@ def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
             user_empty & ~account.is_target & _has_domain(_text("account"))
         )
     return exprs, notes
+
+
+# spellings.call_direction sees each of `direction` and `type` only as one of these cases,
+# so the rule evaluated on one value of each case is the rule whole (a word that is no
+# spelling of a direction stands for every such word).
+_DIRECTION_CASES: Final = {"absent": None, "in": "in", "out": "out", "other": "sideways"}
+DIRECTION_CASE: Final = "#direction-case"  # helper column: the pair of cases, as an index
+
+
+def _direction_case() -> pl.Expr:
+    """Which pair of cases (`direction`'s, `type`'s) a row is: an index into the verdicts of
+    :func:`_direction_verdicts`, computed once per row from step 2's lower-cased fields."""
+    codes = {case: code for code, case in enumerate(_DIRECTION_CASES)}
+
+    def case_of(field: str) -> pl.Expr:
+        lowered = _lower(field)
+        chain: Any = pl.when(lowered.is_null()).then(pl.lit(codes["absent"], pl.UInt32))
+        for direction in ("in", "out"):
+            spelled = [s for s, c in spellings.DIRECTION_SPELLINGS.items() if c == direction]
+            chain = chain.when(lowered.is_in(spelled)).then(pl.lit(codes[direction], pl.UInt32))
+        return cast(pl.Expr, chain.otherwise(pl.lit(codes["other"], pl.UInt32)))
+
+    return case_of("direction") * len(codes) + case_of("type")
+
+
+def _direction_verdicts() -> list[spellings.CallDirection]:
+    """spellings.call_direction for every pair of cases, in the order of _direction_case."""
+    return [
+        spellings.call_direction(_DIRECTION_CASES[said], _DIRECTION_CASES[typed])
+        for said in _DIRECTION_CASES
+        for typed in _DIRECTION_CASES
+    ]
+
+
+def _call_direction() -> tuple[pl.Expr, dict[str, pl.Expr]]:
+    """:func:`spellings.call_direction` as polars expressions over the helper column
+    DIRECTION_CASE: the canonical direction, and one boolean per note it can give. Where it
+    decides nothing, the column keeps the delivered word (`direction`, else `type`,
+    lower-cased) for validation to name in its reason."""
+    verdicts = _direction_verdicts()
+    case = pl.col(DIRECTION_CASE)
+    decided = pl.lit(pl.Series([v.direction for v in verdicts], dtype=pl.String())).gather(case)
+    notes = {
+        note: case.is_in([i for i, v in enumerate(verdicts) if v.note == note])
+        for note in sorted({v.note for v in verdicts if v.note is not None})
+    }
+    return pl.coalesce(decided, _lower("direction"), _lower("type")), notes
 
 
 def _external_frame_from_csv(raw: pl.DataFrame) -> pl.DataFrame:

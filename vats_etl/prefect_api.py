@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
+import logging
 import os
 import socket
 import subprocess
@@ -44,6 +45,9 @@ STARTUP_TIMEOUT_S = 90.0
 ATTEMPTS = 2
 # A running server answers its health check in milliseconds; a few seconds cover a busy one.
 RUNNING_SERVER_WAIT_S = 5.0
+# How long a command's exit waits for the background thread to finish its current step: one
+# health request (5 s at most) and building an HTTP client take less.
+EXIT_WAIT_S = 10.0
 HELP = (
     "set PREFECT_API_URL to a running Prefect server (`prefect server start`, see "
     "docs/operations.md) or raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
@@ -247,10 +251,39 @@ class TemporaryServer:
         return self.url
 
     def close(self) -> None:
+        """Stop the server and wait for the background thread to leave what it is doing.
+
+        Runs at exit, also when a command fails before its flows need the server (a damaged
+        warehouse ends `replay` within milliseconds). The thread may then be inside OpenSSL,
+        loading the CA file for its HTTP client with the GIL released, and the C library's
+        exit handlers free OpenSSL's tables under it: the process died of SIGSEGV after
+        printing its one line. Waiting here, before the interpreter shuts down, keeps the
+        exit code the command chose. Ending with ``os._exit`` instead would also skip the
+        exit handlers that stop this server and let Prefect send its last events."""
         with self._lock:
             self._closed = True
         self._stop()
+        if self._thread.is_alive():
+            # The command has said its last line: the check it no longer needs is not logged
+            # after it (with -v, httpx logs every request).
+            probe = self._thread.ident
+            httpx_log = logging.getLogger("httpx")
+            quiet = _NotFromThread(probe)
+            httpx_log.addFilter(quiet)
+            try:
+                self._thread.join(EXIT_WAIT_S)
+            finally:
+                httpx_log.removeFilter(quiet)
         self._log.close()
+
+
+class _NotFromThread(logging.Filter):
+    def __init__(self, ident: int | None) -> None:
+        super().__init__()
+        self.ident = ident
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self.ident
 
 
 _server: TemporaryServer | None = None
@@ -287,8 +320,6 @@ def connected(*, verbose: bool) -> Iterator[str]:
     in one line itself. With a temporary server, flow runs send no heartbeats: they exist
     so that a server can tell a crashed run, and this one ends with the command — and
     ending a flow run waits up to a second for the heartbeat thread."""
-    import logging
-
     url = ready()
     import prefect.main  # noqa: F401  (importing it configures Prefect's logging: first that)
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings

@@ -5,6 +5,8 @@ really behaves"). History rows (``parse.py``, vectorised) and webhooks (``webhoo
 request) must agree on what a spelling means, so both read these tables::
 
     direction  in, incoming → in;  out, outgoing → out           (any case; else unknown)
+               a call's direction may come in `direction` (the spec) and in `type` (the
+               platform): see call_direction for which one decides
     status     lower-cased; noanswer, no_answer → missed; not_available → notavailable;
                not_allowed → notallowed; not_found → notfound; any other value is kept
                lower-cased as delivered: an unexpected status never drops a call
@@ -16,6 +18,7 @@ external calls and webhooks.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 DIRECTION_SPELLINGS: Final = {"in": "in", "incoming": "in", "out": "out", "outgoing": "out"}
@@ -43,6 +46,40 @@ def direction(value: str | None) -> str | None:
     if value is None:
         return None
     return DIRECTION_SPELLINGS.get(value.strip().lower())
+
+
+@dataclass(frozen=True)
+class CallDirection:
+    """What a call's two direction fields say together: ``direction`` is ``in``, ``out`` or
+    None (neither field names a direction we know), ``note`` is why it is worth a look."""
+
+    direction: str | None
+    note: str | None = None
+
+
+# Notes of call_direction, counted per chunk in load_notes (the data_quality view).
+FROM_TYPE: Final = "direction_from_type"
+TYPE_DISAGREES: Final = "direction_type_disagree"
+UNKNOWN_DIRECTION_FROM_TYPE: Final = "direction_unknown_from_type"
+
+
+def call_direction(direction_field: str | None, type_field: str | None) -> CallDirection:
+    """The direction of a call delivered with these `direction` and `type` values.
+
+    The rule, for history rows and webhooks alike: the first of `direction`, then `type`,
+    that is a known spelling decides. So `direction` wins when both are known (a
+    disagreement is noted), and `type` decides when `direction` is absent, empty or an
+    unexpected word (noted too: the word does not vanish unseen in a call that loads). When
+    neither is known the direction is None: the history parser then rejects the row naming
+    the delivered word (quarantine), a webhook keeps the call without a direction."""
+    said, typed = direction(direction_field), direction(type_field)
+    if said is not None:
+        disagrees = typed is not None and typed != said
+        return CallDirection(said, TYPE_DISAGREES if disagrees else None)
+    if typed is not None:
+        given = direction_field is not None and direction_field.strip() != ""
+        return CallDirection(typed, UNKNOWN_DIRECTION_FROM_TYPE if given else FROM_TYPE)
+    return CallDirection(None)
 
 
 def status(value: str | None) -> str | None:

@@ -31,7 +31,7 @@ UNREACHABLE = "http://127.0.0.1:9/crmapi/v1"  # the discard port: nothing listen
 def one_line(result: subprocess.CompletedProcess[str], code: int, *expected: str) -> str:
     """The result failed with `code` and exactly one line on stderr, naming `expected`."""
     err = result.stderr
-    assert result.returncode == code, err
+    assert result.returncode == code, f"exit code {result.returncode} (negative: a signal): {err}"
     assert "Traceback" not in err, err
     assert err.count("\n") == 1 and err.endswith("\n"), err
     assert err.startswith("error: "), err

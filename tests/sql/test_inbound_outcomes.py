@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import duckdb
 
-from tests.sql.helpers import HOUR, T0, by_uid, callback, insert_calls, miss, rows, set_kpi
+from tests.sql.helpers import (
+    HOUR,
+    T0,
+    by_uid,
+    call,
+    callback,
+    insert_calls,
+    miss,
+    rows,
+    set_kpi,
+)
 from vats_etl import warehouse
 
 
@@ -49,3 +59,49 @@ def test_outcomes_cover_inbound_calls_with_a_start(con: duckdb.DuckDBPyConnectio
         "anonymous": {"is_missed": True, "recovery": None, "lost_contact_id": "anonymous"},
         "m1": {"is_missed": True, "recovery": None, "lost_contact_id": "m1"},
     }
+
+
+def test_next_contact_is_the_earliest_callback_or_answered_call(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """next_contact_at: the first conversation after a miss — our callback that got through
+    or the client's next answered call, whichever came first — within W or long after it
+    (it is what turns a miss from lost into recovered_late). The same in the cache."""
+    insert_calls(
+        con,
+        [
+            # the client's answered call first, our callback later: both after W
+            miss("m-answered-first", client="79000000001"),
+            call("in-1", client="79000000001", started_at=T0 + 30 * HOUR),
+            callback("out-1", client="79000000001", started_at=T0 + 40 * HOUR),
+            # our callback first, the client's answered call later
+            miss("m-callback-first", client="79000000002"),
+            callback("out-2", client="79000000002", started_at=T0 + 30 * HOUR),
+            call("in-2", client="79000000002", started_at=T0 + 40 * HOUR),
+            # within W, the client called again before we called back
+            miss("m-within-w", client="79000000003"),
+            call("in-3", client="79000000003", started_at=T0 + HOUR),
+            callback("out-3", client="79000000003", started_at=T0 + 2 * HOUR),
+            # a callback nobody answered is no conversation
+            miss("m-not-reached", client="79000000004"),
+            callback("busy-4", client="79000000004", started_at=T0 + HOUR, duration_s=0),
+            call("in-4", client="79000000004", started_at=T0 + 50 * HOUR),
+            # nobody talked to the client since
+            miss("m-nobody", client="79000000005"),
+        ],
+    )
+    expected = {
+        "m-answered-first": {"next_contact_at": T0 + 30 * HOUR, "recovery": None},
+        "m-callback-first": {"next_contact_at": T0 + 30 * HOUR, "recovery": None},
+        "m-within-w": {"next_contact_at": T0 + HOUR, "recovery": "client_called_again"},
+        "m-not-reached": {"next_contact_at": T0 + 50 * HOUR, "recovery": None},
+        "m-nobody": {"next_contact_at": None, "recovery": None},
+    }
+    query = "select uid, next_contact_at, recovery from inbound_outcomes where is_missed"
+
+    def found() -> dict[str, dict[str, object]]:
+        return {r.pop("uid"): r for r in rows(con, query)}
+
+    assert found() == expected
+    assert warehouse.refresh_outcomes_cache(con) == "full"
+    assert found() == expected

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pytest
 
-from tests.sql.helpers import call, insert_calls, miss, rows, set_kpi
+from tests.sql.helpers import call, insert_calls, insert_versions, miss, rows, set_kpi
 
 SECOND = timedelta(seconds=1)
 
@@ -106,6 +106,69 @@ def test_a_department_with_its_own_hours_follows_only_them(
     assert hours(con)["sup-mon"] == "in_hours"
     with pytest.raises(duckdb.ConstraintException):
         con.execute("insert into department_hours values ('Продажи', 2, '18:00', '09:00')")
+
+
+def test_a_department_s_own_day_starts_and_ends_on_the_second(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Its start is included and its end excluded, as for the company's day: Saturday
+    10:00–16:00 local, and the company's 09:00 does not open it earlier."""
+    con.execute("insert into department_hours values ('Поддержка', 6, '10:00', '16:00')")
+    insert_calls(
+        con,
+        [
+            call("before", started_at=msk(9, 9, 59, 59), group_name="Поддержка"),
+            call("opens", started_at=msk(9, 10), group_name="Поддержка"),
+            call("last-second", started_at=msk(9, 15, 59, 59), group_name="Поддержка"),
+            call("closes", started_at=msk(9, 16), group_name="Поддержка"),
+        ],
+    )
+    assert hours(con) == {
+        "before": "after_hours",
+        "opens": "in_hours",
+        "last-second": "in_hours",
+        "closes": "after_hours",
+    }
+
+
+def test_a_department_holiday_reaches_a_call_through_the_employee(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """A call without a group_name counts for the department of the employee who took it,
+    as of the call (calls_enriched.department): that department's day off is theirs too.
+    u1 works in sales until Wednesday, then in support; sales is off Tuesday and Thursday."""
+    since = msk(1, 0)
+    insert_versions(
+        con,
+        "groups_history",
+        [
+            {"group_id": "sales", "group_name": "Продажи", "valid_from": since},
+            {"group_id": "support", "group_name": "Поддержка", "valid_from": since},
+        ],
+    )
+    insert_versions(
+        con,
+        "group_members_history",
+        [
+            {"group_id": "sales", "user_login": "u1", "valid_from": since, "valid_to": msk(6, 0)},
+            {"group_id": "support", "user_login": "u1", "valid_from": msk(6, 0)},
+        ],
+    )
+    con.execute("insert into holidays values ('2024-03-05', 'Продажи', 'учёба')")
+    con.execute("insert into holidays values ('2024-03-07', 'Продажи', 'учёба')")
+    insert_calls(
+        con,
+        [
+            call("tue-u1", started_at=msk(5, 12), group_name=None, user_login="u1"),
+            call("thu-u1", started_at=msk(7, 12), group_name=None, user_login="u1"),
+            call("tue-nobody", started_at=msk(5, 12, 5), group_name=None, client="79000000002"),
+        ],
+    )
+    assert hours(con) == {
+        "tue-u1": "after_hours",  # in sales on Tuesday: sales' day off
+        "thu-u1": "in_hours",  # in support by Thursday: sales' day off is not theirs
+        "tue-nobody": "in_hours",  # no department at all: only company holidays apply
+    }
 
 
 def test_nothing_disappears(con: duckdb.DuckDBPyConnection) -> None:

@@ -13,7 +13,10 @@ history parser, so a webhook and an API row of one call agree)::
     command  webhook field     →  column        rule
     history  callid               uid           text, required
              direction or type    direction     in/incoming → in, out/outgoing → out (any
-                                                case); another value → null (kept, not refused)
+                                                case); `direction` decides when it is a known
+                                                spelling, else `type` (the history parser's
+                                                rule: spellings.call_direction); neither
+                                                known → null (kept, not refused)
              status               status        lower-cased; noanswer → missed, not_available
                                                 → notavailable, ...; unknown kept as delivered
              start                started_at    YYYYmmddTHHMMSSZ, ISO 8601 (Z or offset) or
@@ -200,7 +203,7 @@ def to_record(fields: dict[str, Any], received_at_us: int) -> Record | ContactQu
 def _history(f: dict[str, Any]) -> dict[str, Value]:
     return {
         "uid": _required(f, "callid"),
-        "direction": _direction(f, "direction") or _direction(f, "type"),
+        "direction": spellings.call_direction(_text(f, "direction"), _text(f, "type")).direction,
         "status": spellings.status(_text(f, "status")),
         "client": _text(f, "phone"),
         "diversion": _text(f, "diversion"),

@@ -276,7 +276,7 @@ class Receiver:
             reasons.append("the warehouse writer is failing (see the receiver's log)")
         if spool.stalled_s() > cfg.commit_timeout_s:
             reasons.append("the spool's disk does not complete writes")
-        if spool.backlog_bytes() >= cfg.max_spool_bytes:
+        if spool.full:
             reasons.append("the spool is full")
         if self.spool_lag_s() > cfg.max_lag_s:
             reasons.append(f"the warehouse is more than {cfg.max_lag_s:g} s behind")

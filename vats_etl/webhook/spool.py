@@ -146,6 +146,7 @@ class Spool:
         self._commit_log: deque[tuple[Position, float]] = deque()
         self._writing_since: float | None = None  # a write + fdatasync is in progress
         self._rotate_failing = False
+        self._refused_for_room = False  # a line did not fit, and no room was freed since
         self.write_error: str | None = None  # the last write failed (cleared on success)
         self.commits = 0  # fsyncs done (for stats: requests / commits = group size)
 
@@ -219,6 +220,7 @@ class Spool:
             if self._stopping:
                 raise WebhookError("the spool is closing")
             if self.backlog_bytes() + len(line) > self._max_bytes:
+                self._refused_for_room = True
                 raise SpoolFull(f"spool {self.directory} holds more than {self._max_bytes} bytes")
             self._queue.append(line)
             self._waiters.append(waiter)
@@ -229,6 +231,14 @@ class Spool:
     def backlog_bytes(self) -> int:
         """Bytes on disk not yet released by the applier, plus bytes queued."""
         return sum(self._segments.values()) + self._queued_bytes
+
+    @property
+    def full(self) -> bool:
+        """No room for more: the limit is reached, or a line was refused for want of room
+        and the applier has freed none since. The backlog alone can be under the limit while
+        every webhook is refused (each would pass it), and health must say so."""
+        with self._cond:
+            return self._refused_for_room or self.backlog_bytes() >= self._max_bytes
 
     def _run(self) -> None:
         while True:
@@ -405,6 +415,7 @@ class Spool:
             for seq in segments:
                 if seq != self._active and seq in self._segments:
                     self._delete(seq)
+                    self._refused_for_room = False
 
     def _delete(self, seq: int) -> None:
         with contextlib.suppress(FileNotFoundError):
