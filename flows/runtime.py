@@ -24,8 +24,9 @@ import httpx
 
 from vats_etl import pipeline
 from vats_etl.accounts import Accounts
-from vats_etl.client import Fmt, Kind, PbxClient, RetryPolicy
+from vats_etl.client import PbxClient, RetryPolicy
 from vats_etl.config import Settings, load_settings
+from vats_etl.history import HistoryFormat, HistoryKind
 from vats_etl.pipeline import ChunkHook, Load
 
 
@@ -62,8 +63,8 @@ class Runtime:
         self,
         first: date,
         last: date,
-        kinds: Sequence[Kind],
-        fmts: Sequence[Fmt],
+        kinds: Sequence[HistoryKind],
+        fmts: Sequence[HistoryFormat],
         *,
         concurrency: int = 4,
         force: bool = False,

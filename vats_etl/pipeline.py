@@ -37,8 +37,9 @@ import duckdb
 import polars as pl
 
 from vats_etl import archive, errors, periods, warehouse
-from vats_etl.client import Fmt, Kind, PbxClient, Response
+from vats_etl.client import PbxClient, Response
 from vats_etl.config import Settings
+from vats_etl.history import HISTORY_KINDS, HistoryFormat, HistoryKind
 from vats_etl.parse import Parsed, RawPage, normalise, parse_history, read_history
 from vats_etl.periods import Window
 from vats_etl.schemas import validate
@@ -65,8 +66,8 @@ HOLD_S = 5.0
 
 @dataclass(frozen=True)
 class Chunk:
-    kind: Kind
-    fmt: Fmt
+    kind: HistoryKind
+    fmt: HistoryFormat
     window: Window
     day: date
 
@@ -212,8 +213,8 @@ def plan(
     first: date,
     last: date,
     zone: ZoneInfo,
-    kinds: Sequence[Kind] = ("external", "internal"),
-    fmts: Sequence[Fmt] = ("json",),
+    kinds: Sequence[HistoryKind] = HISTORY_KINDS,
+    fmts: Sequence[HistoryFormat] = ("json",),
 ) -> list[Chunk]:
     """Day chunks, oldest first; for one day, every kind and format."""
     return [
@@ -241,7 +242,7 @@ def without_settled(
 
 
 def daily_range(
-    con: duckdb.DuckDBPyConnection, now: datetime, zone: ZoneInfo, kinds: Sequence[Kind]
+    con: duckdb.DuckDBPyConnection, now: datetime, zone: ZoneInfo, kinds: Sequence[HistoryKind]
 ) -> tuple[date, date]:
     """From the first unsettled day (yesterday at the latest) to today."""
     today = periods.local_date(now, zone)
@@ -454,8 +455,8 @@ def begin(
     last: date,
     *,
     client: PbxClient,
-    kinds: Sequence[Kind] = ("external", "internal"),
-    fmts: Sequence[Fmt] = ("json",),
+    kinds: Sequence[HistoryKind] = HISTORY_KINDS,
+    fmts: Sequence[HistoryFormat] = ("json",),
     concurrency: int = 4,
     force: bool = False,
     on_chunk: ChunkHook | None = None,
@@ -706,7 +707,7 @@ def archived_pages(
     raw_dir: Path,
     first: date | None,
     last: date | None,
-    kinds: Sequence[Kind] = ("external", "internal"),
+    kinds: Sequence[HistoryKind] = HISTORY_KINDS,
 ) -> list[archive.ArchivedPage]:
     """Every archived history page in the range, in the order it was first received."""
     found = [
@@ -721,7 +722,7 @@ def archived_pages(
 def replay_page(page: archive.ArchivedPage, zone: ZoneInfo, now: datetime) -> ChunkResult:
     """Parse and validate one archived page exactly as if it had just been fetched."""
     day = periods.local_date(page.window.start, zone)
-    chunk = Chunk(cast(Kind, page.kind), cast(Fmt, page.fmt), page.window, day)
+    chunk = Chunk(cast(HistoryKind, page.kind), cast(HistoryFormat, page.fmt), page.window, day)
     result = ChunkResult(chunk, uuid.uuid4().hex, started_at=datetime.now(UTC))
     result.pages = 1
     result.fetched_at = page.fetched_at
@@ -742,7 +743,7 @@ def replay(
     first: date | None = None,
     last: date | None = None,
     *,
-    kinds: Sequence[Kind] = ("external", "internal"),
+    kinds: Sequence[HistoryKind] = HISTORY_KINDS,
     run_id: str | None = None,
     on_chunk: ChunkHook | None = None,
     concurrency: int = 2,
