@@ -34,8 +34,8 @@ def test_russian_formats() -> None:
 
 
 def test_change_text() -> None:
-    def change(kind: str, value: float, previous: float) -> str:
-        return dashboards.fmt_change(Tile("k", "l", kind, "up", value, previous))  # type: ignore[arg-type]
+    def change(format: str, value: float, previous: float) -> str:
+        return dashboards.fmt_change(Tile("k", "l", format, "up", value, previous))  # type: ignore[arg-type]
 
     assert change("count", 120, 100) == f"▲ +20{NBSP}%"
     assert change("share", 0.71, 0.735) == f"▼ −2,5{NBSP}п.п."

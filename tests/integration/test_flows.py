@@ -50,7 +50,7 @@ def test_backfill_streams_one_run_and_shows_each_month(
 
     from vats_etl import pipeline
 
-    runs: list[list[pipeline.Chunk]] = []
+    runs: list[list[pipeline.LoadChunk]] = []
     real_run = pipeline.run
 
     def spy(settings, chunks, **options):  # type: ignore[no-untyped-def]

@@ -327,8 +327,8 @@ def begin(settings, first: date, last: date, **options: object) -> pipeline.Load
     return pipeline.begin(settings, first, last, client=client, now=clock, **options)  # type: ignore[arg-type]
 
 
-def by_month(chunks: list[pipeline.Chunk]) -> dict[str, list[pipeline.Chunk]]:
-    months: dict[str, list[pipeline.Chunk]] = {}
+def by_month(chunks: list[pipeline.LoadChunk]) -> dict[str, list[pipeline.LoadChunk]]:
+    months: dict[str, list[pipeline.LoadChunk]] = {}
     for chunk in chunks:
         months.setdefault(f"{chunk.day:%Y-%m}", []).append(chunk)
     return months
