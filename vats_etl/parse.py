@@ -26,8 +26,8 @@ day at once). A :class:`Parsed` has
   body only when asked (for rejected rows), so the normal path pays nothing for it.
 
 Normalisation (vectorised polars expressions, one ``select`` per run of pages). The platform
-speaks more than the spec's dialect (DESIGN.md, "The API as it really behaves"); every known
-spelling is accepted (the tables live in :mod:`vats_etl.spellings`)::
+speaks more than the spec's dialect (its real answers: docs/architecture.md, "Raw formats");
+every known spelling is accepted (the tables live in :mod:`vats_etl.spellings`)::
 
     every text field   stripped; "" and whitespace-only → null
     direction          in/incoming → in, out/outgoing → out, any case, from `direction`
