@@ -289,7 +289,7 @@ def test_report_command_errors(settings: Settings, tmp_path: Path) -> None:
     assert code == 2 and "either --week or --from/--to" in err
     code, _, err = run(settings, "--from", "2024-06-01")
     assert code == 2 and "go together" in err
-    code, _, err = run(settings, "--week", "2024-W99")  # a usage error (issue 12): exit 2
+    code, _, err = run(settings, "--week", "2024-W99")  # a usage error: exit 2
     assert code == 2 and "2024 has no ISO week 99" in err and err.count("\n") == 1
     missing = small.settings_for(tmp_path / "missing.duckdb")
     code, _, err = run(missing, "--out", str(tmp_path / "x"))

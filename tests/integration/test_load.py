@@ -1,5 +1,5 @@
-"""Issue 3 end to end: the emulator over a real socket → pipeline → DuckDB, in both dialects
-(issue 10: the platform's answers load exactly as the spec's do)."""
+"""Loading end to end: the emulator over a real socket → pipeline → DuckDB, in both dialects
+(the platform's answers load exactly as the spec's do)."""
 
 from __future__ import annotations
 
@@ -314,7 +314,7 @@ def test_days_follow_the_company_time_zone(tz, tmp_path):
     assert {(s, e) for s, e in windows} == {(expected.start, expected.end)}
 
 
-# -- a backfill's load: one run over the range, followed month by month (issue 12) ------------
+# -- a backfill's load: one run over the range, followed month by month -----------------------
 
 
 def begin(settings, first: date, last: date, **options: object) -> pipeline.Load:
