@@ -722,7 +722,7 @@ def action_csv(action: pl.DataFrame) -> str:
     return "\ufeff" + body
 
 
-# -- the edge -----------------------------------------------------------------------------------
+# -- building the pages of a period and writing them to a folder --------------------------------
 
 
 def build(reader: reports.Reader, *, late_after_s: int = 3600) -> list[tuple[str, str]]:
