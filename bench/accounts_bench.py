@@ -1,4 +1,4 @@
-"""Many accounts on Prefect workers (issue 14): prints figures, asserts nothing.
+"""Many PBX accounts on Prefect workers: prints figures, asserts nothing.
 
     .venv/bin/python -m bench.accounts_bench [--accounts 20] [--days 30] [--limit 1]
 

@@ -1,5 +1,5 @@
-"""What a user waits for (issue 12): `vats-etl backfill` timed as a subprocess. Prints
-figures, asserts nothing.
+"""What a user waits for: `vats-etl backfill` timed as a subprocess, from its start to its
+exit. Prints figures, asserts nothing.
 
     .venv/bin/python -m bench.cli_bench [--short 2] [--long 90] [--repeat 3] [--compare DIR]
 
@@ -224,7 +224,7 @@ def main() -> None:
                     home = root / f"prefect-home-{t}"
                     first = backfill(url, last, last, root / f"first-{t}", home, None, tree)
                     show(f"{name(tree)}: vats-etl backfill, a new Prefect home", first)
-                except SystemExit as failed:  # what issue 12 saw on a busy machine
+                except SystemExit as failed:  # a first start can time out on a busy machine
                     print(f"{name(tree)}: vats-etl backfill, a new Prefect home: {failed}")
             series("temporary Prefect server (no PREFECT_API_URL)", None)
             if args.skip_running_server:

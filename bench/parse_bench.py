@@ -66,7 +66,7 @@ def json_body(calls: list[dict[str, object]]) -> bytes:
 
 
 def platform_json_body(calls: list[dict[str, object]]) -> bytes:
-    """The same calls as the platform writes them (issue 10)."""
+    """The same calls as the platform writes them (its dialect: `type`, aliases, login@domain)."""
     rows = []
     for i, call in enumerate(calls):
         row = {("type" if key == "direction" else key): value for key, value in call.items()}

@@ -1,4 +1,5 @@
-"""End-to-end load benchmark (issue 3): prints figures, asserts nothing.
+"""End-to-end load benchmark (fetch, archive, parse, validate, upsert): prints figures,
+asserts nothing.
 
     .venv/bin/python -m bench.pipeline_bench [--days 365] [--agents 200] [--profile]
         [--dialect spec|platform]

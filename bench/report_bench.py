@@ -1,4 +1,4 @@
-"""Dashboard build benchmark (issue 5): every dashboard over one year of data.
+"""Dashboard build benchmark: every dashboard over one year of data.
 
     .venv/bin/python -m bench.report_bench [--agents 200] [--weeks 52] [--db PATH] [--repeat 3]
 

@@ -10,15 +10,15 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from vats_etl import pipeline
-from vats_etl.client import Fmt, Kind
 from vats_etl.flows import runtime
 from vats_etl.flows.accounts import per_account
 from vats_etl.flows.history import publish_read_copy, publish_summary
-from vats_etl.pipeline import Chunk, RunSummary
+from vats_etl.history import HISTORY_KINDS, HistoryFormat, HistoryKind
+from vats_etl.pipeline import LoadChunk, RunSummary
 
 
 @task(name="load-month", task_run_name="history {month}", cache_policy=NO_CACHE)
-def follow_month(load: pipeline.Load, month: str, chunks: Sequence[Chunk]) -> RunSummary:
+def follow_month(load: pipeline.Load, month: str, chunks: Sequence[LoadChunk]) -> RunSummary:
     """One month of the backfill's pipeline run: done once its last chunk is written."""
     return load.wait(chunks)
 
@@ -28,8 +28,8 @@ def follow_month(load: pipeline.Load, month: str, chunks: Sequence[Chunk]) -> Ru
 def backfill(
     date_from: date,
     date_to: date,
-    kinds: tuple[Kind, ...] = ("external", "internal"),
-    formats: tuple[Fmt, ...] = ("json",),
+    kinds: tuple[HistoryKind, ...] = HISTORY_KINDS,
+    formats: tuple[HistoryFormat, ...] = ("json",),
     concurrency: int = 4,
     force: bool = False,
     account: str | None = None,

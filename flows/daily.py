@@ -5,20 +5,20 @@ from __future__ import annotations
 from prefect import flow
 
 from vats_etl import errors, pipeline, warehouse
-from vats_etl.client import Fmt, Kind
 from vats_etl.flows import runtime
 from vats_etl.flows.accounts import per_account
 from vats_etl.flows.history import load_history, publish_read_copy, publish_summary
 from vats_etl.flows.snapshot import refresh_directory
 from vats_etl.flows.weekly import build_dashboards
+from vats_etl.history import HISTORY_KINDS, HistoryFormat, HistoryKind
 from vats_etl.pipeline import RunSummary
 
 
 @flow(name="vats-daily")
 @per_account(check_api=True)
 def daily(
-    kinds: tuple[Kind, ...] = ("external", "internal"),
-    formats: tuple[Fmt, ...] = ("json",),
+    kinds: tuple[HistoryKind, ...] = HISTORY_KINDS,
+    formats: tuple[HistoryFormat, ...] = ("json",),
     concurrency: int = 4,
     account: str | None = None,
 ) -> RunSummary:

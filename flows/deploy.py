@@ -54,7 +54,6 @@ from vats_etl.schedules import DAILY_CRON, WEEKLY_CRON
 
 DEFAULT_POOL = "vats"
 TAG = "vats-etl-account"
-FLOW_NAMES = ("vats-daily", "vats-weekly-email", "vats-backfill")
 
 
 def account_tag(name: str) -> str:

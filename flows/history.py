@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from vats_etl import catalog, errors, pipeline, warehouse
 from vats_etl import summary as summary_lines
 from vats_etl.flows import runtime
-from vats_etl.pipeline import Chunk, RunSummary
+from vats_etl.pipeline import LoadChunk, RunSummary
 
 
 def _busy(task: Any, task_run: Any, state: Any) -> bool:
@@ -28,7 +28,7 @@ def _busy(task: Any, task_run: Any, state: Any) -> bool:
     retry_condition_fn=_busy,
     cache_policy=NO_CACHE,
 )
-def load_history(chunks: Sequence[Chunk], run_id: str, concurrency: int) -> RunSummary:
+def load_history(chunks: Sequence[LoadChunk], run_id: str, concurrency: int) -> RunSummary:
     """Fetch, archive, parse, validate and load chunks."""
     rt = runtime.current()
     with rt.client() as client:

@@ -24,9 +24,10 @@ import httpx
 
 from vats_etl import pipeline
 from vats_etl.accounts import Accounts
-from vats_etl.client import Fmt, Kind, PbxClient, RetryPolicy
+from vats_etl.client import PbxClient, RetryPolicy
 from vats_etl.config import Settings, load_settings
-from vats_etl.pipeline import ChunkHook, Load
+from vats_etl.history import HistoryFormat, HistoryKind
+from vats_etl.pipeline import Load, LoadChunkHook
 
 
 def _utcnow() -> datetime:
@@ -36,7 +37,7 @@ def _utcnow() -> datetime:
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
-    on_chunk: ChunkHook | None = None
+    on_chunk: LoadChunkHook | None = None
     on_plan: Callable[[int], None] | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], datetime] = _utcnow
@@ -62,8 +63,8 @@ class Runtime:
         self,
         first: date,
         last: date,
-        kinds: Sequence[Kind],
-        fmts: Sequence[Fmt],
+        kinds: Sequence[HistoryKind],
+        fmts: Sequence[HistoryFormat],
         *,
         concurrency: int = 4,
         force: bool = False,

@@ -88,7 +88,7 @@ select
 from outcomes as io
 cross join data_cutoff as dc;
 
-comment on view inbound_outcomes is 'The KPI definitions of DESIGN.md applied to every inbound call (calls with direction in and a start time), from calls and kpi_settings only: classification, repeat caller, and for each miss its recovery and lost contact. One pass over each client''s calls in time order. Served from inbound_outcomes_cache while view_caches says the cache matches calls and kpi_settings, computed live otherwise (same rows, slower). Read it through inbound_calls / missed_calls.';
+comment on view inbound_outcomes is 'What every inbound call (calls with direction in and a start time) is under the call-center KPI definitions, from calls and kpi_settings only: answered, short abandon or missed, within the service level, repeat caller, and for each miss its recovery within W and its lost contact (the definitions, term by term: docs/metrics.md). One pass over each client''s calls in time order. Served from inbound_outcomes_cache while view_caches says the cache matches calls and kpi_settings, computed live otherwise (same rows, slower). Read it through inbound_calls / missed_calls.';
 comment on column inbound_outcomes.is_answered is 'status = success.';
 comment on column inbound_outcomes.is_short_abandon is 'Not answered and wait_s < kpi_settings.short_abandon_s (T_short).';
 comment on column inbound_outcomes.is_missed is 'Not answered and not a short abandon.';

@@ -12,7 +12,7 @@ select
 from inbound_calls as ic
 group by grouping sets ((ic.local_date, ic.department, ic.hours), (ic.local_date, ic.hours));
 
-comment on view kpi_daily is 'Call-center KPIs per local day (kpi_settings.tz), department and hours (in_hours / after_hours), plus total rows per day and hours (department null, is_total). Inbound external calls; definitions in DESIGN.md, parameters in kpi_settings. Headline figures: where hours = ''in_hours''; a day''s whole count: sum over both hours.';
+comment on view kpi_daily is 'Call-center KPIs per local day (kpi_settings.tz), department and hours (in_hours / after_hours), plus total rows per day and hours (department null, is_total). Inbound external calls; every column is defined once by the macro inbound_kpis (docs/metrics.md), its parameters in kpi_settings. Headline figures: where hours = ''in_hours''; a day''s whole count: sum over both hours.';
 comment on column kpi_daily.local_date is 'Local day of the calls.';
 comment on column kpi_daily.department is 'calls_enriched.department; null on the total row.';
 comment on column kpi_daily.is_total is 'True on the rows that add up every department of the day (one per hours).';

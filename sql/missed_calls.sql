@@ -28,7 +28,7 @@ select
 from inbound_calls as ic
 where ic.is_missed;
 
-comment on view missed_calls is 'One row per missed inbound call (not answered; short abandons excluded) with its recovery and outcome, by the definitions in DESIGN.md and W = kpi_settings.recovery_window_s: recovered by callback when an outgoing call to the same client succeeds with duration > 0 within W (its end included); recovered by the client when the client calls again within W and is answered; whichever comes first; otherwise not called back (recovery null). outcome says where the miss stands now: recovered, recovered_late, pending or lost. Whom to call: the lost contacts (where outcome = ''lost'').';
+comment on view missed_calls is 'One row per missed inbound call (not answered; short abandons excluded) with its recovery and outcome, W = kpi_settings.recovery_window_s: recovered by callback when an outgoing call to the same client succeeds with duration > 0 within W (its end included); recovered by the client when the client calls again within W and is answered; whichever comes first; otherwise not called back (recovery null). outcome says where the miss stands now: recovered, recovered_late, pending or lost. Whom to call: the lost contacts (where outcome = ''lost'').';
 comment on column missed_calls.department is 'Department the call counts for (calls_enriched.department).';
 comment on column missed_calls.user_login is 'Employee the missed call was delivered to, when the PBX reports one.';
 comment on column missed_calls.reason is 'Why it was missed: offtime (out of hours), voicemail (destination vm/am), ivr (hung up in the menu), busy, cancel (the client hung up while ringing), no_answer (anything else).';

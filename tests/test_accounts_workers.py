@@ -1,4 +1,4 @@
-"""Issue 14's acceptance: many PBX accounts on Prefect's own machinery, end to end.
+"""Many PBX accounts on Prefect's own machinery, end to end.
 
 A real `prefect server start`, a process work pool made by `vats-etl deploy`, two
 `prefect worker start` processes and three emulators (different seeds, zones and dialects:

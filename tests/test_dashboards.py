@@ -34,8 +34,8 @@ def test_russian_formats() -> None:
 
 
 def test_change_text() -> None:
-    def change(kind: str, value: float, previous: float) -> str:
-        return dashboards.fmt_change(Tile("k", "l", kind, "up", value, previous))  # type: ignore[arg-type]
+    def change(format: str, value: float, previous: float) -> str:
+        return dashboards.fmt_change(Tile("k", "l", format, "up", value, previous))  # type: ignore[arg-type]
 
     assert change("count", 120, 100) == f"▲ +20{NBSP}%"
     assert change("share", 0.71, 0.735) == f"▼ −2,5{NBSP}п.п."
@@ -289,7 +289,7 @@ def test_report_command_errors(settings: Settings, tmp_path: Path) -> None:
     assert code == 2 and "either --week or --from/--to" in err
     code, _, err = run(settings, "--from", "2024-06-01")
     assert code == 2 and "go together" in err
-    code, _, err = run(settings, "--week", "2024-W99")  # a usage error (issue 12): exit 2
+    code, _, err = run(settings, "--week", "2024-W99")  # a usage error: exit 2
     assert code == 2 and "2024 has no ISO week 99" in err and err.count("\n") == 1
     missing = small.settings_for(tmp_path / "missing.duckdb")
     code, _, err = run(missing, "--out", str(tmp_path / "x"))

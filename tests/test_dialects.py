@@ -1,4 +1,4 @@
-"""Issue 10, bullet 1: history in every dialect the platform is known to speak.
+"""History in every dialect the platform is known to speak.
 
 Each fixture under tests/fixtures/dialects/history/ is a hand-written, recorded-style payload
 of one bullet (made from how public integrations of the platform read it; nothing fetched).

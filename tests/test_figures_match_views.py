@@ -198,8 +198,8 @@ def _same(shown: Any, wanted: Any) -> bool:
     return math.isclose(float(shown), float(wanted), rel_tol=1e-9, abs_tol=1e-9)
 
 
-def _shown(kind: str, value: Any) -> str:
-    return dashboards.fmt_value(Tile("k", "", kind, "none", value, None))  # type: ignore[arg-type]
+def _shown(format: str, value: Any) -> str:
+    return dashboards.fmt_value(Tile("k", "", format, "none", value, None))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -232,8 +232,8 @@ def check_tiles(
     for tile in given:
         assert _same(tile.value, now[tile.key]), (what, tile.key, tile.value, now[tile.key])
         assert _same(tile.previous, before[tile.key]), (what, tile.key, "previous")
-        assert shown[tile.key].value == _shown(tile.kind, now[tile.key]), (what, tile.key)
-        assert shown[tile.key].previous == _shown(tile.kind, before[tile.key]), (what, tile.key)
+        assert shown[tile.key].value == _shown(tile.format, now[tile.key]), (what, tile.key)
+        assert shown[tile.key].previous == _shown(tile.format, before[tile.key]), (what, tile.key)
 
 
 # -- the dashboards ------------------------------------------------------------------------------

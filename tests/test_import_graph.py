@@ -5,7 +5,8 @@ Read with `ast` from the files of the installed package (imports inside function
 a lazy import is still a dependency), so it holds for the wheel as for a checkout. Layers,
 lowest first:
 
-- base: settings, errors and pure helpers every stage uses;
+- base: settings, errors, the call history's kinds and formats, and pure helpers every stage
+  uses;
 - stages: the library (client, archive, parsing, the warehouse, reports, the webhook
   receiver, the emulator, ...): given their settings as arguments, never looking them up;
 - surfaces: the command line, the Prefect flows and every ``__main__`` module (a process's
@@ -28,7 +29,7 @@ PACKAGE = "vats_etl"
 # Subpackages the build maps from other folders of the checkout (flows/, sql/):
 # in an editable install they are not under vats_etl/, so they are looked up by name.
 MAPPED = ("vats_etl.flows", "vats_etl.sql")
-BASE = {f"{PACKAGE}.{name}" for name in ("errors", "config", "periods", "spellings")}
+BASE = {f"{PACKAGE}.{name}" for name in ("errors", "config", "periods", "spellings", "history")}
 SURFACES = (f"{PACKAGE}.cli", f"{PACKAGE}.flows")
 
 

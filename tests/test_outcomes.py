@@ -1,6 +1,7 @@
-"""Acceptance of issue 11: every outcome of a miss over a month, the boundary of W on both
-sides and on it, and the action list ("кому позвонить") = exactly the lost contacts as of
-the data cut-off, re-evaluated at every load — with the outcome cache in between."""
+"""Outcomes of missed calls end to end: every outcome of a miss over a month, the boundary
+of W on both sides and on it, and the action list ("кому позвонить") = exactly the lost
+contacts as of the data cut-off, re-evaluated at every load — with the outcome cache in
+between."""
 
 from __future__ import annotations
 

@@ -23,9 +23,9 @@ class CountingPool(ThreadPoolExecutor):
         return super().submit(fn, *args, **kwargs)
 
 
-def result_of(rows: int) -> pipeline.ChunkResult:
-    chunk = pipeline.Chunk("external", "json", WINDOW, date(2026, 1, 1))
-    result = pipeline.ChunkResult(chunk, f"id-{rows}", started_at=datetime.now(UTC))
+def result_of(rows: int) -> pipeline.LoadChunkResult:
+    chunk = pipeline.LoadChunk("external", "json", WINDOW, date(2026, 1, 1))
+    result = pipeline.LoadChunkResult(chunk, f"id-{rows}", started_at=datetime.now(UTC))
     result.rows_received = rows
     return result
 

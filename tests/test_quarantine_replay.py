@@ -1,6 +1,6 @@
 """A day with one row that cannot be placed: the others load, that one waits in quarantine
 exactly as received (every key, its uid), the data_quality view says so, and a replay from
-the raw archive after a fix loads it (issue 10, bullets 1 and 5)."""
+the raw archive after a fix loads it."""
 
 from __future__ import annotations
 

@@ -67,8 +67,8 @@ def test_wilson_lower_bound() -> None:
 
 
 def test_tile_change_and_verdict() -> None:
-    def tile(kind: str, better: str, value: float | None, previous: float | None) -> Tile:
-        return Tile("k", "label", kind, better, value, previous)  # type: ignore[arg-type]
+    def tile(format: str, better: str, value: float | None, previous: float | None) -> Tile:
+        return Tile("k", "label", format, better, value, previous)  # type: ignore[arg-type]
 
     assert tile("count", "down", 110, 100).change == pytest.approx(0.1)
     assert tile("count", "down", 110, 100).verdict == "bad"

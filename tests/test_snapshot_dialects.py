@@ -1,4 +1,4 @@
-"""Issue 10, bullet 3: snapshots survive what an account does not offer, and list paging.
+"""Snapshots survive what an account does not offer, and list paging.
 
 The fake PBX answers from hand-written bodies under tests/fixtures/dialects/directory/. An
 optional entity answering 404, 405, 501 or {"error": ...} is skipped with a warning, recorded

@@ -60,10 +60,10 @@ def test_changed_sql_is_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_a_warehouse_of_the_previous_version_is_brought_up_to_date(tmp_path: Path) -> None:
-    """Before issue 11: kpi_settings without working hours, an outcome cache without
-    next_contact_at (and filled, and marked fresh). The next writer adds the columns, keeps
-    the analyst's W, forgets the cache (its rows came from other definitions) and the next
-    publish rebuilds it."""
+    """A warehouse from before working hours and outcomes: kpi_settings without working
+    hours, an outcome cache without next_contact_at (and filled, and marked fresh). The next
+    writer adds the columns, keeps the analyst's W, forgets the cache (its rows came from
+    other definitions) and the next publish rebuilds it."""
     from tests.sql.helpers import HOUR, T0, callback, insert_calls, miss
 
     db = tmp_path / "vats.duckdb"

@@ -286,7 +286,7 @@ def test_a_full_spool_answers_503_and_health_names_it(tmp_path):
 
 
 def test_a_spool_line_over_16_mib_is_applied_and_so_is_what_follows(tmp_path):
-    """Issue 13, probe 2: a form body of %01 escapes became a 30 MB spool line; the reader
+    """A form body of %01 escapes became a 30 MB spool line; the reader once
     stopped at 16 MiB, believed it was caught up, and later requests were never written."""
     big = urlencode(history("BIG", diversion="\x01" * 3_000_000)).encode()  # 9 MB of %01
     assert len(big) > 9_000_000

@@ -1,4 +1,4 @@
-"""The receiver's HTTP as an attacker tries it (issue 13's probes), over real loopback sockets:
+"""The receiver's HTTP as an attacker tries it, over real loopback sockets:
 malformed requests get a 4xx and a closed connection and at most one log line; a pipeline of
 wrong-token requests ends at the first; idle, slow and never-reading clients are cut off; an
 idle flood cannot lock a legitimate webhook out; keep-alive, pipelining, chunked bodies,
@@ -137,8 +137,8 @@ def test_keep_alive_pipelining_chunked_expect_continue_and_http10(tmp_path):
 
 
 def test_a_pipeline_of_wrong_token_requests_ends_at_the_first_and_others_are_served(tmp_path):
-    """Issue 13, probe 3: 100 connections pipelining 4,000 wrong-token requests each kept the
-    server busy ~32 s and legitimate requests timed out. A refusal closes the connection."""
+    """100 connections pipelining 4,000 wrong-token requests each once kept the server busy
+    ~32 s and legitimate requests timed out. A refusal closes the connection."""
     wrong = request(orjson.dumps(history(crm_token="nope")))
     answers: list[bytes] = []
     with serve_in_background(config(tmp_path)) as receiver:
@@ -175,8 +175,8 @@ def test_a_pipeline_of_wrong_token_requests_ends_at_the_first_and_others_are_ser
 
 
 def test_clients_that_never_read_their_answers_are_cut_off(tmp_path):
-    """Issue 13, probe 3: the wait for the socket to drain had no timeout (100 of 100
-    connections held after 85 s). Now an answer not taken within request_timeout_s ends it."""
+    """The wait for the socket to drain once had no timeout (100 of 100 connections held
+    after 85 s). Now an answer not taken within request_timeout_s ends it."""
     csv_file = tmp_path / "contacts.csv"  # a long name: each answer is 16 KB, buffers fill fast
     csv_file.write_text("phone,contact_name\n79101234567," + "Я" * 8000 + "\n", "utf-8")
     with warehouse.connect(

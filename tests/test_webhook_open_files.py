@@ -1,4 +1,4 @@
-"""Issue 13, probe 1 and the acceptance: with the open-files limit at 1024 (systemd's default
+"""Running out of file descriptors: with the open-files limit at 1024 (systemd's default
 when a unit sets no LimitNOFILE) and 1,100 idle TCP connections held open, a legitimate
 webhook is stored (or answered 503) — never 200-and-dropped — and once the idle clients go
 the receiver is healthy again without a restart. Before, the writer thread died on "Too many

@@ -179,7 +179,7 @@ def test_bad_inputs_get_the_right_status_and_store_nothing(tmp_path, caplog):
 
 
 def test_the_platform_dialect_lands_as_canonical_values(tmp_path):
-    """login@domain, noanswer, wait and direction as the platform sends them (issue 10)."""
+    """login@domain, noanswer, wait and direction as the platform sends them."""
     bodies = [
         history("P-1", user="ivanov@acme.megapbx.ru", status="noanswer", wait="23", duration="0"),
         history("P-2", type=None, direction="OUT", status="Success", wait=4, user="petrov@x.ru"),

@@ -284,8 +284,8 @@ def test_close_commits_what_is_queued_and_drops_an_empty_segment(tmp_path, commi
 
 
 def test_a_line_longer_than_the_read_buffer_comes_back_whole(tmp_path, commits):
-    """Issue 13, probe 2: the reader read 16 MiB at most; a longer line gave an empty chunk
-    and the applier believed it was caught up. Now no line is ever cut or skipped."""
+    """The reader once read 16 MiB at most; a longer line gave an empty batch and the
+    applier believed it was caught up. Now no line is ever cut or skipped."""
     s = Spool(tmp_path / "spool", commits)
     s.open()
     try:

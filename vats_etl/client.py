@@ -21,19 +21,18 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 import orjson
 
 from vats_etl import errors, parse, periods
 from vats_etl.config import Secret
+from vats_etl.history import HistoryFormat, HistoryKind
 from vats_etl.periods import Window
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["external", "internal"]
-Fmt = Literal["json", "csv"]
 T = TypeVar("T", bound=Sized)
 
 HISTORY_PATHS: dict[tuple[str, str], str] = {
@@ -279,7 +278,7 @@ class PbxClient:
     # -- history ---------------------------------------------------------------------------
 
     def history_once(
-        self, kind: Kind, fmt: Fmt, window: Window, *, type_filter: str = "all"
+        self, kind: HistoryKind, fmt: HistoryFormat, window: Window, *, type_filter: str = "all"
     ) -> Response:
         """One history request for exactly this window (no splitting)."""
         path = HISTORY_PATHS[(kind, fmt)]
@@ -288,8 +287,8 @@ class PbxClient:
 
     def history(
         self,
-        kind: Kind,
-        fmt: Fmt,
+        kind: HistoryKind,
+        fmt: HistoryFormat,
         window: Window,
         *,
         decode: Callable[[Window, Response], T],
@@ -324,7 +323,7 @@ class PbxClient:
                 attempts=response.attempts,
             )
 
-    def history_items(self, kind: Kind, window: Window) -> list[dict[str, Any]]:
+    def history_items(self, kind: HistoryKind, window: Window) -> list[dict[str, Any]]:
         """All JSON history records of a window, decoded (convenience for library users)."""
         pages = self.history(kind, "json", window, decode=lambda _w, r: decode_json(r.body))
         return [row for page in pages for row in page.decoded]

@@ -129,7 +129,7 @@ def fmt_value(tile: Tile, value: float | None = None, *, previous: bool = False)
         "share": fmt_share,
         "seconds": fmt_duration,
         "score": fmt_score,
-    }[tile.kind](v)
+    }[tile.format](v)
 
 
 def fmt_change(tile: Tile) -> str:
@@ -141,9 +141,9 @@ def fmt_change(tile: Tile) -> str:
         return "= без изменений"
     arrow, sign = ("▲", "+") if change > 0 else ("▼", "−")
     size = abs(change)
-    if tile.kind == "share":
+    if tile.format == "share":
         text = f"{size * 100:.1f}".replace(".", ",") + f"{NBSP}п.п."
-    elif tile.kind == "score":
+    elif tile.format == "score":
         text = f"{size:.2f}".replace(".", ",")
     elif change >= 9:
         return f"{arrow} в{NBSP}{1 + change:.0f}{NBSP}раз"
@@ -722,7 +722,7 @@ def action_csv(action: pl.DataFrame) -> str:
     return "\ufeff" + body
 
 
-# -- the edge -----------------------------------------------------------------------------------
+# -- building the pages of a period and writing them to a folder --------------------------------
 
 
 def build(reader: reports.Reader, *, late_after_s: int = 3600) -> list[tuple[str, str]]:

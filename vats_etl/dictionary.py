@@ -31,7 +31,8 @@ HEADER = """\
 Generated from the warehouse's own `COMMENT ON` texts (`sql/*.sql`) by
 `python -m vats_etl.dictionary`; do not edit by hand (a test fails when this file is stale).
 Times are `TIMESTAMPTZ` in UTC unless the column says local; local days, hours and weeks
-use `kpi_settings.tz` (VATS_TZ). KPI parameters live in the one row of `kpi_settings`.
+use `kpi_settings.tz` (VATS_TZ). KPI parameters live in the one row of `kpi_settings`; what
+each KPI means, with its parameter and the view or macro that computes it: [metrics.md](metrics.md).
 """
 
 

@@ -15,7 +15,6 @@ involved and never contain a secret (API key, CRM token, SMTP password).
     │   ├── ServerError          5xx that is not retried (retried ones end in GaveUp)
     │   └── GaveUp               retries exhausted: timeouts, connection errors, 5xx, 429
     ├── UnknownShape             a response's shape is not one we know (chunk fails loudly)
-    ├── ChunkFailed              a history chunk could not be loaded (wraps the cause)
     ├── DatabaseBusy             another process holds the DuckDB file longer than allowed
     ├── WarehouseError           the DuckDB file cannot be opened, read or written (not a
     │                            DuckDB file, truncated, read-only, its folder is a file,
@@ -81,10 +80,6 @@ class GaveUp(ApiError):
 
 
 class UnknownShape(VatsError):
-    pass
-
-
-class ChunkFailed(VatsError):
     pass
 
 

@@ -26,8 +26,8 @@ day at once). A :class:`Parsed` has
   body only when asked (for rejected rows), so the normal path pays nothing for it.
 
 Normalisation (vectorised polars expressions, one ``select`` per run of pages). The platform
-speaks more than the spec's dialect (DESIGN.md, "The API as it really behaves"); every known
-spelling is accepted (the tables live in :mod:`vats_etl.spellings`)::
+speaks more than the spec's dialect (its real answers: docs/architecture.md, "Raw formats");
+every known spelling is accepted (the tables live in :mod:`vats_etl.spellings`)::
 
     every text field   stripped; "" and whitespace-only → null
     direction          in/incoming → in, out/outgoing → out, any case, from `direction`
@@ -106,16 +106,14 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 import orjson
 import polars as pl
 
 from vats_etl import spellings
 from vats_etl.errors import UnknownShape
-
-Kind = Literal["external", "internal"]
-Fmt = Literal["json", "csv"]
+from vats_etl.history import HistoryFormat, HistoryKind
 
 UTC_MICROS: Final = pl.Datetime("us", "UTC")
 
@@ -363,8 +361,8 @@ class Parsed:
 class RawPage:
     """One response body read into text columns (``Parsed.raw``), not yet normalised."""
 
-    kind: Kind
-    fmt: Fmt
+    kind: HistoryKind
+    fmt: HistoryFormat
     raw: pl.DataFrame
     shape: str
     row_problems: pl.DataFrame = field(default_factory=_no_row_problems)
@@ -374,12 +372,12 @@ class RawPage:
         return self.raw.height
 
 
-def parse_history(kind: Kind, fmt: Fmt, body: bytes) -> Parsed:
+def parse_history(kind: HistoryKind, fmt: HistoryFormat, body: bytes) -> Parsed:
     """Parse one history response body of ``kind`` (external/internal) in ``fmt`` (json/csv)."""
     return normalise([read_history(kind, fmt, body)])[0]
 
 
-def read_history(kind: Kind, fmt: Fmt, body: bytes) -> RawPage:
+def read_history(kind: HistoryKind, fmt: HistoryFormat, body: bytes) -> RawPage:
     """Read one body into raw text columns: its shape is recognised (or UnknownShape raised)
     and its rows are counted, but nothing is converted yet (see :func:`normalise`)."""
     if kind not in ("external", "internal"):
@@ -428,8 +426,8 @@ def _bodies_of(pages: Sequence[RawPage]) -> tuple[tuple[int, bytes], ...]:
 
 
 def _canonical(
-    kind: Kind,
-    fmt: Fmt,
+    kind: HistoryKind,
+    fmt: HistoryFormat,
     shape: str,
     raw: pl.DataFrame,
     row_problems: pl.DataFrame,
@@ -841,7 +839,7 @@ def _internal_plan(columns: tuple[str, ...], domains: frozenset[str]) -> Plan:
 # --- JSON ---------------------------------------------------------------------------------
 
 
-def _read_json(kind: Kind, body: bytes) -> RawPage:
+def _read_json(kind: HistoryKind, body: bytes) -> RawPage:
     fields = EXTERNAL_JSON_FIELDS if kind == "external" else INTERNAL_JSON_FIELDS
     text = _without_bom(body)
     if is_empty_window(text):
@@ -867,7 +865,7 @@ def is_empty_window(body: bytes) -> bool:
 
 
 def _read_json_array(
-    kind: Kind, text: bytes, fields: Sequence[str]
+    kind: HistoryKind, text: bytes, fields: Sequence[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     if _first_byte(text) != b"[":
         raise UnknownShape(
@@ -995,7 +993,7 @@ def _json_items(text: bytes) -> list[object]:
 
 
 def _read_json_slowly(
-    kind: Kind, text: bytes, fields: Sequence[str]
+    kind: HistoryKind, text: bytes, fields: Sequence[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """orjson walk for payloads polars rejects: says exactly what is wrong, or keeps rows whose
     fields hold nested values (as JSON text, with a row problem each)."""
@@ -1054,7 +1052,7 @@ def _json_type(value: object) -> str:
 # --- CSV ----------------------------------------------------------------------------------
 
 
-def _read_csv(kind: Kind, body: bytes) -> RawPage:
+def _read_csv(kind: HistoryKind, body: bytes) -> RawPage:
     fields, row_problems = _read_csv_records(kind, body)
     if kind == "external":
         shape = _external_csv_shape(fields, body)
@@ -1069,7 +1067,7 @@ def _read_csv(kind: Kind, body: bytes) -> RawPage:
     return RawPage(kind, "csv", _name_columns(fields, layout), shape, row_problems)
 
 
-def _read_csv_records(kind: Kind, body: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _read_csv_records(kind: HistoryKind, body: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
     """All records as String columns ``column_0..``; blank records dropped."""
     text = _without_bom(body).lstrip(b"\r\n")
     if not _first_byte(text):
@@ -1094,7 +1092,7 @@ def _read_csv_records(kind: Kind, body: bytes) -> tuple[pl.DataFrame, pl.DataFra
     return records.filter(has_data), row_problems
 
 
-def _read_csv_slowly(kind: Kind, text: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _read_csv_slowly(kind: HistoryKind, text: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
     try:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -1,11 +1,11 @@
 """History loading: plan chunks, then fetch → archive → parse → validate → upsert each one.
 
-A *chunk* is one local day of one kind (external/internal) in one format (json/csv). Worker
-threads fetch chunks (splitting full windows, archiving every body before parsing it),
-parse and validate them; the calling thread writes finished chunks in plan order, several
-chunks per transaction, each chunk together with its `load_runs` row — so a crash at any
-point leaves only whole chunks behind, and a re-run completes the rest. At most
-`concurrency` chunks are in flight, which bounds memory whatever the length of the range.
+A *chunk* (:class:`LoadChunk`) is one local day of one kind (external/internal) in one
+format (json/csv). Worker threads fetch chunks (splitting full windows, archiving every body
+before parsing it), parse and validate them; the calling thread writes finished chunks in
+plan order, several chunks per transaction, each chunk together with its `load_runs` row —
+so a crash at any point leaves only whole chunks behind, and a re-run completes the rest. At
+most `concurrency` chunks are in flight, which bounds memory whatever the length of the range.
 
 Re-run policy: loading is idempotent (upsert by uid), so any window can be re-read at any
 time. A resumed backfill skips chunks already loaded *settled* — fetched at least
@@ -37,8 +37,9 @@ import duckdb
 import polars as pl
 
 from vats_etl import archive, errors, periods, warehouse
-from vats_etl.client import Fmt, Kind, PbxClient, Response
+from vats_etl.client import PbxClient, Response
 from vats_etl.config import Settings
+from vats_etl.history import HISTORY_KINDS, HistoryFormat, HistoryKind
 from vats_etl.parse import Parsed, RawPage, normalise, parse_history, read_history
 from vats_etl.periods import Window
 from vats_etl.schemas import validate
@@ -64,9 +65,12 @@ HOLD_S = 5.0
 
 
 @dataclass(frozen=True)
-class Chunk:
-    kind: Kind
-    fmt: Fmt
+class LoadChunk:
+    """A planned unit of a load: one local day of one history kind in one format (its window
+    in UTC), written in one piece with its `load_runs` row."""
+
+    kind: HistoryKind
+    fmt: HistoryFormat
     window: Window
     day: date
 
@@ -75,10 +79,10 @@ class Chunk:
 
 
 @dataclass
-class ChunkResult:
+class LoadChunkResult:
     """A processed chunk: its rows (when it worked) and everything `load_runs` records."""
 
-    chunk: Chunk
+    chunk: LoadChunk
     chunk_id: str
     started_at: datetime
     good: pl.DataFrame | None = None
@@ -153,7 +157,7 @@ class RunSummary:
     # what the user should know although nothing failed (an endpoint the account lacks)
     warnings: list[str] = field(default_factory=list)
 
-    def add(self, result: ChunkResult) -> None:
+    def add(self, result: LoadChunkResult) -> None:
         totals = self.totals.setdefault(result.chunk.kind, KindTotals())
         totals.chunks += 1
         totals.rows_received += result.rows_received
@@ -196,7 +200,7 @@ class RunSummary:
         return (end - self.started_at).total_seconds()
 
 
-ChunkHook = Callable[[ChunkResult], None]
+LoadChunkHook = Callable[[LoadChunkResult], None]
 Item = TypeVar("Item")
 ChunkKey = tuple[str, str, datetime, datetime]  # kind, format, window start, window end
 
@@ -212,12 +216,12 @@ def plan(
     first: date,
     last: date,
     zone: ZoneInfo,
-    kinds: Sequence[Kind] = ("external", "internal"),
-    fmts: Sequence[Fmt] = ("json",),
-) -> list[Chunk]:
+    kinds: Sequence[HistoryKind] = HISTORY_KINDS,
+    fmts: Sequence[HistoryFormat] = ("json",),
+) -> list[LoadChunk]:
     """Day chunks, oldest first; for one day, every kind and format."""
     return [
-        Chunk(kind, fmt, window, periods.local_date(window.start, zone))
+        LoadChunk(kind, fmt, window, periods.local_date(window.start, zone))
         for window in periods.days(first, last, zone)
         for kind in kinds
         for fmt in fmts
@@ -235,13 +239,13 @@ def settled_keys(con: duckdb.DuckDBPyConnection) -> set[ChunkKey]:
 
 
 def without_settled(
-    chunks: Sequence[Chunk], settled: set[tuple[str, str, datetime, datetime]]
-) -> list[Chunk]:
+    chunks: Sequence[LoadChunk], settled: set[tuple[str, str, datetime, datetime]]
+) -> list[LoadChunk]:
     return [c for c in chunks if (c.kind, c.fmt, c.window.start, c.window.end) not in settled]
 
 
 def daily_range(
-    con: duckdb.DuckDBPyConnection, now: datetime, zone: ZoneInfo, kinds: Sequence[Kind]
+    con: duckdb.DuckDBPyConnection, now: datetime, zone: ZoneInfo, kinds: Sequence[HistoryKind]
 ) -> tuple[date, date]:
     """From the first unsettled day (yesterday at the latest) to today."""
     today = periods.local_date(now, zone)
@@ -305,13 +309,13 @@ class Density:
 
 def process_chunk(
     client: PbxClient,
-    chunk: Chunk,
+    chunk: LoadChunk,
     *,
     raw_dir: Path,
     zone: ZoneInfo,
     now: Callable[[], datetime],
     density: Density | None = None,
-) -> ChunkResult:
+) -> LoadChunkResult:
     """Fetch (splitting full windows), archive, parse and validate one chunk.
 
     Each body is archived and read (its shape checked, its rows counted) as it arrives; the
@@ -319,7 +323,7 @@ def process_chunk(
     milliseconds of planning whatever its size. Expected failures (API errors, unknown
     shapes) end up in `result.error`; the chunk is then reported and the others carry on.
     """
-    result = ChunkResult(chunk, uuid.uuid4().hex, started_at=datetime.now(UTC))
+    result = LoadChunkResult(chunk, uuid.uuid4().hex, started_at=datetime.now(UTC))
     raw_pages: list[RawPage] = []
 
     def archive_and_read(window: Window, response: Response) -> RawPage:
@@ -362,7 +366,7 @@ def process_chunk(
     return result
 
 
-def apply_validation(result: ChunkResult, pages: Sequence[Parsed], now: datetime) -> None:
+def apply_validation(result: LoadChunkResult, pages: Sequence[Parsed], now: datetime) -> None:
     started = time.perf_counter()
     goods: list[pl.DataFrame] = []
     rejects: list[pl.DataFrame] = []
@@ -382,7 +386,7 @@ def apply_validation(result: ChunkResult, pages: Sequence[Parsed], now: datetime
 
 
 def write_batch(
-    con: duckdb.DuckDBPyConnection, results: Sequence[ChunkResult], run_id: str
+    con: duckdb.DuckDBPyConnection, results: Sequence[LoadChunkResult], run_id: str
 ) -> None:
     """One transaction: rows, quarantined rows and `load_runs` rows of several chunks."""
     started = time.perf_counter()
@@ -415,12 +419,12 @@ def write_batch(
 
 def run(
     settings: Settings,
-    chunks: Sequence[Chunk],
+    chunks: Sequence[LoadChunk],
     *,
     client: PbxClient,
     run_id: str | None = None,
     concurrency: int = 4,
-    on_chunk: ChunkHook | None = None,
+    on_chunk: LoadChunkHook | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     stop: threading.Event | None = None,
 ) -> RunSummary:
@@ -430,7 +434,7 @@ def run(
 
     density = Density(client.page_limit)
 
-    def work(chunk: Chunk) -> ChunkResult:
+    def work(chunk: LoadChunk) -> LoadChunkResult:
         return process_chunk(
             client, chunk, raw_dir=settings.raw_dir, zone=zone, now=now, density=density
         )
@@ -454,11 +458,11 @@ def begin(
     last: date,
     *,
     client: PbxClient,
-    kinds: Sequence[Kind] = ("external", "internal"),
-    fmts: Sequence[Fmt] = ("json",),
+    kinds: Sequence[HistoryKind] = HISTORY_KINDS,
+    fmts: Sequence[HistoryFormat] = ("json",),
     concurrency: int = 4,
     force: bool = False,
-    on_chunk: ChunkHook | None = None,
+    on_chunk: LoadChunkHook | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Load:
     """Plan a backfill (without the chunks already loaded settled, unless `force`) and
@@ -493,11 +497,11 @@ class Load:
     def __init__(
         self,
         settings: Settings,
-        chunks: Sequence[Chunk],
+        chunks: Sequence[LoadChunk],
         *,
         client: PbxClient,
         concurrency: int = 4,
-        on_chunk: ChunkHook | None = None,
+        on_chunk: LoadChunkHook | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
@@ -507,7 +511,7 @@ class Load:
         self._concurrency = concurrency
         self._on_chunk = on_chunk
         self._now = now
-        self._written: dict[Chunk, RunSummary] = {}
+        self._written: dict[LoadChunk, RunSummary] = {}
         self._error: BaseException | None = None
         self._finished = False
         self._changed = threading.Condition()
@@ -540,7 +544,7 @@ class Load:
                 self._finished = True
                 self._changed.notify_all()
 
-    def _note(self, result: ChunkResult) -> None:
+    def _note(self, result: LoadChunkResult) -> None:
         part = RunSummary(self.summary.run_id, result.started_at, result.finished_at)
         part.add(result)
         with self._changed:
@@ -549,7 +553,7 @@ class Load:
         if self._on_chunk is not None:
             self._on_chunk(result)
 
-    def wait(self, chunks: Sequence[Chunk]) -> RunSummary:
+    def wait(self, chunks: Sequence[LoadChunk]) -> RunSummary:
         """The summary of `chunks` once each is written."""
         with self._changed:
             self._changed.wait_for(
@@ -588,18 +592,18 @@ class Load:
 
 def _in_order(
     pool: ThreadPoolExecutor,
-    work: Callable[[Item], ChunkResult],
+    work: Callable[[Item], LoadChunkResult],
     items: Iterable[Item],
     *,
     ahead: int,
     rows_ahead: int = 0,
     stop: threading.Event | None = None,
-) -> Iterator[ChunkResult]:
+) -> Iterator[LoadChunkResult]:
     """Results in submission order, with `ahead` items submitted but not consumed — more
     when `rows_ahead` rows (at the rows per item seen so far) need more items, up to
     :data:`MAX_AHEAD`. Keeping about a batch of rows ahead lets the fetchers work on while
     the caller writes the previous batch, and bounds memory by rows, not by days."""
-    queue: deque[Future[ChunkResult]] = deque()
+    queue: deque[Future[LoadChunkResult]] = deque()
     todo = iter(items)
     consumed = consumed_rows = 0
 
@@ -666,11 +670,11 @@ class _Writer:
 
 def _write_all(
     settings: Settings,
-    results: Iterable[ChunkResult],
+    results: Iterable[LoadChunkResult],
     summary: RunSummary,
-    on_chunk: ChunkHook | None,
+    on_chunk: LoadChunkHook | None,
 ) -> None:
-    waiting: list[ChunkResult] = []
+    waiting: list[LoadChunkResult] = []
     waiting_rows = 0
     last_write = time.monotonic()
     writer = _Writer(settings)
@@ -706,7 +710,7 @@ def archived_pages(
     raw_dir: Path,
     first: date | None,
     last: date | None,
-    kinds: Sequence[Kind] = ("external", "internal"),
+    kinds: Sequence[HistoryKind] = HISTORY_KINDS,
 ) -> list[archive.ArchivedPage]:
     """Every archived history page in the range, in the order it was first received."""
     found = [
@@ -718,11 +722,11 @@ def archived_pages(
     return sorted(found)
 
 
-def replay_page(page: archive.ArchivedPage, zone: ZoneInfo, now: datetime) -> ChunkResult:
+def replay_page(page: archive.ArchivedPage, zone: ZoneInfo, now: datetime) -> LoadChunkResult:
     """Parse and validate one archived page exactly as if it had just been fetched."""
     day = periods.local_date(page.window.start, zone)
-    chunk = Chunk(cast(Kind, page.kind), cast(Fmt, page.fmt), page.window, day)
-    result = ChunkResult(chunk, uuid.uuid4().hex, started_at=datetime.now(UTC))
+    chunk = LoadChunk(cast(HistoryKind, page.kind), cast(HistoryFormat, page.fmt), page.window, day)
+    result = LoadChunkResult(chunk, uuid.uuid4().hex, started_at=datetime.now(UTC))
     result.pages = 1
     result.fetched_at = page.fetched_at
     try:
@@ -742,9 +746,9 @@ def replay(
     first: date | None = None,
     last: date | None = None,
     *,
-    kinds: Sequence[Kind] = ("external", "internal"),
+    kinds: Sequence[HistoryKind] = HISTORY_KINDS,
     run_id: str | None = None,
-    on_chunk: ChunkHook | None = None,
+    on_chunk: LoadChunkHook | None = None,
     concurrency: int = 2,
 ) -> RunSummary:
     """Rebuild history tables from the raw archive: no API calls, same tables."""
@@ -755,7 +759,7 @@ def replay(
     now = datetime.now(UTC)
     zone = settings.zone
 
-    def work(page: archive.ArchivedPage) -> ChunkResult:
+    def work(page: archive.ArchivedPage) -> LoadChunkResult:
         return replay_page(page, zone, now)
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="replay") as pool:

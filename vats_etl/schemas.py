@@ -62,7 +62,8 @@ from pandera.engines import polars_engine
 from pandera.errors import SchemaErrors
 
 from vats_etl.errors import UnknownShape
-from vats_etl.parse import Kind, Parsed
+from vats_etl.history import HistoryKind
+from vats_etl.parse import Parsed
 
 DIRECTIONS: Final = ("in", "out")
 SOURCES: Final = ("api_json", "api_csv", "webhook")
@@ -157,7 +158,7 @@ class Rule:
 
 
 def validate(
-    kind: Kind,
+    kind: HistoryKind,
     parsed: Parsed,
     now: datetime,
     future_tolerance: timedelta = timedelta(minutes=10),
@@ -182,7 +183,7 @@ def validate(
 # --- schema level: raises ----------------------------------------------------------------
 
 
-def _check_schema(kind: Kind, parsed: Parsed, model: type[pa.DataFrameModel]) -> None:
+def _check_schema(kind: HistoryKind, parsed: Parsed, model: type[pa.DataFrameModel]) -> None:
     """Columns, their order and dtypes. On a LazyFrame pandera checks only the schema."""
     if parsed.raw.height != parsed.frame.height:
         raise UnknownShape(
@@ -223,7 +224,7 @@ def _schema_problem(case: Mapping[str, Any]) -> str:
 
 
 def _check_required_fields_present(
-    kind: Kind, parsed: Parsed, model: type[pa.DataFrameModel]
+    kind: HistoryKind, parsed: Parsed, model: type[pa.DataFrameModel]
 ) -> None:
     """A required field that no row carries means the payload's format changed: fail the
     chunk loudly instead of quarantining every row. One row alone cannot tell a format

@@ -1,8 +1,9 @@
 """How the platform spells what we store canonically: one table for every reader.
 
-The spec is one dialect; the platform's real answers are another (DESIGN.md, "The API as it
-really behaves"). History rows (``parse.py``, vectorised) and webhooks (``webhook/``, per
-request) must agree on what a spelling means, so both read these tables::
+The spec is one dialect; the platform's real answers, as public clients in production read
+them, are another (docs/architecture.md, "Raw formats"). History rows (``parse.py``,
+vectorised) and webhooks (``webhook/``, per request) must agree on what a spelling means, so
+both read these tables::
 
     direction  in, incoming → in;  out, outgoing → out           (any case; else unknown)
                a call's direction may come in `direction` (the spec) and in `type` (the

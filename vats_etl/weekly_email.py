@@ -1,4 +1,4 @@
-"""The weekly missed-call email: one message per department plus a roll-up (DESIGN.md).
+"""The weekly missed-call email: one message per department plus a roll-up.
 
 Each message: a subject with the headline figures (department, week, missed and not called
 back in working hours); an HTML body with inline CSS and no JavaScript, readable on a 400 px

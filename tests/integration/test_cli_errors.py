@@ -1,5 +1,5 @@
 """Every expected failure ends a command with one line on stderr and the README's exit code —
-never a traceback (issue 12). Each test runs a real `vats-etl` process; the API is the
+never a traceback. Each test runs a real `vats-etl` process; the API is the
 emulator over loopback, email goes to a real SMTP server on loopback (aiosmtpd).
 
 Commands that fail before running a flow are given the session's Prefect API, so they start

@@ -1,6 +1,6 @@
 """`vats-etl demo` (what `make demo` runs) in both dialects: every call of the backfilled days
 is loaded, value for value, and the daily KPIs equal an independent computation from the
-emulator's ground truth (issue 10, acceptance)."""
+emulator's ground truth."""
 
 from __future__ import annotations
 

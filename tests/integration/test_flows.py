@@ -45,12 +45,12 @@ def test_backfill_streams_one_run_and_shows_each_month(
     prefect_harness, server, tmp_path, monkeypatch
 ):
     """Months are tasks in the UI, but one pipeline run covers the range: the fetchers and
-    the writer never wait for a month to drain (issue 12)."""
+    the writer never wait for a month to drain."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     from vats_etl import pipeline
 
-    runs: list[list[pipeline.Chunk]] = []
+    runs: list[list[pipeline.LoadChunk]] = []
     real_run = pipeline.run
 
     def spy(settings, chunks, **options):  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """Cross-check: a month of emulator data, loaded through the real pipeline over a socket (with
 a directory snapshot every local midnight), gives the KPIs that an independent Python
-implementation of DESIGN.md's definitions computes from the emulator's ground truth — in
+implementation of the definitions in docs/metrics.md computes from the emulator's ground truth — in
 the spec's dialect and in the platform's (type, null, noanswer, login@domain, no sims)."""
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def outcome(
 
 
 def truth_misses(rows: list[dict[str, Any]]) -> dict[str, Miss]:
-    """DESIGN.md: callback = outgoing call to the client, success, duration > 0, within W;
+    """docs/metrics.md: callback = outgoing call to the client, success, duration > 0, within W;
     client called again = the client's inbound call within W answered; the first of the two
     recovers; misses of one client collapse into one lost contact until they talk. The
     outcome as of the cut-off (the latest call): recovered within W (its end included),

@@ -1,5 +1,5 @@
-"""Issue 3 end to end: the emulator over a real socket → pipeline → DuckDB, in both dialects
-(issue 10: the platform's answers load exactly as the spec's do)."""
+"""Loading end to end: the emulator over a real socket → pipeline → DuckDB, in both dialects
+(the platform's answers load exactly as the spec's do)."""
 
 from __future__ import annotations
 
@@ -314,7 +314,7 @@ def test_days_follow_the_company_time_zone(tz, tmp_path):
     assert {(s, e) for s, e in windows} == {(expected.start, expected.end)}
 
 
-# -- a backfill's load: one run over the range, followed month by month (issue 12) ------------
+# -- a backfill's load: one run over the range, followed month by month -----------------------
 
 
 def begin(settings, first: date, last: date, **options: object) -> pipeline.Load:
@@ -327,8 +327,8 @@ def begin(settings, first: date, last: date, **options: object) -> pipeline.Load
     return pipeline.begin(settings, first, last, client=client, now=clock, **options)  # type: ignore[arg-type]
 
 
-def by_month(chunks: list[pipeline.Chunk]) -> dict[str, list[pipeline.Chunk]]:
-    months: dict[str, list[pipeline.Chunk]] = {}
+def by_month(chunks: list[pipeline.LoadChunk]) -> dict[str, list[pipeline.LoadChunk]]:
+    months: dict[str, list[pipeline.LoadChunk]] = {}
     for chunk in chunks:
         months.setdefault(f"{chunk.day:%Y-%m}", []).append(chunk)
     return months

@@ -1,6 +1,6 @@
 """`vats-etl snapshot` against an account without SIMs and blacklist (the emulator in the
 platform's dialect over a real socket): exit 0 with a warning per entity, and the versions
-an earlier snapshot took of those entities stay open (issue 10, acceptance)."""
+an earlier snapshot took of those entities stay open."""
 
 from __future__ import annotations
 

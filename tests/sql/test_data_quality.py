@@ -1,4 +1,5 @@
-"""An unknown status in the KPI views, and the data_quality view (issue 10, bullet 5)."""
+"""An unknown status in the KPI views, and the data_quality view: what the API sent that we did
+not expect, per day and source."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""KPI views: the DESIGN.md definitions on a small day, by department, number and employee."""
+"""KPI views: the definitions of docs/metrics.md on a small day, by department, number and
+employee."""
 
 from __future__ import annotations
 

@@ -13,15 +13,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 
 from vats_etl import errors, schedules
+from vats_etl.history import HISTORY_KINDS, HistoryKind
 
 if TYPE_CHECKING:
-    from vats_etl.client import Kind
     from vats_etl.reports import Period
 
 # What click's option decorators take and give back: a command's function, or the command.
 FC = TypeVar("FC", bound=Callable[..., Any] | click.Command)
-
-KINDS = ("external", "internal")
 
 
 class Day(click.ParamType[date]):
@@ -104,17 +102,19 @@ def chosen_period(
     return default()
 
 
-def _history_kinds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[Kind, ...]:
+def _history_kinds(
+    ctx: click.Context, param: click.Parameter, value: str
+) -> tuple[HistoryKind, ...]:
     chosen = tuple(k.strip() for k in value.split(",") if k.strip())
-    unknown = set(chosen) - set(KINDS)
+    unknown = set(chosen) - set(HISTORY_KINDS)
     if unknown or not chosen:
-        raise click.BadParameter(f"choose from {', '.join(KINDS)}", param_hint="--kinds")
-    return tuple(cast("Kind", k) for k in chosen)
+        raise click.BadParameter(f"choose from {', '.join(HISTORY_KINDS)}", param_hint="--kinds")
+    return tuple(cast(HistoryKind, k) for k in chosen)
 
 
 history_kinds = click.option(
     "--kinds",
-    default=",".join(KINDS),
+    default=",".join(HISTORY_KINDS),
     show_default=True,
     callback=_history_kinds,
     help="History kinds.",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from vats_etl.cli.context import Context
     from vats_etl.config import Settings
     from vats_etl.flows.runtime import Runtime
-    from vats_etl.pipeline import ChunkResult, RunSummary
+    from vats_etl.pipeline import LoadChunkResult, RunSummary
 
 
 def prepare_flows(settings: Settings, *, api: bool = True) -> None:
@@ -108,7 +108,7 @@ def progress(
     def on_plan(total: int) -> None:
         bar.update(task_id, total=total)
 
-    def on_chunk(result: ChunkResult) -> None:
+    def on_chunk(result: LoadChunkResult) -> None:
         task = bar.tasks[task_id]
         rows = int(task.fields["rows"]) + result.rows_loaded
         bar.update(task_id, advance=1, rows=rows, description=f"{label} {result.chunk.day}")

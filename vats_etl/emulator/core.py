@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -31,14 +31,13 @@ from vats_etl.emulator.calls import Array, CallModel
 from vats_etl.emulator.directory import Directory, Timeline
 from vats_etl.emulator.render import Marks, Style
 from vats_etl.emulator.rng import DAY_SLOTS, MAKECALL_BASE, UidScrambler, day_number
+from vats_etl.history import HistoryFormat, HistoryKind
 from vats_etl.periods import Window, day_window, local_date
 
-Kind = Literal["external", "internal"]
-Fmt = Literal["json", "csv"]
 MAX_AGENTS = 1000  # keeps a day's calls inside its uid slots
 OPTIONAL_ENDPOINTS = ("sims", "blacklist", "telnums")  # what an account may lack
 DEFAULT_MISSING: dict[str, tuple[str, ...]] = {"spec": (), "platform": ("sims",)}
-_TYPE_CODES: dict[Kind, dict[str, int]] = {
+_TYPE_CODES: dict[HistoryKind, dict[str, int]] = {
     "external": {"in": 0, "missed": 1, "out": 2},
     "internal": {"success": 0, "noanswer": 1},
 }
@@ -169,15 +168,15 @@ class Emulator:
     def _served(self, window: Window, started: datetime) -> bool:
         return window.contains(started) and started < self.now()
 
-    def _marks(self, kind: Kind, day: date, n: int) -> Marks:
+    def _marks(self, kind: HistoryKind, day: date, n: int) -> Marks:
         return Marks.draw(self.style, day, kind, n)
 
     # what the server sends ----------------------------------------------------------------
 
     def render_history(
         self,
-        kind: Kind,
-        fmt: Fmt,
+        kind: HistoryKind,
+        fmt: HistoryFormat,
         window: Window,
         type_filter: str = "all",
         limit: int | None = None,
@@ -186,8 +185,8 @@ class Emulator:
 
     def history(
         self,
-        kind: Kind,
-        fmt: Fmt,
+        kind: HistoryKind,
+        fmt: HistoryFormat,
         window: Window,
         type_filter: str = "all",
         limit: int | None = None,
@@ -206,7 +205,13 @@ class Emulator:
         return found
 
     def _assemble(
-        self, kind: Kind, fmt: Fmt, window: Window, cutoff: datetime, type_filter: str, cap: int
+        self,
+        kind: HistoryKind,
+        fmt: HistoryFormat,
+        window: Window,
+        cutoff: datetime,
+        type_filter: str,
+        cap: int,
     ) -> tuple[bytes, int]:
         pieces: list[bytes] = []
         count = 0
@@ -235,13 +240,13 @@ class Emulator:
             return b"[" + b",".join(p for p in pieces if p) + b"]", count
         return b"".join(pieces), count
 
-    def _whole_day(self, kind: Kind, fmt: Fmt, day: date, rows: DayRows) -> bytes:
+    def _whole_day(self, kind: HistoryKind, fmt: HistoryFormat, day: date, rows: DayRows) -> bytes:
         return self._bodies.get_or_make((kind, fmt, day), lambda: _join(fmt, rows.items))
 
-    def day_rows(self, kind: Kind, fmt: Fmt, day: date) -> DayRows:
+    def day_rows(self, kind: HistoryKind, fmt: HistoryFormat, day: date) -> DayRows:
         return self._rows.get_or_make((kind, fmt, day), lambda: self._render_day(kind, fmt, day))
 
-    def _render_day(self, kind: Kind, fmt: Fmt, day: date) -> DayRows:
+    def _render_day(self, kind: HistoryKind, fmt: HistoryFormat, day: date) -> DayRows:
         directory = self.model.directory(day)
         items: list[Any]
         if kind == "external":
@@ -290,6 +295,6 @@ def _select(rows: DayRows, start: datetime, end: datetime) -> Array:
     return np.flatnonzero((rows.start >= lo) & (rows.start < hi))
 
 
-def _join(fmt: Fmt, items: list[Any]) -> bytes:
+def _join(fmt: HistoryFormat, items: list[Any]) -> bytes:
     """JSON objects joined by commas (brackets are added once per body); CSV lines as-is."""
     return orjson.dumps(items)[1:-1] if fmt == "json" else b"".join(items)

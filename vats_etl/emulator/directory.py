@@ -156,11 +156,6 @@ class Directory:
         """login → DND on (the employee takes no calls)."""
         return {u.login: u.dnd for u in self.users}
 
-    @cached_property
-    def subscriptions(self) -> dict[tuple[str, str], bool]:
-        """(login, group id) → the employee takes that department's calls."""
-        return {(u.login, u.group_id): u.calls_enable for u in self.users if u.group_id}
-
     def user(self, login_or_ext: str) -> User | None:
         return self._by_login.get(login_or_ext)
 

@@ -28,11 +28,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import orjson
 
 from vats_etl.emulator import directory as payloads
-from vats_etl.emulator.core import Emulator, Fmt, Kind
+from vats_etl.emulator.core import Emulator
 from vats_etl.emulator.directory import Directory
 from vats_etl.emulator.faults import Faults
 from vats_etl.emulator.render import EXTERNAL_TYPES, INTERNAL_TYPES
 from vats_etl.emulator.webhooks import WebhookPusher
+from vats_etl.history import HistoryFormat, HistoryKind
 from vats_etl.periods import PeriodError, Window, resolve
 
 BASE_PATH = "/crmapi/v1"
@@ -198,7 +199,7 @@ def _number(params: dict[str, str], name: str, default: int, minimum: int) -> in
     return int(raw)
 
 
-def _history(kind: Kind, fmt: Fmt) -> Handler:
+def _history(kind: HistoryKind, fmt: HistoryFormat) -> Handler:
     allowed = EXTERNAL_TYPES if kind == "external" else INTERNAL_TYPES
 
     def handle(api: Api, request: Request, _: list[str]) -> Reply:

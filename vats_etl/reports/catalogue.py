@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-KpiKind = Literal["count", "share", "seconds", "score"]
+# How a figure is shown: a count, a share (per cent), seconds (a duration) or a score (1-5).
+KpiFormat = Literal["count", "share", "seconds", "score"]
 Better = Literal["up", "down", "none"]
 
 # missed_calls.reason / inbound_calls.reason
@@ -71,7 +72,7 @@ class KpiSettings:
 class KpiDef:
     key: str
     label: str
-    kind: KpiKind
+    format: KpiFormat
     better: Better
     note: str = ""  # what is counted, with the denominator of a share
 
@@ -86,7 +87,7 @@ class Tile:
 
     key: str
     label: str
-    kind: KpiKind
+    format: KpiFormat
     better: Better
     value: float | None
     previous: float | None
@@ -98,7 +99,7 @@ class Tile:
         the relative change (0.1 = +10 %). None when either side is missing or zero."""
         if self.value is None or self.previous is None:
             return None
-        if self.kind in ("share", "score"):
+        if self.format in ("share", "score"):
             return self.value - self.previous
         if self.previous == 0:
             return None
@@ -108,7 +109,7 @@ class Tile:
     def is_unchanged(self) -> bool:
         """The change rounds to nothing in the precision the tile shows it."""
         change = self.change
-        return change is not None and round(abs(change) * _SHOWN[self.kind]) == 0
+        return change is not None and round(abs(change) * _SHOWN[self.format]) == 0
 
     @property
     def verdict(self) -> Literal["good", "bad", "same", "none"]:
@@ -276,7 +277,7 @@ def tiles(
         Tile(
             k,
             defs[k].label,
-            defs[k].kind,
+            defs[k].format,
             defs[k].better,
             _num(now.get(k)),
             _num(before.get(k)),

@@ -139,7 +139,7 @@ class Reader:
         other._tables = self.tables  # made once, here
         return other
 
-    # -- helpers ------------------------------------------------------------------------------
+    # -- the period's rows, copied once, and queries over them --------------------------------
 
     @property
     def tables(self) -> dict[str, str]:
@@ -194,7 +194,7 @@ class Reader:
             pl.col(c).dt.convert_time_zone(self.settings.tz) for c in columns if c in frame.columns
         )
 
-    # -- pieces -------------------------------------------------------------------------------
+    # -- the figures and tables of the pages, a query each ------------------------------------
 
     def meta(self) -> Meta:
         if self._meta is None:

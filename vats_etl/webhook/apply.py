@@ -46,7 +46,7 @@ import polars as pl
 from vats_etl import errors, warehouse
 from vats_etl.webhook.contacts import ContactIndex
 from vats_etl.webhook.payloads import Record, Value
-from vats_etl.webhook.spool import Chunk, Position, Spool
+from vats_etl.webhook.spool import Position, Spool, SpoolBatch
 
 log = logging.getLogger(__name__)
 
@@ -264,9 +264,9 @@ class Applier:
                     return
 
     def _pass(self) -> bool:
-        """Apply the next chunk, or wait for one. True when stopping and caught up."""
-        chunk = self._spool.read(self._cursor, max_lines=self._max_records)
-        if not chunk.lines and not chunk.finished:
+        """Apply the next batch, or wait for one. True when stopping and caught up."""
+        batch = self._spool.read(self._cursor, max_lines=self._max_records)
+        if not batch.lines and not batch.finished:
             self._caught_up.set()
             if self._stop.is_set():
                 return True
@@ -275,10 +275,10 @@ class Applier:
             self._spool.wait_for_data(self._cursor, timeout=min(1.0, self._refresh_s))
             return False
         self._caught_up.clear()
-        self._apply(chunk)
-        self._cursor = chunk.end
-        self._spool.release(chunk.finished)
-        if len(chunk.lines) < self._max_records and not self._stop.is_set():
+        self._apply(batch)
+        self._cursor = batch.end
+        self._spool.release(batch.finished)
+        if len(batch.lines) < self._max_records and not self._stop.is_set():
             self._stop.wait(self._interval_s)
         return False
 
@@ -350,8 +350,8 @@ class Applier:
         self._index.refresh(con)
         self._last_refresh = time.monotonic()
 
-    def _apply(self, chunk: Chunk) -> None:
-        records, bad = _decode(chunk.lines)
+    def _apply(self, batch: SpoolBatch) -> None:
+        records, bad = _decode(batch.lines)
         started = time.perf_counter()
         with warehouse.connect(
             self._db_path, company=self._company_to_keep(), timeout_s=self._connect_timeout()
@@ -374,7 +374,7 @@ class Applier:
             log.error("spool line cannot be read (%s): set aside in failed.jsonl", reason)
             self._spool.record_failure(line)
             self.stats.failed_records += 1
-        self.stats.torn_tails += chunk.torn
+        self.stats.torn_tails += batch.torn
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.stats.applied += len(records)
         self.stats.batches += 1

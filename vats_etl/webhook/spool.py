@@ -65,8 +65,10 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
-class Chunk:
-    """Lines read from the spool, where reading stopped, and segments read to their end."""
+class SpoolBatch:
+    """What one :meth:`Spool.read` returns, for the applier to commit in one transaction:
+    the complete lines read, the position reading stopped at, and the segments read to
+    their end (to release once the batch is committed)."""
 
     lines: list[bytes]
     end: Position
@@ -369,7 +371,7 @@ class Spool:
                 return True
         return False
 
-    def read(self, start: Position, *, max_lines: int, max_bytes: int = 16 << 20) -> Chunk:
+    def read(self, start: Position, *, max_lines: int, max_bytes: int = 16 << 20) -> SpoolBatch:
         """Complete lines from ``start`` up to the durable end: at most ``max_lines``, and
         about ``max_bytes`` — more when one line is longer (a line is never cut)."""
         with self._cond:
@@ -396,7 +398,7 @@ class Spool:
             lines.extend(taken)
             pos = Position(seq, offset + sum(map(len, taken)))
             if len(lines) >= max_lines or offset + len(data) < limit or not sealed:
-                return Chunk(lines, pos, finished, torn)  # full, cut short, or the live end
+                return SpoolBatch(lines, pos, finished, torn)  # full, cut short, or the live end
             if pos.offset < limit:
                 torn += 1
                 log.warning(
@@ -407,7 +409,7 @@ class Spool:
                 )
             finished.append(seq)
             pos = Position(seq + 1, 0)
-        return Chunk(lines, pos, finished, torn)
+        return SpoolBatch(lines, pos, finished, torn)
 
     def release(self, segments: list[int]) -> None:
         """Delete finished sealed segments (their records are committed to the warehouse)."""

@@ -13,8 +13,8 @@ from vats_etl.cli import options, output, running
 from vats_etl.cli.context import Context, pass_context
 
 if TYPE_CHECKING:
-    from vats_etl.client import Fmt, Kind
     from vats_etl.flows.runtime import Runtime
+    from vats_etl.history import HistoryFormat, HistoryKind
     from vats_etl.pipeline import RunSummary
 
 
@@ -43,14 +43,14 @@ def backfill(
     ctx: Context,
     date_from: date,
     date_to: date,
-    kinds: tuple[Kind, ...],
+    kinds: tuple[HistoryKind, ...],
     fmt: str,
     concurrency: int,
     force: bool,
 ) -> int:
     """Load history for a date range (days in VATS_TZ, both included); resumable."""
     options.check_order(date_from, date_to)
-    formats = (cast("Fmt", fmt),)
+    formats = (cast("HistoryFormat", fmt),)
     settings = ctx.settings()
     settings.require_api()
 
@@ -74,7 +74,7 @@ def backfill(
 @click.command()
 @options.history_kinds
 @pass_context
-def daily(ctx: Context, kinds: tuple[Kind, ...]) -> int:
+def daily(ctx: Context, kinds: tuple[HistoryKind, ...]) -> int:
     """Load yesterday and today (further back if earlier days never settled)."""
     settings = ctx.settings()
     settings.require_api()
