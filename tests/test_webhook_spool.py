@@ -406,3 +406,36 @@ def test_a_stalled_write_and_a_failed_one_are_visible(tmp_path, commits, monkeyp
         release.set()
         s.close()
         s.unlock()
+
+
+def test_a_stalled_write_counts_from_the_submit_not_from_a_late_writer(
+    tmp_path, commits, monkeypatch
+):
+    """A request waits commit_timeout_s from its submit; when a busy machine starts the
+    writer thread late, the stall must already count that wait, or a second request right
+    after the first one's 503 is queued behind a disk known to stall."""
+    s = Spool(tmp_path / "spool", commits)
+    s.open()
+    release = threading.Event()
+    real_fdatasync, real_write = os.fdatasync, Spool._write
+
+    def stalled(fd: int) -> None:
+        release.wait(10)
+        real_fdatasync(fd)
+
+    def late_writer(self: Spool, *args: object) -> object:
+        time.sleep(0.4)  # the thread got the batch, the CPU went elsewhere
+        return real_write(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(spool_module.os, "fdatasync", stalled)
+    monkeypatch.setattr(Spool, "_write", late_writer)
+    try:
+        submitted = time.monotonic()
+        s.submit(line(1), 1)
+        time.sleep(0.6)
+        assert s.stalled_s() >= time.monotonic() - submitted - 0.05  # ~0.6 s, not ~0.2 s
+    finally:
+        release.set()
+        commits.wait(1)
+        s.close()
+        s.unlock()

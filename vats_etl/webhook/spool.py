@@ -23,7 +23,8 @@ rotate by size or age (also when idle), so applied data does not linger.
 
 Health: :meth:`oldest_unapplied` tells when the oldest record beyond a reader's position was
 committed (the spool lag), :attr:`write_error` the last write's failure (cleared by the next
-success), :meth:`stalled_s` how long the write in progress has been waiting for the disk.
+success), :meth:`stalled_s` how long the lines of the write in progress have been waiting to
+be durable.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class Spool:
         self._queue: list[bytes] = []
         self._waiters: list[object] = []
         self._queued_bytes = 0
+        self._queued_since: float | None = None  # when the oldest queued line was submitted
         self._stopping = False
         self._closed = False
         self._lock_fd: int | None = None
@@ -146,7 +148,8 @@ class Spool:
         self._thread: threading.Thread | None = None
         # (end of a committed group, monotonic time of the first commit it stands for)
         self._commit_log: deque[tuple[Position, float]] = deque()
-        self._writing_since: float | None = None  # a write + fdatasync is in progress
+        # a write + fdatasync is in progress: when the oldest line it holds was submitted
+        self._writing_since: float | None = None
         self._rotate_failing = False
         self._refused_for_room = False  # a line did not fit, and no room was freed since
         self.write_error: str | None = None  # the last write failed (cleared on success)
@@ -228,6 +231,7 @@ class Spool:
             self._waiters.append(waiter)
             self._queued_bytes += len(line)
             if len(self._queue) == 1:
+                self._queued_since = time.monotonic()
                 self._cond.notify()
 
     def backlog_bytes(self) -> int:
@@ -250,15 +254,20 @@ class Spool:
                         self._maybe_rotate()
                 lines, waiters = self._queue, self._waiters
                 self._queue, self._waiters, self._queued_bytes = [], [], 0
+                since, self._queued_since = self._queued_since, None
                 if not lines and self._stopping:
                     return
-            error = self._write(b"".join(lines))
+            error = self._write(b"".join(lines), since if since is not None else time.monotonic())
             self._on_commit(waiters, error)
 
-    def _write(self, data: bytes) -> OSError | None:
-        """Append and fdatasync (outside the lock); on failure cut back and seal."""
+    def _write(self, data: bytes, since: float) -> OSError | None:
+        """Append and fdatasync (outside the lock); on failure cut back and seal. `since`:
+        when the oldest of these lines was submitted."""
         fd = self._fd
-        self._writing_since = time.monotonic()
+        # Counted from the submit, not from now: a request waits commit_timeout_s from its
+        # submit, so when it is answered 503 the write must already count as stalled that
+        # long, however late a busy machine let this thread start writing.
+        self._writing_since = since
         try:
             if fd is None:
                 raise OSError("no spool segment is open")
@@ -305,7 +314,8 @@ class Spool:
             return log_[0][1] if log_ else None
 
     def stalled_s(self) -> float:
-        """Seconds the write in progress has been waiting for the disk (0: none waits)."""
+        """Seconds the oldest line of the write in progress has been waiting to be durable
+        (0: no write is in progress)."""
         since = self._writing_since
         return 0.0 if since is None else max(0.0, time.monotonic() - since)
 
