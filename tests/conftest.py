@@ -31,3 +31,15 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(prefect_harness: None) -> str:
+    """The session's Prefect API, for the `vats-etl` processes a test starts: given it in
+    PREFECT_API_URL, a command that runs flows reports there and starts no temporary server of
+    its own (7-14 s each)."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url and url.startswith("http://127.0.0.1")
+    return str(url)

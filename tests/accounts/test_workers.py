@@ -26,8 +26,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.integration.test_load import EXTERNAL_COLUMNS, canonical_frame
-from tests.test_serve import clean_env, free_port, prefect_server, stop
+from tests.support.emulated import EXTERNAL_COLUMNS, canonical_frame
+from tests.support.processes import clean_env, free_port, prefect_server, stop
 from vats_etl import catalog, warehouse
 from vats_etl.accounts import load_accounts
 from vats_etl.emulator import Emulator, EmulatorServer

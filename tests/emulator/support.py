@@ -1,24 +1,17 @@
-"""Shared fixtures for the emulator's conformance tests (and for anyone needing a fake PBX).
-
-``emulator_server`` is a running :class:`EmulatorServer` (realistic profile, fixed clock);
-``api`` is an httpx client already pointed at it with the right key. The ``normalise_*``
-helpers implement docs/architecture.md's canonical mapping independently of the parser, so
-"served rows normalise to the truth" is checked against the contract itself.
+"""Helpers of the emulator's conformance tests: its fixed "now" and key, and the canonical
+mapping of served rows. The ``normalise_*`` helpers implement docs/architecture.md's
+canonical mapping independently of the parser, so "served rows normalise to the truth" is
+checked against the contract itself.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
-import pytest
-
-from vats_etl.emulator import Emulator, EmulatorServer
 from vats_etl.periods import Window, day_window
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -41,37 +34,6 @@ def fixed_clock() -> datetime:
 
 def day(d: date) -> Window:
     return day_window(d, MSK)
-
-
-@pytest.fixture(scope="session")
-def emu() -> Emulator:
-    """A small realistic company (40 agents) living at NOW."""
-    return Emulator(seed=7, agents=40, profile="realistic", clock=fixed_clock)
-
-
-@pytest.fixture(scope="session")
-def clean_emu() -> Emulator:
-    return Emulator(seed=7, agents=40, profile="clean", clock=fixed_clock)
-
-
-@pytest.fixture(scope="session")
-def big_emu() -> Emulator:
-    """The default-sized company (200 agents), for realism bands."""
-    return Emulator(seed=11, agents=200, profile="clean", clock=fixed_clock)
-
-
-@pytest.fixture(scope="session")
-def emulator_server(emu: Emulator) -> Iterator[EmulatorServer]:
-    with EmulatorServer(emu, api_key=API_KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def api(emulator_server: EmulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=emulator_server.base_url, headers={"X-API-KEY": API_KEY}, timeout=10
-    ) as client:
-        yield client
 
 
 # --- canonical mapping, straight from docs/architecture.md -------------------------------------

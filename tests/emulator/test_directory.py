@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from tests.emulator.conftest import NOW, day, fixed_clock
+from tests.emulator.support import NOW, day, fixed_clock
 from vats_etl.emulator import Emulator
 from vats_etl.emulator.directory import EPOCH, Timeline
 from vats_etl.emulator.names import full_name, patronymic, translit

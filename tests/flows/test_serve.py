@@ -4,21 +4,15 @@ their cron and time zone, and a triggered run of the daily deployment loads from
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import duckdb
-import httpx
 import pytest
 
+from tests.support.processes import clean_env, prefect_server, stop
 from vats_etl.dashboards import plotly_file
 from vats_etl.emulator import Emulator, EmulatorServer
 
@@ -26,70 +20,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(170)]
 
 API_KEY = "serve-test-key-0123456789"
 TZ = "Asia/Yekaterinburg"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env(**more: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_", "SMTP_"))}
-    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", **more)
-    return env
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    """SIGTERM the process group we started, then SIGKILL what is left."""
-    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-@contextmanager
-def prefect_server(home: Path) -> Iterator[str]:
-    port = free_port()
-    env = clean_env(
-        PREFECT_HOME=str(home),
-        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-        PREFECT_UI_ENABLED="false",
-        PREFECT_LOGGING_LEVEL="WARNING",
-    )
-    prefect = Path(sys.executable).with_name("prefect")
-    log = (home / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f"prefect server did not start: {(home / 'server.log').read_text()}"
-                )
-            time.sleep(0.3)
-        yield url
-    finally:
-        stop(proc)
-        log.close()
 
 
 def test_serve_registers_schedules_and_runs_daily(tmp_path: Path) -> None:

@@ -19,15 +19,8 @@ from pathlib import Path
 import click
 import pytest
 
-from tests.integration.conftest import (
-    API_KEY,
-    checksums,
-    clock,
-    environment,
-    query,
-    served,
-    vats,
-)
+from tests.support.emulated import API_KEY, checksums, clock, environment, query, served
+from tests.support.processes import vats
 from vats_etl import cli
 from vats_etl.emulator import Emulator
 

@@ -12,7 +12,7 @@ from datetime import date
 
 import pytest
 
-from tests.integration.conftest import API_KEY, FAST_RETRY, NOW, company, served, span
+from tests.support.emulated import API_KEY, FAST_RETRY, NOW, company, served, span
 from vats_etl import errors
 from vats_etl.client import PbxClient, RetryPolicy, decode_json
 from vats_etl.config import Secret

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import load, query
+from tests.support.emulated import load, query
 from vats_etl import errors, warehouse
 
 HOLDER = """

@@ -7,7 +7,7 @@ from datetime import date
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from tests.integration.conftest import FAST_RETRY, checksums, clock, make_settings, query
+from tests.support.emulated import FAST_RETRY, checksums, clock, make_settings, query
 from vats_etl.flows import runtime
 from vats_etl.flows.backfill import backfill
 from vats_etl.flows.daily import daily

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.browser import support as small
+from tests.support import small_warehouse as small
 from vats_etl import dashboards, reports, warehouse
 from vats_etl.config import Settings
 from vats_etl.reports import Period, Reader, Tile

@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.browser import support as small
+from tests.support import small_warehouse as small
 from vats_etl import dashboards, reports, weekly_email
 from vats_etl.config import Settings
 from vats_etl.reports import (

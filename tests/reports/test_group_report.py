@@ -14,8 +14,8 @@ import duckdb
 import pytest
 
 from bench.report_bench import build_warehouse
-from tests.browser import support
-from tests.test_email import parts, smtp_server
+from tests.support import small_warehouse as small
+from tests.support.smtp import parts, smtp_server
 from vats_etl import catalog, warehouse
 from vats_etl.accounts import Accounts, load_accounts
 from vats_etl.config import load_settings
@@ -32,7 +32,7 @@ from vats_etl.reports import NO_DEPARTMENT, Period
 
 pytestmark = pytest.mark.timeout(300)
 
-WEEK = support.WEEK  # 2024-W23
+WEEK = small.WEEK  # 2024-W23
 NOW = datetime(2024, 6, 10, 6, 0, tzinfo=UTC)
 XSS_GROUP = "<script>alert(1)</script>"
 HEADLINE = f"hours <> 'after_hours' and department <> '{NO_DEPARTMENT}'"
@@ -62,7 +62,7 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> Accounts:
     found = load_accounts(path)
     for name, (seed, agents, tz) in COMPANIES.items():
         emu = Emulator(seed=seed, agents=agents, tz=tz, profile="clean", clock=lambda: NOW)
-        build_warehouse(found.get(name).db_path, emu, support.FIRST, support.LAST)
+        build_warehouse(found.get(name).db_path, emu, small.FIRST, small.LAST)
     catalog.build(found)
     return found
 
@@ -150,7 +150,7 @@ def test_the_page_ranks_escapes_and_runs_no_script(accounts: Accounts, tmp_path:
     assert XSS_GROUP not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script" not in page.lower()
     env = {"VATS_ACCOUNTS": str(accounts.path), "VATS_DASHBOARDS_DIR": str(tmp_path)}
-    code, out, err = support.cli(
+    code, out, err = small.cli(
         "--env-file", "/dev/null", "group-report", "--group", "north", "--week", "2024-W23",
         env=env,
     )  # fmt: skip
@@ -187,7 +187,7 @@ def test_group_commands_upgrade_an_account_an_older_version_left(
     )
     assert {a.account: a.problem for a in listed.problems}["north-a"] == "why"
     env = {"VATS_ACCOUNTS": str(accounts.path), "VATS_DASHBOARDS_DIR": str(tmp_path)}
-    code, _, err = support.cli(
+    code, _, err = small.cli(
         "--env-file", "/dev/null", "group-report", "--group", "north", "--week", "2024-W23",
         env=env,
     )  # fmt: skip
@@ -210,7 +210,7 @@ def test_the_roll_up_email_goes_over_smtp(accounts: Accounts, tmp_path: Path) ->
             "REPORT_FROM": "ВАТС отчёты <reports@example.ru>",
             "REPORT_TO": "group.director@example.ru",
         }
-        code, _, err = support.cli(
+        code, _, err = small.cli(
             "--env-file", "/dev/null", "group-email", "--group", "north", "--week", "2024-W23",
             env=env,
         )  # fmt: skip
@@ -228,7 +228,7 @@ def test_the_roll_up_email_goes_over_smtp(accounts: Accounts, tmp_path: Path) ->
     first = data.ranked[0]
     assert f"1. {first.account}: потерянных обращений {first.unreached_contacts}" in plain
     assert "never: нет данных" in plain
-    code, out, err = support.cli(
+    code, out, err = small.cli(
         "--env-file", "/dev/null", "group-email", "--week", "2024-W23", "--dry-run",
         "--out", str(tmp_path), env={"VATS_ACCOUNTS": str(accounts.path)},
     )  # fmt: skip
@@ -260,7 +260,7 @@ def test_a_catalog_per_group(accounts: Accounts) -> None:
     with catalog.connect(info.path) as con:
         assert con.execute("select distinct account from calls").fetchall() == [("north-b",)]
     env = {"VATS_ACCOUNTS": str(accounts.path)}
-    code, out, err = support.cli(
+    code, out, err = small.cli(
         "--env-file", "/dev/null", "catalog", "--group", "north", "--query",
         "select account, count(*) as calls from calls group by 1 order by 1", env=env,
     )  # fmt: skip
@@ -269,7 +269,7 @@ def test_a_catalog_per_group(accounts: Accounts) -> None:
     assert "not loaded yet (empty): never" in err
     rows = [line.split("│")[1:3] for line in out.splitlines() if line.startswith("│")]
     assert [r[0].strip() for r in rows] == ["north-a", "north-b", "north-c"]
-    code, _, err = support.cli(
+    code, _, err = small.cli(
         "--env-file", "/dev/null", "catalog", "--group", "north", "--query", "select nonsense",
         env=env,
     )  # fmt: skip
@@ -280,7 +280,7 @@ def test_one_account_s_report_and_email_use_its_folder_and_routing(
     accounts: Accounts, tmp_path: Path
 ) -> None:
     env = {"VATS_ACCOUNTS": str(accounts.path), "VATS_DASHBOARDS_DIR": str(tmp_path / "no")}
-    code, out, err = support.cli(
+    code, out, err = small.cli(
         "--env-file", "/dev/null", "--account", "north-a", "report", "--week", "2024-W23",
         env=env,
     )  # fmt: skip
@@ -289,7 +289,7 @@ def test_one_account_s_report_and_email_use_its_folder_and_routing(
     written = [Path(line) for line in out.split()]
     assert {p.parent for p in written} == {home} and len(written) >= 4
     assert not (tmp_path / "no").exists()
-    code, out, err = support.cli(
+    code, out, err = small.cli(
         "--env-file", "/dev/null", "--account", "north-a", "email-weekly", "--week",
         "2024-W23", "--dry-run", "--out", str(tmp_path / "mail"), env=env,
     )  # fmt: skip

@@ -11,8 +11,19 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.browser import support as small
-from tests.sql.helpers import DAY, HOUR, MIN, T0, call, callback, fresh, insert_calls, miss, set_kpi
+from tests.support import small_warehouse as small
+from tests.support.warehouse_rows import (
+    DAY,
+    HOUR,
+    MIN,
+    T0,
+    call,
+    callback,
+    fresh,
+    insert_calls,
+    miss,
+    set_kpi,
+)
 from vats_etl import errors, reports, warehouse
 from vats_etl.config import Settings
 from vats_etl.reports import Period, Reader, Tile

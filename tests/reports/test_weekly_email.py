@@ -4,26 +4,20 @@ connections, failed logins and refused recipients."""
 
 from __future__ import annotations
 
-import datetime as dt
 import email
-import ipaddress
 import logging
 import re
 import smtplib
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.browser import support
-from tests.sql.helpers import (
+from tests.support import small_warehouse as small
+from tests.support.processes import free_port
+from tests.support.smtp import PASSWORD, USER, Cert, parts, self_signed_cert, smtp_server
+from tests.support.warehouse_rows import (
     DAY,
     HOUR,
     T0,
@@ -41,135 +35,17 @@ from vats_etl.weekly_email import Outgoing, SmtpConfig
 
 pytestmark = pytest.mark.timeout(180)
 
-USER, PASSWORD = "reports", "s3cret-pw-Zq9"
 SALES_HEAD = "head.sales@example.ru"
 XSS_HEAD = "xss.head@example.ru"
 BOSS = "director@example.ru"
 
 
-# -- an SMTP server on loopback ------------------------------------------------------------------
-
-
-@dataclass
-class Inbox:
-    refuse: set[str] = field(default_factory=set)
-    received: list[tuple[str, list[str], EmailMessage]] = field(default_factory=list)
-    logins: list[str] = field(default_factory=list)
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-    def authenticate(
-        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
-    ) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-            USER.encode(),
-            PASSWORD.encode(),
-        )
-        self.logins.append(f"{mechanism}:{'ok' if ok else 'refused'}")
-        return AuthResult(success=ok, handled=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Cert:
-    cert: Path
-    key: Path
-
-    def server_context(self) -> Any:
-        import ssl
-
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert, self.key)
-        return context
+# -- a certificate for the SMTP server on loopback ---------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
-    """A throwaway self-signed certificate for 127.0.0.1 / localhost."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("cert")
-    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return Cert(folder / "cert.pem", folder / "key.pem")
-
-
-@contextmanager
-def smtp_server(
-    *, mode: str = "none", cert: Cert | None = None, refuse: set[str] | None = None
-) -> Iterator[tuple[Inbox, int]]:
-    """mode: none (plain, no login), starttls (TLS required, login required), ssl."""
-    inbox = Inbox(refuse=refuse or set())
-    port = free_port()
-    kwargs: dict[str, Any] = {}
-    if mode == "starttls":
-        assert cert is not None
-        kwargs = {
-            "tls_context": cert.server_context(),
-            "require_starttls": True,
-            "authenticator": inbox.authenticate,
-            "auth_required": True,
-        }
-    elif mode == "ssl":
-        assert cert is not None
-        kwargs = {
-            "ssl_context": cert.server_context(),
-            "authenticator": inbox.authenticate,
-            "auth_required": True,
-            "auth_require_tls": False,  # aiosmtpd only counts STARTTLS as TLS; this is TLS
-        }
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, **kwargs)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    return self_signed_cert(tmp_path_factory.mktemp("cert"))
 
 
 # -- a warehouse and the command -------------------------------------------------------------------
@@ -177,7 +53,7 @@ def smtp_server(
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return support.build(tmp_path_factory.mktemp("email"))
+    return small.build(tmp_path_factory.mktemp("email"))
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +61,7 @@ def figures(settings: Settings) -> dict[str | None, tuple[int, int, int]]:
     """(missed, not called back, lost clients to call) of week 2024-W23 per department and
     in total: the first two in working hours (the subject's), the list in any hours."""
     with reports.open_read(settings) as con:
-        reader = Reader(con, support.WEEK)
+        reader = Reader(con, small.WEEK)
         departments = reader.meta().departments
         found = {}
         for department in (None, *departments):
@@ -202,7 +78,7 @@ def figures(settings: Settings) -> dict[str | None, tuple[int, int, int]]:
 @pytest.fixture(scope="module")
 def busiest(figures: dict[str | None, tuple[int, int, int]]) -> str:
     """A real department with misses in the week (the emulator's names)."""
-    return max((d for d in figures if d and d != support.XSS_DEPARTMENT), key=lambda d: figures[d])
+    return max((d for d in figures if d and d != small.XSS_DEPARTMENT), key=lambda d: figures[d])
 
 
 @pytest.fixture
@@ -210,7 +86,7 @@ def routing(tmp_path: Path, busiest: str) -> Path:
     path = tmp_path / "routing.toml"
     path.write_text(
         f'rollup = ["{BOSS}"]\n\n[departments]\n"{busiest}" = ["{SALES_HEAD}"]\n'
-        f'"{support.XSS_DEPARTMENT}" = "{XSS_HEAD}"\n',
+        f'"{small.XSS_DEPARTMENT}" = "{XSS_HEAD}"\n',
         "utf-8",
     )
     return path
@@ -237,19 +113,9 @@ def env_for(
 
 
 def send(env: dict[str, str | None], *args: str) -> tuple[int, str, str]:
-    return support.cli(
+    return small.cli(
         "--env-file", "/dev/null", "email-weekly", "--week", "2024-W23", *args, env=env
     )
-
-
-def parts(message: EmailMessage) -> tuple[str, str, dict[str, bytes]]:
-    plain = message.get_body(("plain",))
-    html = message.get_body(("html",))
-    assert plain is not None and html is not None
-    attachments = {
-        str(a.get_filename()): a.get_payload(decode=True) for a in message.iter_attachments()
-    }
-    return str(plain.get_content()), str(html.get_content()), attachments  # type: ignore[misc]
 
 
 # -- over SMTP -------------------------------------------------------------------------------------
@@ -268,7 +134,7 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
     assert code == 0, err
     assert [line.split(" -> ")[0] for line in out.splitlines()] == [
         f"sent {busiest}",
-        f"sent {support.XSS_DEPARTMENT}",
+        f"sent {small.XSS_DEPARTMENT}",
         "sent roll-up",
     ]
     assert "sent 3 of 3 messages for 2024-W23" in err
@@ -276,7 +142,7 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
     assert set(by_to) == {(SALES_HEAD,), (XSS_HEAD,), ("ops@example.ru", BOSS)}
     for recipients, department in (
         ((SALES_HEAD,), busiest),
-        ((XSS_HEAD,), support.XSS_DEPARTMENT),
+        ((XSS_HEAD,), small.XSS_DEPARTMENT),
         (("ops@example.ru", BOSS), None),
     ):
         sender, message = by_to[recipients]
@@ -302,7 +168,7 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
         assert "неделя 2024-W23 (3–9 июня 2024)" in html and "Данные по 09.06.2024" in html
         assert "Как считаем." in html and "Как считаем." in plain
         assert "Все звонки периода" in html  # after hours and without a department: own table
-        for hostile in (support.XSS_NAME, support.XSS_DEPARTMENT, support.XSS_NUMBER):
+        for hostile in (small.XSS_NAME, small.XSS_DEPARTMENT, small.XSS_NUMBER):
             assert hostile not in html  # escaped, never raw
         tag = "2024-W23" + reports_suffix(department)
         assert [n for n in attachments if n.endswith(".html")] == []
@@ -394,7 +260,7 @@ def test_a_partly_sent_batch_names_what_went_and_what_did_not(
     with smtp_server(refuse={XSS_HEAD}) as (inbox, port):
         code, out, err = send(env_for(settings, port, "none"), "--routing", str(routing))
     assert code == 1
-    assert f"NOT sent {support.XSS_DEPARTMENT} -> {XSS_HEAD}: every recipient refused" in out
+    assert f"NOT sent {small.XSS_DEPARTMENT} -> {XSS_HEAD}: every recipient refused" in out
     assert [rcpt for _, rcpt, _ in inbox.received] == [[SALES_HEAD], ["ops@example.ru", BOSS]]
     last = err.splitlines()[-1]
     assert last.startswith("error: sent 2 of 3 messages; NOT sent: ")
@@ -402,7 +268,7 @@ def test_a_partly_sent_batch_names_what_went_and_what_did_not(
     # resend only what did not go
     with smtp_server() as (inbox, port):
         env = env_for(settings, port, "none")
-        code, out, err = send(env, "--routing", str(routing), "--only", support.XSS_DEPARTMENT)
+        code, out, err = send(env, "--routing", str(routing), "--only", small.XSS_DEPARTMENT)
         assert code == 0, err
         assert [rcpt for _, rcpt, _ in inbox.received] == [[XSS_HEAD]]
         code, _, err = send(env, "--routing", str(routing), "--only", "Склад")
@@ -413,14 +279,14 @@ def test_a_week_without_misses_still_sends(tmp_path: Path) -> None:
     db = tmp_path / "calm.duckdb"
     calm = [call(f"ok{i}", started_at=T0 + i * HOUR, client=f"7900111{i:04d}") for i in range(5)]
     with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")) as con:
-        from tests.sql.helpers import insert_calls
+        from tests.support.warehouse_rows import insert_calls
 
         insert_calls(con, calm)
     warehouse.publish_read_copy(db)
-    settings = support.settings_for(db)
+    settings = small.settings_for(db)
     with smtp_server() as (inbox, port):
         env = env_for(settings, port, "none")
-        code, _, err = support.cli(
+        code, _, err = small.cli(
             "--env-file", "/dev/null", "email-weekly", "--week", "2024-W10", env=env
         )
     assert code == 0, err
@@ -439,7 +305,7 @@ def test_a_hostile_employee_name_in_the_employee_table_is_escaped() -> None:
     insert_versions(
         con,
         "users_history",
-        [{"user_login": "xss", "user_name": support.XSS_NAME, "valid_from": T0 - 7 * DAY}],
+        [{"user_login": "xss", "user_name": small.XSS_NAME, "valid_from": T0 - 7 * DAY}],
     )
     insert_calls(
         con,
@@ -456,7 +322,7 @@ def test_a_hostile_employee_name_in_the_employee_table_is_escaped() -> None:
     rows = re.sub(r' style="[^"]*"', "", table)  # inline CSS aside
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
     assert f"<tr><td>{escaped}</td><td>1</td></tr>" in rows  # one callback in time
-    assert support.XSS_NAME not in composed.html and "<script" not in composed.html.lower()
+    assert small.XSS_NAME not in composed.html and "<script" not in composed.html.lower()
 
 
 def test_dry_run_writes_messages_without_smtp(
@@ -616,7 +482,7 @@ def test_a_dropped_connection_is_reopened_once_and_nothing_is_lost_silently() ->
 
 
 def test_period_default_is_last_week() -> None:
-    assert Period.week("2024-W23") == support.WEEK
+    assert Period.week("2024-W23") == small.WEEK
 
 
 def test_weekly_flow_sends_and_fails_loudly_on_a_refused_message(
@@ -633,7 +499,7 @@ def test_weekly_flow_sends_and_fails_loudly_on_a_refused_message(
             report_from="reports@example.ru",
             report_to=("ops@example.ru",),
         )
-        with runtime.using(runtime.Runtime(smtp, clock=lambda: support.NOW)):
+        with runtime.using(runtime.Runtime(smtp, clock=lambda: small.NOW)):
             dry = weekly_email_flow(routing=str(routing), dry_run_dir=str(tmp_path / "dry"))
             assert dry == f"dry run: 3 messages written to {tmp_path / 'dry'}"
             assert inbox.received == []

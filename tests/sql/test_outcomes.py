@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.sql.helpers import DAY, HOUR, LOADED_AT, T0, call, callback, fresh, miss
+from tests.support.warehouse_rows import DAY, HOUR, LOADED_AT, T0, call, callback, fresh, miss
 from vats_etl import warehouse
 from vats_etl.parse import CALL_SCHEMA
 from vats_etl.reports import Period, Reader

@@ -19,7 +19,7 @@ from vats_etl.errors import UnknownShape
 from vats_etl.parse import CALL_SCHEMA, INTERNAL_SCHEMA, Parsed, parse_history
 from vats_etl.schemas import Validated, validate
 
-FIXTURES = Path(__file__).parent / "fixtures" / "dialects" / "history"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "dialects" / "history"
 NOW = datetime(2024, 6, 4, tzinfo=UTC)
 
 

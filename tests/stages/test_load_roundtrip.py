@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from tests.test_parse import external_csv_case, external_json_case
+from tests.stages.support import external_csv_case, external_json_case
 from vats_etl import warehouse
 from vats_etl.errors import UnknownShape
 from vats_etl.parse import CALL_SCHEMA, parse_history

@@ -17,7 +17,7 @@ from vats_etl import parse, pipeline, warehouse
 from vats_etl.client import PbxClient, RetryPolicy
 from vats_etl.config import Secret, Settings
 
-FIXTURES = Path(__file__).parent / "fixtures" / "dialects" / "history"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "dialects" / "history"
 DAY = date(2024, 6, 3)
 NOW = datetime(2024, 6, 4, 12, 0, tzinfo=UTC)
 UNPLACEABLE = "4700000003"

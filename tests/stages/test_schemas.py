@@ -87,7 +87,7 @@ def test_duplicate_uids_in_a_chunk_are_not_an_error() -> None:
 
 
 def test_spec_example_passes() -> None:
-    from tests.test_parse import SPEC_EXTERNAL_JSON
+    from tests.stages.support import SPEC_EXTERNAL_JSON
 
     parsed = parse_history("external", "json", SPEC_EXTERNAL_JSON)
     assert validate("external", parsed, NOW).good.height == 2
@@ -290,7 +290,7 @@ def test_internal_statuses_and_logins() -> None:
 
 
 def test_internal_json_good_rows() -> None:
-    from tests.test_parse import SPEC_INTERNAL_JSON
+    from tests.stages.support import SPEC_INTERNAL_JSON
 
     checked = validate("internal", parse_history("internal", "json", SPEC_INTERNAL_JSON), NOW)
     assert checked.good.height == 2 and checked.rejected.is_empty()

@@ -22,7 +22,7 @@ from vats_etl import errors, snapshots
 from vats_etl.client import PbxClient, RetryPolicy, _next_start
 from vats_etl.config import Secret, Settings
 
-FIXTURES = Path(__file__).parent / "fixtures" / "dialects" / "directory"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "dialects" / "directory"
 T1 = datetime(2024, 6, 3, 3, 0, tzinfo=UTC)
 T2 = T1 + timedelta(days=1)
 

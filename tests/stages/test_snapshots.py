@@ -494,12 +494,10 @@ def test_snapshot_flow_and_daily(
     assert summary.totals["external"].chunks == 2 and summary.totals["external"].rows_loaded > 0
 
 
-def test_snapshot_command(prefect_harness: None, emulator_url: str, tmp_path: Path) -> None:
+def test_snapshot_command(prefect_api_url: str, emulator_url: str, tmp_path: Path) -> None:
     import os
     import subprocess
     import sys
-
-    from prefect.settings import PREFECT_API_URL
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
     env.update(
@@ -507,7 +505,7 @@ def test_snapshot_command(prefect_harness: None, emulator_url: str, tmp_path: Pa
         VATS_API_KEY=EMU_KEY,
         VATS_DB=str(tmp_path / "v.duckdb"),
         VATS_RAW_DIR=str(tmp_path / "raw"),
-        PREFECT_API_URL=str(PREFECT_API_URL.value()),
+        PREFECT_API_URL=prefect_api_url,
         PREFECT_LOGGING_LEVEL="WARNING",
     )
 

@@ -1,19 +1,20 @@
-"""Fixtures for end-to-end tests: an emulator served over a real loopback socket and the
-settings that point the pipeline at it, with a temporary warehouse and archive."""
+"""The emulated company the end-to-end tests load: its fixed clock, served over a real
+loopback socket, settings that point the pipeline at it (a temporary warehouse and archive),
+a load through the real pipeline, its truth as `calls` holds it, and the environment of a
+`vats-etl` process pointed at it."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
+import polars as pl
 
+from tests.support.processes import base_environment
 from vats_etl import pipeline, warehouse
 from vats_etl.client import PbxClient, RetryPolicy
 from vats_etl.config import Settings, load_settings
@@ -90,69 +91,33 @@ def company(dialect: str = "platform", **options: object) -> Emulator:
     return Emulator(dialect=dialect, clock=clock, **values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
-def emu() -> Emulator:
-    """The company in the platform's dialect (truth tests override it with both dialects)."""
-    return company()
+EXTERNAL_COLUMNS = (
+    "uid", "direction", "status", "client", "diversion", "destination", "user_login",
+    "user_name", "group_name", "started_at", "wait_s", "duration_s", "record_url", "rating",
+)  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def server(emu: Emulator) -> Iterator[EmulatorServer]:
-    with served(emu) as srv:
-        yield srv
+def canonical_frame(truth: list[dict[str, Any]]) -> pl.DataFrame:
+    """The emulator's truth rows (malformed ones dropped) as `calls` holds them, by uid."""
+    rows = [r for r in truth if not r["malformed"]]
+    return pl.DataFrame(
+        [{c: r[c] for c in EXTERNAL_COLUMNS} for r in rows],
+        schema={
+            **{c: pl.String for c in EXTERNAL_COLUMNS},
+            "started_at": pl.Datetime("us", "UTC"),
+            "wait_s": pl.Int32,
+            "duration_s": pl.Int32,
+            "rating": pl.Int8,
+        },
+    ).sort("uid")
 
 
-@pytest.fixture
-def settings(server: EmulatorServer, tmp_path: Path) -> Settings:
-    return make_settings(server.base_url, tmp_path)
-
-
-SettingsFactory = Callable[..., Settings]
-
-
-# -- the CLI as users run it -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def prefect_api_url(prefect_harness: None) -> str:
-    """The session's test Prefect API: CLI processes given it start no server of their own."""
-    from prefect.settings import PREFECT_API_URL
-
-    url = PREFECT_API_URL.value()
-    assert url and url.startswith("http://127.0.0.1")
-    return str(url)
-
-
-def vats(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 180, **popen: object
-) -> subprocess.CompletedProcess[str]:
-    """`vats-etl ARGS` in a process of its own, exactly as the console script runs."""
-    return subprocess.run(  # type: ignore[call-overload, no-any-return]
-        [sys.executable, "-c", "from vats_etl.cli import run_cli; run_cli()", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        **popen,
-    )
-
-
-def base_environment(prefect_url: str | None = None, **more: str) -> dict[str, str]:
-    """This process's environment without any VATS_/PREFECT_ setting, quiet and quick to fail,
-    then `more`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
-    env.update(
-        VATS_DB_LOCK_TIMEOUT="5",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_LOGGING_LEVEL="WARNING",
-    )
-    if prefect_url:
-        env["PREFECT_API_URL"] = prefect_url
-    env.update(more)
-    return env
+# -- `vats-etl` as a process pointed at the emulator -----------------------------------------
 
 
 def environment(tmp: Path, url: str, prefect_url: str | None = None, **more: str) -> dict[str, str]:
+    """The environment of a `vats-etl` process loading from `url` with the emulator's key
+    into a warehouse and archive under `tmp`; flows report to `prefect_url` when given."""
     own = dict(
         VATS_BASE_URL=url,
         VATS_API_KEY=API_KEY,

@@ -8,7 +8,7 @@ import duckdb
 
 from vats_etl import dictionary, warehouse
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KPI_VIEWS = (
     "kpi_daily",
     "kpi_weekly",

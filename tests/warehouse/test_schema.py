@@ -64,7 +64,7 @@ def test_a_warehouse_of_the_previous_version_is_brought_up_to_date(tmp_path: Pat
     next_contact_at (and filled, and marked fresh). The next writer adds the columns, keeps
     the analyst's W, forgets the cache (its rows came from other definitions) and the next
     publish rebuilds it."""
-    from tests.sql.helpers import HOUR, T0, callback, insert_calls, miss
+    from tests.support.warehouse_rows import HOUR, T0, callback, insert_calls, miss
 
     db = tmp_path / "vats.duckdb"
     open_as_a_new_process(db)
@@ -104,7 +104,7 @@ def test_a_warehouse_from_before_the_cache_sql_moved_into_sql_files_refreshes_it
     full and the one after a load refreshes it incrementally, equal to recomputing it."""
     import polars as pl
 
-    from tests.sql.helpers import DAY, HOUR, LOADED_AT, T0, callback, insert_calls, miss
+    from tests.support.warehouse_rows import DAY, HOUR, LOADED_AT, T0, callback, insert_calls, miss
     from vats_etl.parse import CALL_SCHEMA
 
     monkeypatch.setattr(warehouse.caches, "FULL_REFRESH_SHARE", 1.0)  # 2 changes in 4 calls

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import clock, load, make_settings, served, span
+from tests.support.emulated import clock, load, make_settings, served, span
 from tests.webhook.support import TOKEN, config, contact, query, wait_until
 from vats_etl import warehouse
 from vats_etl.emulator import Emulator, WebhookPusher
