@@ -2,7 +2,7 @@
 cannot be kept are answered 503, never 200; /health says degraded; once there is room again
 the receiver catches up by itself and every acknowledged webhook is in the warehouse.
 (The same paths with a simulated ENOSPC, where mounting is not allowed:
-test_webhook_health.py.)"""
+test_health.py.)"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The receiver over a real loopback socket (in-process): commands in JSON and form bodies,
 the platform's dialect, commands it does not know, bad inputs → the right status and nothing
 stored, the token never leaking, duplicated and out-of-order deliveries, contact answers, and
-a warehouse held by another process. (HTTP-level probes: test_webhook_http.py.)"""
+a warehouse held by another process. (HTTP-level probes: test_http.py.)"""
 
 from __future__ import annotations
 
