@@ -284,6 +284,7 @@ def test_deployments_of_an_account_carry_only_its_name(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_deploy_moves_deployments_off_the_former_entry_points(
     prefect_harness: None, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import orjson
+import pytest
 
 from vats_etl import archive, catalog, warehouse
 from vats_etl.accounts import Accounts, load_accounts
@@ -46,6 +47,7 @@ def archive_day(accounts: Accounts, name: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_group_catalog_reads_only_its_accounts_raw_history(tmp_path: Path) -> None:
     accounts = accounts_file(
         tmp_path, ["north-a", "north-b", "south"], '[groups]\nnorth = ["north-a", "north-b"]\n'
@@ -93,6 +95,7 @@ def make_older(read_copy: Path) -> None:
         con.execute("checkpoint")
 
 
+@pytest.mark.slow
 def test_read_copies_of_two_schema_versions_make_one_catalog(tmp_path: Path) -> None:
     accounts = accounts_file(tmp_path, ["new", "old"])
     read_copy_with_an_event(accounts, "new")

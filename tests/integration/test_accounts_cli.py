@@ -24,6 +24,9 @@ from vats_etl.accounts import load_accounts
 from vats_etl.emulator import Emulator, EmulatorServer
 from vats_etl.flows import runtime
 
+# vats-etl processes, flows on the session's Prefect server
+pytestmark = pytest.mark.slow
+
 KEYS = {"alpha": "alpha-key-0123456789abcdef", "beta": "beta-key-0123456789abcdef"}
 ZONES = {"alpha": "Europe/Moscow", "beta": "Asia/Novosibirsk"}
 

@@ -25,6 +25,9 @@ from tests.support.emulated import API_KEY, environment, query
 from tests.support.processes import vats
 from vats_etl import warehouse
 
+# every test runs a vats-etl process
+pytestmark = pytest.mark.slow
+
 DAY = ("--from", "2024-06-03", "--to", "2024-06-03")
 UNREACHABLE = "http://127.0.0.1:9/crmapi/v1"  # the discard port: nothing listens
 

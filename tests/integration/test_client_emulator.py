@@ -129,6 +129,7 @@ def test_transient_faults_are_recovered(emu, faults):
     assert sum(injected.values()) > 0
 
 
+@pytest.mark.slow
 def test_a_stalled_request_times_out_and_is_retried(emu):
     with (
         served(emu, "stall=0.5") as srv,

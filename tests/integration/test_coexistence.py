@@ -13,6 +13,9 @@ import pytest
 from tests.support.emulated import load, query
 from vats_etl import errors, warehouse
 
+# another process holds the warehouse
+pytestmark = pytest.mark.slow
+
 HOLDER = """
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1], read_only=True)

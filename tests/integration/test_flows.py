@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
@@ -12,6 +13,9 @@ from vats_etl.flows import runtime
 from vats_etl.flows.backfill import backfill
 from vats_etl.flows.daily import daily
 from vats_etl.flows.replay import replay
+
+# flows on the session's Prefect server
+pytestmark = pytest.mark.slow
 
 
 def latest_artifact(key: str) -> str:

@@ -30,6 +30,9 @@ from tests.support.emulated import (
 from vats_etl import archive, errors, pipeline, warehouse
 from vats_etl.emulator import Emulator, EmulatorServer
 
+# each test loads days through the pipeline from the emulator over a socket: 1-5 s
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module", params=DIALECTS)
 def emu(request: pytest.FixtureRequest) -> Emulator:

@@ -16,6 +16,9 @@ import pytest
 
 from vats_etl.emulator import Emulator, EmulatorServer
 
+# vats-etl processes
+pytestmark = pytest.mark.slow
+
 NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
 KEY = "platform-snapshot-key-0123456789"
 

@@ -40,6 +40,9 @@ from vats_etl.reports import (
     Tile,
 )
 
+# 8-13 s a test: a week of a company, every figure read back
+pytestmark = pytest.mark.slow
+
 WEEK = small.WEEK
 COUNTS = (
     "offered", "answered", "missed", "short_abandons", "not_called_back", "recovered_late",

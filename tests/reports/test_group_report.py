@@ -30,7 +30,8 @@ from vats_etl.group_report import (
 )
 from vats_etl.reports import NO_DEPARTMENT, Period
 
-pytestmark = pytest.mark.timeout(300)
+# the module's fixture builds three accounts' warehouses of three weeks each: 6-8 s
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 WEEK = small.WEEK  # 2024-W23
 NOW = datetime(2024, 6, 10, 6, 0, tzinfo=UTC)

@@ -310,6 +310,7 @@ def older_warehouse(tmp_path: Path) -> Settings:
     return settings
 
 
+@pytest.mark.slow
 def test_a_read_copy_of_an_older_version_is_upgraded_before_reading(tmp_path: Path) -> None:
     """An older vats-etl's read copy lacks what this one reads: a report must not show
     zeros for it (a missing KPI reads as 0), so the warehouse is upgraded and republished."""
@@ -326,6 +327,7 @@ def test_a_read_copy_of_an_older_version_is_upgraded_before_reading(tmp_path: Pa
         assert con.sql("select tz from kpi_settings").fetchall() == [("Europe/Moscow",)]
 
 
+@pytest.mark.slow
 def test_opening_for_reading_never_writes(tmp_path: Path) -> None:
     """open_read refuses what an older version left (it would read as zeros) and leaves
     both files as they were: upgrading is prepare_read_copy's job, and only its."""
@@ -370,6 +372,7 @@ def _close(a: object, b: object) -> bool:
     return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_figures_equal_kpi_weekly_and_kpi_daily(emulated: Path) -> None:
     """A department's headline figures are its in-hours row of kpi_weekly; the company's
     headline adds up the departments' in-hours rows; the segments table adds up to every

@@ -485,6 +485,7 @@ def test_period_default_is_last_week() -> None:
     assert Period.week("2024-W23") == small.WEEK
 
 
+@pytest.mark.slow
 def test_weekly_flow_sends_and_fails_loudly_on_a_refused_message(
     prefect_harness: None, settings: Settings, routing: Path, tmp_path: Path
 ) -> None:

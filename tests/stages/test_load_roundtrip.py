@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import orjson
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -45,6 +46,7 @@ def load_and_select(body: bytes, fmt: str) -> tuple[pl.DataFrame, pl.DataFrame, 
     return stored, expected, checked.good.height + checked.rejected.height
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(external_json_case(), min_size=1, max_size=8))
 def test_json_rows_survive_parse_validate_and_load(cases: list[tuple[dict[str, Any], Any]]):
@@ -77,6 +79,7 @@ def test_json_rows_survive_parse_validate_and_load(cases: list[tuple[dict[str, A
         assert row == {c: last[row["uid"]][c] for c in COLUMNS}
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(external_csv_case())
 def test_csv_rows_survive_parse_validate_and_load(case: tuple[str, list[dict[str, Any]], bytes]):

@@ -418,6 +418,7 @@ def validate_flags(kind: str, frame: pl.DataFrame) -> set[tuple[int, str]]:
     }
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(messy_calls)
 def test_compiled_rules_flag_what_pandera_flags_for_calls(calls: list[dict[str, Any]]) -> None:

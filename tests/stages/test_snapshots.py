@@ -453,6 +453,7 @@ def emulator_settings(url: str, tmp: Path) -> Settings:
     return load_settings({**values, "raw_dir": tmp / "raw"}, environ={}, env_file=None)
 
 
+@pytest.mark.slow
 def test_snapshot_flow_and_daily(
     prefect_harness: None, emulator_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -494,6 +495,7 @@ def test_snapshot_flow_and_daily(
     assert summary.totals["external"].chunks == 2 and summary.totals["external"].rows_loaded > 0
 
 
+@pytest.mark.slow
 def test_snapshot_command(prefect_api_url: str, emulator_url: str, tmp_path: Path) -> None:
     import os
     import subprocess

@@ -385,6 +385,7 @@ def zone_and_days(db: Path) -> tuple[object, list[tuple[Any, ...]]]:
         return tz, days.fetchall()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ZONE_WAYS)
 def test_the_webhook_receiver_keeps_the_zone_it_was_given(how: str, tmp_path: Path) -> None:
     options = tokyo_options(how, tmp_path)
@@ -396,6 +397,7 @@ def test_the_webhook_receiver_keeps_the_zone_it_was_given(how: str, tmp_path: Pa
     assert zone_and_days(tmp_path / "vats.duckdb") == ("Asia/Tokyo", IN_TOKYO)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ZONE_WAYS)
 def test_contacts_import_keeps_the_zone_it_was_given(how: str, tmp_path: Path) -> None:
     db = tmp_path / "vats.duckdb"

@@ -30,7 +30,8 @@ from tests.webhook.support import (
 )
 from vats_etl import warehouse
 
-pytestmark = pytest.mark.timeout(90)
+# receivers in processes of their own, killed
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 
 def count(db: Path, sql: str) -> int:

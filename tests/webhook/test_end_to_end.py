@@ -18,7 +18,8 @@ from vats_etl.emulator import Emulator, WebhookPusher
 from vats_etl.periods import Window
 from vats_etl.webhook import serve_in_background
 
-pytestmark = pytest.mark.timeout(120)
+# about 10 s per dialect: a day pushed, then loaded in batch
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 DAY = date(2024, 6, 7)  # a Friday, long settled by the emulator's clock
 MORNING = Window(

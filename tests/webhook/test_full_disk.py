@@ -23,7 +23,8 @@ from tests.webhook.support import (
 from vats_etl import warehouse
 from vats_etl.webhook import Receiver, serve_in_background
 
-pytestmark = pytest.mark.timeout(120)
+# mounts a tmpfs; another process holds the warehouse
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 def tiny_disk(directory: Path, size: str) -> Iterator[Path]:

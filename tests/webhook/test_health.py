@@ -205,6 +205,7 @@ FAILURES = {  # what fails, where, and the cause the one log line names
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failure", FAILURES)
 def test_a_failing_applier_is_logged_once_retried_and_new_webhooks_get_503(
     tmp_path, monkeypatch, caplog, failure
@@ -238,6 +239,7 @@ def test_a_failing_applier_is_logged_once_retried_and_new_webhooks_get_503(
     assert sum("works again" in r.getMessage() for r in logged) == 1
 
 
+@pytest.mark.slow
 def test_a_locked_warehouse_past_the_lag_bound_gives_503_then_catches_up(tmp_path):
     db = tmp_path / "vats.duckdb"
     with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")):
@@ -257,6 +259,7 @@ def test_a_locked_warehouse_past_the_lag_bound_gives_503_then_catches_up(tmp_pat
     assert stored(db) == {"L-1", "L-3"}
 
 
+@pytest.mark.slow
 def test_a_full_spool_answers_503_and_health_names_it(tmp_path):
     """The warehouse is locked (a long backfill) and the spool may hold 2,000 bytes: webhooks
     are taken until the next would not fit, then refused with 503, and /health says the
@@ -285,6 +288,7 @@ def test_a_full_spool_answers_503_and_health_names_it(tmp_path):
     assert stored(db) == {*taken, "F-after"}
 
 
+@pytest.mark.slow
 def test_a_spool_line_over_16_mib_is_applied_and_so_is_what_follows(tmp_path):
     """Issue 13, probe 2: a form body of %01 escapes became a 30 MB spool line; the reader
     stopped at 16 MiB, believed it was caught up, and later requests were never written."""

@@ -94,6 +94,7 @@ def test_malformed_requests_get_a_4xx_a_closed_connection_and_one_log_line_at_mo
     assert query(db, "select count(*) from calls") == [(0,)]
 
 
+@pytest.mark.slow
 def test_a_body_that_ends_early_is_not_stored(tmp_path):
     with serve_in_background(config(tmp_path)) as receiver:
         with socket.create_connection(address(receiver.url), timeout=5) as sock:
@@ -213,6 +214,7 @@ def test_clients_that_never_read_their_answers_are_cut_off(tmp_path):
     assert timed_out == 5
 
 
+@pytest.mark.slow
 def test_idle_and_slow_connections_are_closed(tmp_path):
     with serve_in_background(config(tmp_path, keep_alive_s=1, request_timeout_s=1.0)) as r:
         with socket.create_connection(address(r.url), timeout=10) as idle:

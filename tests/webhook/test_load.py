@@ -12,7 +12,8 @@ import pytest
 
 from tests.webhook.support import ROOT, child_env
 
-pytestmark = pytest.mark.timeout(120)
+# a load generator and a receiver, each a process
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 @pytest.mark.parametrize("mode", [[], ["--new-connections", "--format", "form"]])

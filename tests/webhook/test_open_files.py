@@ -16,7 +16,8 @@ import pytest
 
 from tests.webhook.support import address, cli_receiver, history, query
 
-pytestmark = pytest.mark.timeout(180)
+# a receiver in a process of its own
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 LIMIT = 1024
 IDLE = 1100

@@ -230,6 +230,7 @@ def test_a_command_the_receiver_does_not_know_is_answered_200_and_stored(tmp_pat
     assert query(db, "select callid from ringing_now") == [("R-1",)]
 
 
+@pytest.mark.slow
 def test_the_token_never_appears_in_logs_spool_rows_or_answers(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     db = tmp_path / "vats.duckdb"
@@ -311,6 +312,7 @@ def test_contact_answers_from_the_warehouse_and_from_fresh_history(tmp_path):
         }
 
 
+@pytest.mark.slow
 def test_requests_are_answered_fast_while_another_process_holds_the_warehouse(tmp_path):
     db = tmp_path / "vats.duckdb"
     with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")):
