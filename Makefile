@@ -43,8 +43,8 @@ unit: $(STAMP)
 test: $(STAMP) chromium lint typecheck unit
 
 # The fast lane: lint, types and the tests marked neither slow (a process, Prefect, more than
-# a couple of seconds) nor browser, in about two minutes on two cores. `make test` (CI) still
-# runs every test.
+# a couple of seconds) nor browser: 2-3 minutes on two cores. `make test` (CI) still runs
+# every test.
 check: $(STAMP) lint typecheck
 	$(BIN)/pytest -q -m "not slow and not browser"
 
