@@ -1,4 +1,5 @@
 # Two entry points: `make demo` and `make test`. Both create .venv and install on first use.
+# While developing, `make check` is the fast lane: lint, types and the in-process tests.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,7 +10,7 @@ MYPY_LAYOUT := $(VENV)/mypy-layout/vats_etl
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test lint typecheck unit bench chromium clean
+.PHONY: demo test check lint typecheck unit bench chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,12 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 test: $(STAMP) chromium lint typecheck unit
+
+# The fast lane: lint, types and the tests marked neither slow (a process, Prefect, more than
+# a couple of seconds) nor browser: 2-3 minutes on two cores. `make test` (CI) still runs
+# every test.
+check: $(STAMP) lint typecheck
+	$(BIN)/pytest -q -m "not slow and not browser"
 
 # Benchmarks print figures (they assert nothing): see docs/performance.md.
 BENCHES := emulator_bench parse_bench pipeline_bench cli_bench views_bench report_bench webhook_bench accounts_bench

@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.test_serve import clean_env, prefect_server, stop
+from tests.support.processes import clean_env, prefect_server, stop
 from vats_etl import pipeline
 from vats_etl.accounts import Accounts, load_accounts
 from vats_etl.client import PbxClient

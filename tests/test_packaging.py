@@ -95,10 +95,8 @@ def test_the_sdist_carries_the_sql_and_the_flows(
 
 
 def test_an_installed_wheel_runs_the_demo_from_any_folder(
-    wheel: Path, prefect_harness: None, tmp_path: Path
+    wheel: Path, prefect_api_url: str, tmp_path: Path
 ) -> None:
-    from prefect.settings import PREFECT_API_URL
-
     env_dir = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", env_dir, cwd=tmp_path)
     python = env_dir / "bin" / "python"
@@ -119,7 +117,7 @@ def test_an_installed_wheel_runs_the_demo_from_any_folder(
         if not k.startswith(("VATS_", "PREFECT_", "PYTHON")) and k != "VIRTUAL_ENV"
     }
     env.update(
-        PREFECT_API_URL=str(PREFECT_API_URL.value()),
+        PREFECT_API_URL=prefect_api_url,
         PREFECT_LOGGING_LEVEL="WARNING",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         VATS_DASHBOARDS_DIR=str(elsewhere / "dashboards"),

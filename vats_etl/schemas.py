@@ -44,7 +44,7 @@ metadata — 8–12 ms per call whatever the frame size, half the parse+validate
    Reason texts are then built only for the rejected rows and only for the rules that fired.
 
 A check the compiler does not know fails at import time, so a model cannot silently
-outgrow ``validate()``; ``tests/test_schemas.py`` runs pandera's own full validation on
+outgrow ``validate()``; ``tests/stages/test_schemas.py`` runs pandera's own full validation on
 messy frames and asserts that both flag the same (row, column) pairs.
 """
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser import support
 from tests.browser.cdp import Browser, Tab, chromium, chromium_path
+from tests.support import small_warehouse as small
 from vats_etl import dashboards, reports, weekly_email
 from vats_etl.config import Settings
 from vats_etl.reports import Reader
@@ -42,15 +42,15 @@ Array.from(document.querySelectorAll('.js-plotly-plot')).map(function (el) {
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     if chromium_path() is None:
         pytest.fail("chromium is not installed: run `make chromium` (apt-get install chromium)")
-    return support.build(tmp_path_factory.mktemp("browser-db"))
+    return small.build(tmp_path_factory.mktemp("browser-db"))
 
 
 @pytest.fixture(scope="module")
 def built(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dashboards")
-    dashboards.write(settings, support.WEEK, out, now=support.NOW)
+    dashboards.write(settings, small.WEEK, out, now=small.NOW)
     with reports.open_read(settings) as con:  # the XSS department's own pages too
-        reader = Reader(con, support.WEEK, support.XSS_DEPARTMENT, now=support.NOW)
+        reader = Reader(con, small.WEEK, small.XSS_DEPARTMENT, now=small.NOW)
         dashboards.write_files(out, dashboards.build(reader))
     return out
 
@@ -107,7 +107,7 @@ def test_dashboard_renders_in_chromium(
 def test_hostile_names_show_as_text(browser: Browser, built: Path) -> None:
     tab = _open(browser, built / "ratings.html")
     text = tab.evaluate("document.body.innerText")
-    assert support.XSS_NAME in text  # in the employee table, as text
+    assert small.XSS_NAME in text  # in the employee table, as text
     assert tab.evaluate("document.querySelectorAll('body script').length") == _count_scripts(
         built / "ratings.html"
     )  # no script element was injected
@@ -115,7 +115,7 @@ def test_hostile_names_show_as_text(browser: Browser, built: Path) -> None:
         "Array.from(document.querySelectorAll('#chart-employees .ytick text'))"
         ".map(function (t) { return t.textContent; })"
     )
-    assert support.XSS_NAME in labels  # the chart's axis shows the name as it is
+    assert small.XSS_NAME in labels  # the chart's axis shows the name as it is
     link = tab.evaluate(
         "Array.from(document.querySelectorAll('#low-ratings a')).map(function (a) {"
         " return a.getAttribute('href'); })"
@@ -125,13 +125,13 @@ def test_hostile_names_show_as_text(browser: Browser, built: Path) -> None:
 
     missed = _open(browser, built / "missed-calls-отдел-img-src-x-onerror-alert-2.html")
     text = missed.evaluate("document.body.innerText")
-    assert support.XSS_DEPARTMENT in text and support.XSS_NUMBER in text
+    assert small.XSS_DEPARTMENT in text and small.XSS_NUMBER in text
     assert missed.evaluate("document.querySelectorAll('img').length") == 0
     number_labels = missed.evaluate(
         "Array.from(document.querySelectorAll('#chart-number .ytick text'))"
         ".map(function (t) { return t.textContent; })"
     )
-    assert support.XSS_NUMBER in number_labels
+    assert small.XSS_NUMBER in number_labels
     missed.settle(0.5)
     assert missed.log.dialogs == [] and missed.log.problems == []
 
@@ -145,9 +145,9 @@ def _count_scripts(path: Path) -> int:
 def test_the_weekly_email_fits_a_phone_screen(
     browser: Browser, settings: Settings, tmp_path: Path
 ) -> None:
-    routing = weekly_email.Routing({support.XSS_DEPARTMENT: ("x@example.ru",)})
+    routing = weekly_email.Routing({small.XSS_DEPARTMENT: ("x@example.ru",)})
     messages, _ = weekly_email.prepare(
-        settings, support.WEEK, routing, dry_run=True, cap=25, now=support.NOW
+        settings, small.WEEK, routing, dry_run=True, cap=25, now=small.NOW
     )
     written = weekly_email.write_dry_run(messages, tmp_path)
     assert len(written) == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import click
 import pytest
@@ -35,6 +36,26 @@ def test_every_command_and_option_has_help_text(name):
             assert param.human_readable_name in command.help, f"{name} {param.name}"
 
 
+def all_commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+    for name, command in group.commands.items():
+        yield f"{prefix}{name}", command
+        if isinstance(command, click.Group):
+            yield from all_commands(command, f"{prefix}{name} ")
+
+
+def test_every_command_has_help_text():
+    commands = dict(all_commands(main))
+    expected = {"backfill", "daily", "replay", "check", "demo", "emulator"}
+    assert expected <= set(commands)
+    for name, command in commands.items():
+        assert command.help and len(command.help.strip()) > 20, f"{name} lacks documentation"
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help or param.name in {"help"} or param.show_default or param.type, (
+                    name
+                )
+
+
 @pytest.mark.parametrize("name", COMMANDS)
 def test_help_of_every_command_is_one_screen_of_text(name):
     ran = vats(name, "--help")
@@ -59,6 +80,7 @@ def options_of(text: str) -> list[str]:
     return re.findall(r"^\s+(?:-\w, )?(--[\w-]+)", text, flags=re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_the_module_entry_is_the_emulator_command():
     module = help_text("-m", "vats_etl.emulator")
     command = help_text("-c", "from vats_etl.cli import run_cli; run_cli()", "emulator")
@@ -70,6 +92,7 @@ def test_the_module_entry_is_the_emulator_command():
     assert module.replace("python -m vats_etl.emulator", "vats-etl emulator") == command
 
 
+@pytest.mark.slow
 def test_the_module_entry_has_no_key_of_its_own(tmp_path):
     """No built-in key: without --api-key or VATS_API_KEY it does not start (exit 2)."""
     ran = subprocess.run(
@@ -87,6 +110,7 @@ def test_the_module_entry_has_no_key_of_its_own(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_the_module_entry_takes_its_key_from_the_environment(tmp_path):
     import httpx
 

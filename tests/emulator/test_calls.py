@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.conftest import MSK, NOW, day, fixed_clock
+from tests.emulator.support import MSK, NOW, day, fixed_clock
 from vats_etl.emulator import Emulator
 from vats_etl.periods import Window
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from tests.emulator.conftest import API_KEY, fixed_clock
+from tests.emulator.support import API_KEY, fixed_clock
 from vats_etl.client import PbxClient
 from vats_etl.config import Secret
 from vats_etl.emulator import Emulator, EmulatorServer

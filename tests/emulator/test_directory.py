@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from tests.emulator.conftest import NOW, day, fixed_clock
+import pytest
+
+from tests.emulator.support import NOW, day, fixed_clock
 from vats_etl.emulator import Emulator
 from vats_etl.emulator.directory import EPOCH, Timeline
 from vats_etl.emulator.names import full_name, patronymic, translit
@@ -122,6 +124,7 @@ def test_leavers_disappear_and_their_calls_keep_the_old_name() -> None:
     assert not later & gone
 
 
+@pytest.mark.slow
 def test_history_of_a_day_uses_that_days_directory() -> None:
     big = Emulator(seed=21, agents=200, profile="clean", clock=fixed_clock)
     start = date(2024, 1, 1)

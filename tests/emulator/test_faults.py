@@ -11,7 +11,7 @@ from datetime import date
 import httpx
 import pytest
 
-from tests.emulator.conftest import API_KEY, MSK, day, fixed_clock
+from tests.emulator.support import API_KEY, MSK, day, fixed_clock
 from vats_etl.emulator import Emulator, EmulatorServer, Faults
 
 

@@ -10,6 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+import pytest
+
+# the module entry, run as a process
+pytestmark = pytest.mark.slow
 
 
 @contextmanager

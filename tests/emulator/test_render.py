@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.emulator.conftest import (
+from tests.emulator.support import (
     CANONICAL_EXTERNAL,
     CANONICAL_INTERNAL,
     canonical,

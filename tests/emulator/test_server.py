@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.emulator.conftest import (
+from tests.emulator.support import (
     API_KEY,
     NOW,
     csv_rows,

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 import orjson
 import pytest
 
-from tests.emulator.conftest import NOW
+from tests.emulator.support import NOW
 from vats_etl import spellings
 from vats_etl.emulator import Emulator, WebhookPusher
 from vats_etl.emulator.render import pbx_host

@@ -17,12 +17,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.integration.conftest import base_environment, clock
-from tests.integration.test_cli import vats
+from tests.support.emulated import clock
+from tests.support.processes import base_environment, vats
 from vats_etl import catalog, errors, warehouse
 from vats_etl.accounts import load_accounts
 from vats_etl.emulator import Emulator, EmulatorServer
 from vats_etl.flows import runtime
+
+# vats-etl processes, flows on the session's Prefect server
+pytestmark = pytest.mark.slow
 
 KEYS = {"alpha": "alpha-key-0123456789abcdef", "beta": "beta-key-0123456789abcdef"}
 ZONES = {"alpha": "Europe/Moscow", "beta": "Asia/Novosibirsk"}
@@ -40,13 +43,6 @@ def emulators() -> Iterator[dict[str, EmulatorServer]]:
     yield servers
     for server in servers.values():
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def prefect_url(prefect_harness: None) -> str:
-    from prefect.settings import PREFECT_API_URL
-
-    return str(PREFECT_API_URL.value())
 
 
 def write_accounts(tmp: Path, emulators: dict[str, EmulatorServer], **more: str) -> Path:
@@ -84,11 +80,11 @@ def truth_uids(server: EmulatorServer, first: date, last: date) -> set[str]:
     return {r["uid"] for r in emu.external_calls(window) if not r["malformed"]}
 
 
-def test_all_accounts_loads_each_into_its_own_warehouse(emulators, prefect_url, tmp_path):
+def test_all_accounts_loads_each_into_its_own_warehouse(emulators, prefect_api_url, tmp_path):
     kpi = tmp_path / "kpi-beta.toml"
     kpi.write_text("service_level_s = 45\n", "utf-8")
     accounts_file = write_accounts(tmp_path, emulators, beta=f'kpi_settings = "{kpi}"')
-    env = env_for(accounts_file, prefect_url)
+    env = env_for(accounts_file, prefect_api_url)
     result = vats(
         "--all-accounts", "backfill", "--from", "2024-06-03", "--to", "2024-06-04", env=env
     )
@@ -171,9 +167,9 @@ def test_accounts_command_checks_every_account(emulators, tmp_path):
     assert listed.returncode == 0 and "GAMMA_KEY (not set)" in listed.stdout
 
 
-def test_an_analyst_holding_the_catalog_never_blocks_a_load(emulators, prefect_url, tmp_path):
+def test_an_analyst_holding_the_catalog_never_blocks_a_load(emulators, prefect_api_url, tmp_path):
     accounts_file = write_accounts(tmp_path, emulators)
-    env = env_for(accounts_file, prefect_url)
+    env = env_for(accounts_file, prefect_api_url)
     first = vats("--account", "alpha", "backfill", "--from", "2024-06-03", "--to", "2024-06-03",
                  env=env)  # fmt: skip
     assert first.returncode == 0, first.stderr
@@ -212,7 +208,7 @@ def test_an_analyst_holding_the_catalog_never_blocks_a_load(emulators, prefect_u
 
 
 def test_a_run_for_an_account_builds_its_settings_and_waits_for_its_rate_limit(
-    emulators, prefect_url, tmp_path, monkeypatch
+    emulators, prefect_api_url, tmp_path, monkeypatch
 ):
     """The path of a deployment's run: the flow gets only the account's name."""
     from prefect.client.orchestration import get_client

@@ -12,46 +12,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import click
 import pytest
 
-from tests.integration.conftest import (
-    API_KEY,
-    checksums,
-    clock,
-    environment,
-    query,
-    served,
-    vats,
-)
-from vats_etl import cli
+from tests.support.emulated import API_KEY, checksums, clock, environment, query, served
+from tests.support.processes import vats
 from vats_etl.emulator import Emulator
 
+# every test runs `vats-etl` as a process
+pytestmark = pytest.mark.slow
+
 SECRET_MARKERS = (API_KEY,)
-
-
-def all_commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
-    for name, command in group.commands.items():
-        yield f"{prefix}{name}", command
-        if isinstance(command, click.Group):
-            yield from all_commands(command, f"{prefix}{name} ")
-
-
-def test_every_command_has_help_text():
-    commands = dict(all_commands(cli.main))
-    expected = {"backfill", "daily", "replay", "check", "demo", "emulator"}
-    assert expected <= set(commands)
-    for name, command in commands.items():
-        assert command.help and len(command.help.strip()) > 20, f"{name} lacks documentation"
-        for param in command.params:
-            if isinstance(param, click.Option) and not param.hidden:
-                assert param.help or param.name in {"help"} or param.show_default or param.type, (
-                    name
-                )
 
 
 @pytest.mark.parametrize("command", ["backfill", "daily", "replay", "check", "demo", "emulator"])

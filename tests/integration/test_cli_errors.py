@@ -21,8 +21,12 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from tests.integration.conftest import API_KEY, environment, query, vats
+from tests.support.emulated import API_KEY, environment, query
+from tests.support.processes import vats
 from vats_etl import warehouse
+
+# every test runs a vats-etl process
+pytestmark = pytest.mark.slow
 
 DAY = ("--from", "2024-06-03", "--to", "2024-06-03")
 UNREACHABLE = "http://127.0.0.1:9/crmapi/v1"  # the discard port: nothing listens
@@ -47,7 +51,7 @@ def env(server, tmp_path: Path, prefect_api_url: str) -> dict[str, str]:
 
 def make_warehouse(path: Path) -> Path:
     """A real warehouse file: every relation of sql/, a few thousand calls."""
-    from tests.sql.helpers import T0, call, insert_calls
+    from tests.support.warehouse_rows import T0, call, insert_calls
 
     with warehouse.connect(path, company=warehouse.Company("Europe/Moscow")) as con:
         insert_calls(
@@ -282,7 +286,7 @@ def test_full_disk_under_the_warehouse_is_one_line(env, tmp_path):
 
 @pytest.fixture
 def mail_env(tmp_path: Path) -> dict[str, str]:
-    from tests.sql.helpers import T0, call, insert_calls
+    from tests.support.warehouse_rows import T0, call, insert_calls
 
     db = tmp_path / "vats.duckdb"
     with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")) as con:
@@ -300,7 +304,7 @@ def mail_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_smtp_connection_refused_is_one_line(mail_env):
-    from tests.test_email import free_port
+    from tests.support.processes import free_port
 
     mail_env["SMTP_PORT"] = str(free_port())
     result = vats("email-weekly", "--week", "2024-W10", env=mail_env)
@@ -308,7 +312,7 @@ def test_smtp_connection_refused_is_one_line(mail_env):
 
 
 def test_smtp_recipient_refused_is_one_line(mail_env):
-    from tests.test_email import smtp_server
+    from tests.support.smtp import smtp_server
 
     with smtp_server(refuse={"boss@example.ru"}) as (inbox, port):
         mail_env["SMTP_PORT"] = str(port)

@@ -12,7 +12,7 @@ from datetime import date
 
 import pytest
 
-from tests.integration.conftest import API_KEY, FAST_RETRY, NOW, company, served, span
+from tests.support.emulated import API_KEY, FAST_RETRY, NOW, company, served, span
 from vats_etl import errors
 from vats_etl.client import PbxClient, RetryPolicy, decode_json
 from vats_etl.config import Secret
@@ -129,6 +129,7 @@ def test_transient_faults_are_recovered(emu, faults):
     assert sum(injected.values()) > 0
 
 
+@pytest.mark.slow
 def test_a_stalled_request_times_out_and_is_retried(emu):
     with (
         served(emu, "stall=0.5") as srv,

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import load, query
+from tests.support.emulated import load, query
 from vats_etl import errors, warehouse
+
+# another process holds the warehouse
+pytestmark = pytest.mark.slow
 
 HOLDER = """
 import sys, time, duckdb

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from tests.integration.conftest import DIALECTS, environment, vats
-from tests.integration.test_kpi_truth import hours, kpis, repeat_callers, truth_misses
+from tests.support.emulated import DIALECTS, environment
+from tests.support.kpi_truth import hours, kpis, repeat_callers, truth_misses
+from tests.support.processes import vats
 from vats_etl.emulator import Emulator
 from vats_etl.periods import Window, local_midnight
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from tests.integration.conftest import FAST_RETRY, checksums, clock, make_settings, query
+from tests.support.emulated import FAST_RETRY, checksums, clock, make_settings, query
 from vats_etl.flows import runtime
 from vats_etl.flows.backfill import backfill
 from vats_etl.flows.daily import daily
 from vats_etl.flows.replay import replay
+
+# flows on the session's Prefect server
+pytestmark = pytest.mark.slow
 
 
 def latest_artifact(key: str) -> str:

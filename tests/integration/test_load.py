@@ -6,17 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import orjson
 import polars as pl
 import pytest
 
-from tests.integration.conftest import (
+from tests.support.emulated import (
     API_KEY,
     DIALECTS,
+    EXTERNAL_COLUMNS,
     FIRST,
     LAST,
+    canonical_frame,
     checksums,
     clock,
     company,
@@ -28,6 +29,9 @@ from tests.integration.conftest import (
 )
 from vats_etl import archive, errors, pipeline, warehouse
 from vats_etl.emulator import Emulator, EmulatorServer
+
+# each test loads days through the pipeline from the emulator over a socket: 1-5 s
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", params=DIALECTS)
@@ -41,29 +45,8 @@ def server(emu: Emulator) -> Iterator[EmulatorServer]:
         yield srv
 
 
-EXTERNAL_COLUMNS = (
-    "uid", "direction", "status", "client", "diversion", "destination", "user_login",
-    "user_name", "group_name", "started_at", "wait_s", "duration_s", "record_url", "rating",
-)  # fmt: skip
-
-
 def truth_frame(emu: Emulator, first: date = FIRST, last: date = LAST) -> pl.DataFrame:
     return canonical_frame(emu.external_calls(span(first, last)))
-
-
-def canonical_frame(truth: list[dict[str, Any]]) -> pl.DataFrame:
-    """The emulator's truth rows (malformed ones dropped) as `calls` holds them, by uid."""
-    rows = [r for r in truth if not r["malformed"]]
-    return pl.DataFrame(
-        [{c: r[c] for c in EXTERNAL_COLUMNS} for r in rows],
-        schema={
-            **{c: pl.String for c in EXTERNAL_COLUMNS},
-            "started_at": pl.Datetime("us", "UTC"),
-            "wait_s": pl.Int32,
-            "duration_s": pl.Int32,
-            "rating": pl.Int8,
-        },
-    ).sort("uid")
 
 
 def loaded_frame(db: Path) -> pl.DataFrame:
@@ -318,7 +301,7 @@ def test_days_follow_the_company_time_zone(tz, tmp_path):
 
 
 def begin(settings, first: date, last: date, **options: object) -> pipeline.Load:
-    from tests.integration.conftest import FAST_RETRY
+    from tests.support.emulated import FAST_RETRY
     from vats_etl.client import PbxClient
 
     client = PbxClient(

@@ -16,6 +16,9 @@ import pytest
 
 from vats_etl.emulator import Emulator, EmulatorServer
 
+# vats-etl processes
+pytestmark = pytest.mark.slow
+
 NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
 KEY = "platform-snapshot-key-0123456789"
 
@@ -36,16 +39,14 @@ def urls() -> Iterator[dict[str, str]]:
 
 
 def test_snapshot_without_sims_and_blacklist_exits_0_and_keeps_their_versions(
-    prefect_harness: None, urls: dict[str, str], tmp_path: Path
+    prefect_api_url: str, urls: dict[str, str], tmp_path: Path
 ) -> None:
-    from prefect.settings import PREFECT_API_URL
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PREFECT_"))}
     env.update(
         VATS_API_KEY=KEY,
         VATS_DB=str(tmp_path / "v.duckdb"),
         VATS_RAW_DIR=str(tmp_path / "raw"),
-        PREFECT_API_URL=str(PREFECT_API_URL.value()),
+        PREFECT_API_URL=prefect_api_url,
         PREFECT_LOGGING_LEVEL="WARNING",
     )
 

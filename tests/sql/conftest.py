@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
-from tests.sql.helpers import fresh
+from tests.support.warehouse_rows import fresh
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tests.integration.test_kpi_truth import analyst_queries
-from tests.sql.helpers import DAY, HOUR, MIN, T0, call, insert_calls, miss
+from tests.support.kpi_truth import analyst_queries
+from tests.support.warehouse_rows import DAY, HOUR, MIN, T0, call, insert_calls, miss
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 

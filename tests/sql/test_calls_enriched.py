@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import duckdb
 import pytest
 
-from tests.sql.helpers import (
+from tests.support.warehouse_rows import (
     DAY,
     T0,
     by_uid,

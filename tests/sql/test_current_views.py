@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from tests.sql.helpers import DAY, T0, insert_versions, rows
+from tests.support.warehouse_rows import DAY, T0, insert_versions, rows
 
 
 def test_current_versions(con: duckdb.DuckDBPyConnection) -> None:

@@ -8,7 +8,17 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import polars as pl
 
-from tests.sql.helpers import DAY, MIN, T0, by_uid, call, callback, insert_calls, miss, rows
+from tests.support.warehouse_rows import (
+    DAY,
+    MIN,
+    T0,
+    by_uid,
+    call,
+    callback,
+    insert_calls,
+    miss,
+    rows,
+)
 from vats_etl import warehouse
 from vats_etl.spellings import EXTERNAL_STATUSES
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from tests.sql.helpers import (
+from tests.support.warehouse_rows import (
     HOUR,
     T0,
     by_uid,

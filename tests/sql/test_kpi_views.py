@@ -8,7 +8,17 @@ from datetime import date
 import duckdb
 import pytest
 
-from tests.sql.helpers import DAY, HOUR, MIN, T0, call, callback, insert_calls, miss, rows
+from tests.support.warehouse_rows import (
+    DAY,
+    HOUR,
+    MIN,
+    T0,
+    call,
+    callback,
+    insert_calls,
+    miss,
+    rows,
+)
 
 SALES, SUPPORT = "Продажи", "Поддержка"
 

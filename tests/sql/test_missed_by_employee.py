@@ -9,7 +9,17 @@ from typing import Any
 
 import duckdb
 
-from tests.sql.helpers import HOUR, LOADED_AT, MIN, T0, by_uid, call, callback, insert_calls, miss
+from tests.support.warehouse_rows import (
+    HOUR,
+    LOADED_AT,
+    MIN,
+    T0,
+    by_uid,
+    call,
+    callback,
+    insert_calls,
+    miss,
+)
 from vats_etl.reports import Period, Reader
 
 WEEK = Period.week("2024-W10")

@@ -16,7 +16,17 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.sql.helpers import DAY, HOUR, LOADED_AT, T0, call, callback, fresh, miss, set_kpi
+from tests.support.warehouse_rows import (
+    DAY,
+    HOUR,
+    LOADED_AT,
+    T0,
+    call,
+    callback,
+    fresh,
+    miss,
+    set_kpi,
+)
 from vats_etl import warehouse
 from vats_etl.parse import CALL_SCHEMA
 

@@ -7,7 +7,16 @@ import math
 import duckdb
 import pytest
 
-from tests.sql.helpers import DAY, MIN, T0, call, insert_calls, insert_versions, rows, set_kpi
+from tests.support.warehouse_rows import (
+    DAY,
+    MIN,
+    T0,
+    call,
+    insert_calls,
+    insert_versions,
+    rows,
+    set_kpi,
+)
 
 
 def webhook_rating(uid: str, login: str, rating: int) -> dict[str, object]:

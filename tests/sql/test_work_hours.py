@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pytest
 
-from tests.sql.helpers import call, insert_calls, insert_versions, miss, rows, set_kpi
+from tests.support.warehouse_rows import call, insert_calls, insert_versions, miss, rows, set_kpi
 
 SECOND = timedelta(seconds=1)
 
