@@ -246,6 +246,8 @@ def refresh_quietly(accounts: Accounts) -> None:
         return
     if info is not None:
         log.info("catalog %s rebuilt: %d accounts", info.path, len(info.attached))
+        for state in info.left_out:
+            _log_left_out(state)
 
 
 def build(accounts: Accounts, group: str | None = None) -> CatalogInfo:
