@@ -458,8 +458,9 @@ def check_places(found: Accounts, environ: Mapping[str, str] | None = None) -> A
     a secret variable there (a key pasted in its place) is refused too."""
     where = str(found.path)
     root = _resolved(found.root, where)
-    if root.exists() and not root.is_dir():
-        raise errors.ConfigError(f"{where}: root {found.root} is a file, not a folder")
+    existing = next((p for p in (root, *root.parents) if p.exists()), root)
+    if not existing.is_dir():  # the root, or a folder it would be made in, is a file
+        raise errors.ConfigError(f"{where}: root {found.root} is a file, or inside one")
     ordered = sorted(
         ((_resolved(a.home, where), a.name) for a in found.accounts.values()),
         key=lambda pair: pair[0].parts,

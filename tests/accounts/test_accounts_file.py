@@ -214,9 +214,13 @@ def test_files_an_account_reads_are_checked(tmp_path: Path) -> None:
     assert load_accounts(write(tmp_path, own)).get("beta").kpi_settings is not None
 
 
-def test_a_root_that_is_a_file_is_refused(tmp_path: Path) -> None:
+def test_a_root_that_is_or_is_inside_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "root").write_text("not a folder", "utf-8")
     refused(write(tmp_path, 'root = "root"\n' + account("acme")), "root", "is a file")
+    with duckdb.connect(str(tmp_path / "vats.duckdb")) as con:
+        con.execute("create table calls (uid varchar)")
+    text = 'root = "vats.duckdb/accounts"\n' + account("acme")
+    refused(write(tmp_path, text), "root", "is a file, or inside one")
 
 
 def test_a_good_file_with_real_folders_loads(tmp_path: Path) -> None:

@@ -153,3 +153,41 @@ def test_whatever_a_check_raises_is_its_accounts_result(raised, status, detail, 
 
     results = check_all(settings, check)
     assert results == [CheckResult("acme", status, detail), CheckResult("beta", "ok", "answers")]
+
+
+def test_a_key_with_a_line_break_is_refused_naming_its_variable(pbx) -> None:
+    requests = pbx.stats.requests
+    ran = vats("check", env={"VATS_BASE_URL": pbx.base_url, "VATS_API_KEY": "abc\r\nX-Evil: 1"})
+    assert ran.code == 1
+    assert ran.error_lines() == [
+        "error: VATS_API_KEY holds a character an HTTP header cannot carry (a line break, a "
+        "control character or a non-ASCII letter): check its value"
+    ]
+    assert "X-Evil" not in ran.stderr + ran.stdout and pbx.stats.requests == requests
+
+
+@pytest.mark.slow
+def test_all_accounts_backfill_loads_the_others_after_a_key_that_cannot_be_sent(
+    pbx, tmp_path, prefect_harness
+) -> None:
+    import duckdb
+    from prefect.settings import PREFECT_API_URL
+
+    path = accounts_file(tmp_path, {"bad": pbx.base_url, "good": pbx.base_url})
+    env = {
+        "VATS_ACCOUNTS": str(path),
+        "BAD_KEY": "bad-ключ-0123",
+        "GOOD_KEY": API_KEY,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+    }
+    ran = vats("--all-accounts", "backfill", "--from", "2024-06-03", "--to", "2024-06-03", env=env)
+    assert ran.code == 1, ran.stderr
+    assert ran.error_lines() == [
+        "error: account bad: BAD_KEY holds a character an HTTP header cannot carry (a line "
+        "break, a control character or a non-ASCII letter): check its value"
+    ]
+    assert ran.stderr.splitlines()[-1] == "accounts: bad failed, good ok"
+    good = tmp_path / "data" / "accounts" / "good" / "vats.duckdb"
+    with duckdb.connect(str(good), read_only=True) as con:
+        assert con.execute("select count(*) > 0 from calls").fetchall() == [(True,)]
+    assert not (tmp_path / "data" / "accounts" / "bad" / "vats.duckdb").exists()

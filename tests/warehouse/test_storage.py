@@ -31,6 +31,7 @@ def test_a_commit_the_disk_refused_is_a_storage_error_a_conflict_is_not() -> Non
     assert not warehouse.is_storage_error(duckdb.BinderException("Binder Error: no column x"))
 
 
+@pytest.mark.slow  # a process of its own, killed
 def test_a_schema_left_in_the_wal_opens_offline(tmp_path: Path) -> None:
     """A warehouse whose schema was committed but never checkpointed (the process killed, or
     its checkpoint refused by a full disk): replaying that WAL makes DuckDB look for its
@@ -57,6 +58,7 @@ def disk(tmp_path: Path) -> Iterator[Path]:
     yield from tiny_disk(tmp_path / "disk", "5m")
 
 
+@pytest.mark.slow  # mounts a filesystem
 def test_a_warehouse_on_a_full_disk_is_one_error_and_leaves_no_empty_file(disk: Path) -> None:
     """DuckDB cannot even write a new file's header: the empty file it made would be "not a
     valid DuckDB database file" to every later open, so it is removed."""
@@ -74,6 +76,7 @@ def test_a_warehouse_on_a_full_disk_is_one_error_and_leaves_no_empty_file(disk: 
         assert con.execute("select tz from kpi_settings").fetchall() == [("Europe/Moscow",)]
 
 
+@pytest.mark.slow  # mounts a filesystem
 def test_a_commit_on_a_full_disk_is_a_warehouse_error_and_the_rows_come_later(disk) -> None:
     db = disk / "vats.duckdb"
     with warehouse.connect(db, company=warehouse.Company("Europe/Moscow")):
