@@ -315,8 +315,15 @@ def _attach(con: duckdb.DuckDBPyConnection, account: Account) -> AccountState:
             f"{copy} is missing but its warehouse {account.db_path} exists: its next load "
             "publishes a read copy",
         )
+    problem = _attach_copy(con, name, str(copy.resolve()))
+    return problem or AccountState(name, OK if account.db_path.exists() else NOT_LOADED)
+
+
+def _attach_copy(con: duckdb.DuckDBPyConnection, name: str, copy: str) -> AccountState | None:
+    """Attach `copy` as account `name`'s; why not, when it does not open or is the copy of
+    another account's warehouse (then it is not left attached)."""
     try:
-        con.execute(_attach_sql(name, str(copy.resolve())))
+        con.execute(_attach_sql(name, copy))
     except duckdb.Error as exc:
         return AccountState(name, UNREADABLE, f"{copy}: {_first_line(exc)}")
     try:
@@ -328,7 +335,7 @@ def _attach(con: duckdb.DuckDBPyConnection, account: Account) -> AccountState:
     if found and found[0][0] != name:
         con.execute(f"detach {alias(name)}")
         return AccountState(name, FOREIGN, f"{copy} is a copy of account {found[0][0]}'s warehouse")
-    return AccountState(name, OK if account.db_path.exists() else NOT_LOADED)
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -493,8 +500,9 @@ def connect(
     """The catalog in a session that cannot write, every shown account's read copy attached:
     ``with connect("data/catalog.duckdb") as con: con.sql(...)``.
 
-    Each account left out (by the build, or because its read copy no longer opens) is told
-    to `warn` (else logged); the views then cover the accounts that answer. The session is
+    Each account left out (by the build, or because its read copy no longer opens or is now
+    another account's) is told to `warn` (else logged); the views then cover the accounts
+    that answer. The session is
     locked as the module says: read-only files, no external access but reading the raw
     archive folders, no setting changed from here on."""
     path = Path(path)
@@ -510,10 +518,9 @@ def connect(
             if status not in SHOWN:
                 told(AccountState(account, status, detail))
                 continue
-            try:
-                con.execute(_attach_sql(account, copy))
-            except duckdb.Error as exc:
-                told(AccountState(account, UNREADABLE, f"{copy}: {_first_line(exc)}"))
+            problem = _attach_copy(con, account, copy)
+            if problem is not None:
+                told(problem)
                 continue
             attached.append(account)
         if len(attached) < sum(1 for row in rows if row[3] in SHOWN):

@@ -273,3 +273,17 @@ def test_a_read_copy_of_another_account_is_left_out(loaded) -> None:
     assert ran.code == 0, ran.stderr
     assert ran.stdout.count("good2") == 1 and "good1" not in ran.stdout  # never counted twice
     assert "account good1 is left out of the catalog: read copy of another account" in ran.stderr
+
+
+def test_a_read_copy_replaced_by_another_accounts_after_the_build_is_left_out(loaded) -> None:
+    """The catalog is current (the file is still a DuckDB file where it was), but good1's
+    read copy is now good2's: the session sees its stamp and leaves it out."""
+    accounts, env = loaded
+    catalog.build(accounts)
+    good1 = warehouse.read_copy_path(accounts.get("good1").db_path)
+    good1.write_bytes(warehouse.read_copy_path(accounts.get("good2").db_path).read_bytes())
+    ran = query(env, "select account, count(*) as n from calls group by 1 order by 1")
+    assert ran.code == 0, ran.stderr
+    assert "up to date" in ran.stderr
+    assert ran.stdout.count("good2") == 1 and "good1" not in ran.stdout
+    assert "account good1 is left out of the catalog: read copy of another account" in ran.stderr
