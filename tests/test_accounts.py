@@ -85,6 +85,7 @@ def test_account_settings_take_everything_the_account_sets(tmp_path: Path) -> No
         "ACME_CRM": "crm-secret-token-000",
         "VATS_API_KEY": "the-single-account-key",
         "VATS_CRM_TOKEN": "the-single-account-token",
+        "VATS_DB": "/single/vats.duckdb",
         "VATS_TZ": "Europe/Berlin",
         "SMTP_HOST": "smtp.example.ru",
         "REPORT_TO": "ops@example.ru",

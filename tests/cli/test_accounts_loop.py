@@ -34,6 +34,10 @@ def answer(ctx: Context, answers: tuple[str, ...]) -> int:
     if what == "leak":  # a message we did not write, with the account's key in it
         key = ctx.account_settings(ctx.account or "").api_key
         raise ValueError(f"refused {key.reveal() if key else ''} here")
+    if what == "unicode":  # what encoding a header holding the key would raise
+        key = ctx.account_settings(ctx.account or "").api_key
+        text = key.reveal() if key else ""
+        raise UnicodeEncodeError("ascii", text, len(text) - 1, len(text), "not in range(128)")
     if what == "usage":
         raise click.BadParameter("not for this one", param_hint="--as")
     if what == "stop":
@@ -87,6 +91,17 @@ def test_a_secret_in_an_unexpected_message_is_masked(three):
     ran = vats("--all-accounts", "answer", "--as=beta=leak", env=env)
     assert ran.error_lines() == ["error: account beta: ValueError: refused ******** here"]
     assert "beta-key-0123456789abcdef" not in ran.stderr + ran.stdout
+
+
+def test_a_unicode_error_is_told_without_the_text_it_could_not_encode(three):
+    env = {**three, "BETA_KEY": "beta-key-0123456789ключ"}
+    ran = vats("--all-accounts", "answer", "--as=beta=unicode", env=env)
+    assert ran.error_lines() == [
+        "error: account beta: UnicodeEncodeError: a character ascii cannot encode "
+        "(not in range(128))"
+    ]
+    assert "beta-key" not in ran.stderr + ran.stdout
+    assert ran.stderr.splitlines()[-1] == "accounts: alpha ok, beta failed, gamma ok"
 
 
 def test_verbose_shows_the_accounts_traceback_before_its_line(three):
