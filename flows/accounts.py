@@ -22,7 +22,6 @@ from typing import ParamSpec, TypeVar
 
 from vats_etl import errors
 from vats_etl.accounts import explain, load_accounts
-from vats_etl.client import RetryPolicy
 from vats_etl.config import load_settings, variables
 from vats_etl.flows import runtime
 from vats_etl.pipeline import RunSummary
@@ -31,9 +30,6 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-# The preflight call gives up quickly: the next scheduled run tries again.
-PREFLIGHT_RETRY = RetryPolicy(attempts=3, base_delay_s=0.5, max_delay_s=2.0, total_s=20.0)
 
 
 def api_limit_name(account: str) -> str:
@@ -85,7 +81,7 @@ def account_runtime(account: str, *, throttle: bool = True) -> runtime.Runtime:
         raise errors.ConfigError(
             f"account {account}: VATS_ACCOUNTS is not set in this worker's environment"
         )
-    accounts = load_accounts(Path(path))
+    accounts = load_accounts(Path(path), env)
     settings = accounts.settings(account, load_settings(environ=env, env_file=None), env)
     return runtime.Runtime(
         settings, accounts=accounts, throttle=api_throttle(account) if throttle else None
@@ -115,10 +111,8 @@ def per_account(*, check_api: bool) -> Callable[[Callable[P, R]], Callable[P, R]
             settings = rt.settings
             with runtime.using(rt):
                 try:
-                    if check_api:
-                        with runtime.Runtime(
-                            settings, retry=PREFLIGHT_RETRY, throttle=rt.throttle
-                        ).client() as client:
+                    if check_api:  # gives up quickly (client.CHECK_RETRY): the next run retries
+                        with runtime.Runtime(settings, throttle=rt.throttle).client() as client:
                             client.check()
                     result = fn(*args, **kwargs)
                 except errors.VatsError as exc:

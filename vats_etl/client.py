@@ -16,6 +16,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence, Sized
@@ -27,7 +28,7 @@ import httpx
 import orjson
 
 from vats_etl import errors, parse, periods
-from vats_etl.config import Secret
+from vats_etl.config import Secret, header_safe
 from vats_etl.history import HistoryFormat, HistoryKind
 from vats_etl.periods import Window
 
@@ -62,6 +63,18 @@ class RetryPolicy:
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Full jitter: uniform in [0, min(max, base * 2**attempt)]."""
         return rng.uniform(0, min(self.max_delay_s, self.base_delay_s * 2**attempt))
+
+
+# One cheap call that says whether the URL and the key work (`check`, `accounts`, the check
+# before a run loads): a host that accepts and never answers is given up within ~20 s
+# whoever asks, each attempt's wait bounded too.
+CHECK_RETRY = RetryPolicy(attempts=3, base_delay_s=0.5, max_delay_s=2.0, total_s=20.0)
+CHECK_ATTEMPT_TIMEOUT_S = 10.0
+# The shortest wait given to an attempt near the end of a request's total time.
+MIN_ATTEMPT_TIMEOUT_S = 1.0
+# What follows "header value"/"header name" in the HTTP stack's complaints is the header
+# itself (h11: ``Illegal header value b'...'``): it may hold the key.
+_HEADER_QUOTED = re.compile(r"(header (?:value|name)s?)\b.*", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -184,8 +197,14 @@ class PbxClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
+        if not header_safe(api_key.reveal()):  # refused before any request (errors.py)
+            raise errors.ConfigError(
+                "VATS_API_KEY holds a character an HTTP header cannot carry (a line break, a "
+                "control character or a non-ASCII letter): check its value"
+            )
         self.base_url = base_url.rstrip("/")
         self._key = api_key
+        self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
         self.page_limit = page_limit
         self.list_limit = list_limit
@@ -221,19 +240,42 @@ class PbxClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
         what: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout_s: float | None = None,
     ) -> Response:
-        """Send one request with bounded retries; raise a named error on failure."""
+        """Send one request with bounded retries (`retry`, else the client's; each attempt
+        waits at most `timeout_s`, else the client's, and never past the policy's total);
+        raise a named error on failure."""
         what = what or f"{method} {path}"
+        policy = retry or self.retry
         started = time.monotonic()
         last_problem = ""
-        for attempt in range(self.retry.attempts):
+        for attempt in range(policy.attempts):
             retry_after: float | None = None
+            wait_s = max(
+                MIN_ATTEMPT_TIMEOUT_S,
+                min(timeout_s or self.timeout_s, policy.total_s - (time.monotonic() - started)),
+            )
             try:
-                response = self._http.request(method, path, params=params, json=json)
+                response = self._http.request(
+                    method,
+                    path,
+                    params=params,
+                    json=json,
+                    timeout=httpx.Timeout(wait_s, connect=min(wait_s, 10.0)),
+                )
             except httpx.TimeoutException as exc:
                 last_problem = f"timeout ({type(exc).__name__})"
+            except httpx.LocalProtocolError as exc:  # what we would send is not HTTP: no retry
+                raise errors.ApiError(
+                    f"{what}: the request cannot be sent ({self._scrub(exc)})", endpoint=what
+                ) from None
             except httpx.TransportError as exc:
-                last_problem = f"connection error ({type(exc).__name__}: {self._redact(exc)})"
+                last_problem = f"connection error ({type(exc).__name__}: {self._scrub(exc)})"
+            except (httpx.RequestError, httpx.InvalidURL) as exc:  # undecodable, redirects
+                raise errors.ApiError(
+                    f"{what}: {type(exc).__name__}: {self._scrub(exc)}", endpoint=what
+                ) from None
             else:
                 if response.status_code < 400:
                     return Response(
@@ -249,11 +291,11 @@ class PbxClient:
                 last_problem = f"HTTP {response.status_code}"
                 retry_after = _retry_after_s(response)
             spent = time.monotonic() - started
-            remaining = self.retry.total_s - spent
-            delay = self.retry.backoff(attempt, self._rng)
+            remaining = policy.total_s - spent
+            delay = policy.backoff(attempt, self._rng)
             if retry_after is not None:
                 delay = max(delay, retry_after)
-            if attempt + 1 >= self.retry.attempts or delay > remaining:
+            if attempt + 1 >= policy.attempts or delay > remaining:
                 break
             log.info("%s: %s; retry %d in %.2fs", what, last_problem, attempt + 1, delay)
             self._sleep(delay)
@@ -263,8 +305,15 @@ class PbxClient:
             endpoint=what,
         )
 
-    def _redact(self, exc: Exception) -> str:
-        return str(exc).replace(self._key.reveal(), "***") if self._key else str(exc)
+    def _scrub(self, exc: Exception) -> str:
+        """The HTTP stack's message without the key, however it is quoted, and without any
+        header it quotes; on one line."""
+        text = _HEADER_QUOTED.sub(r"\1 (not shown)", str(exc))
+        key = self._key.reveal()
+        if key:
+            for form in {key, ascii(key)[1:-1], repr(key.encode("utf-8", "replace"))[2:-1]}:
+                text = text.replace(form, "***")
+        return " ".join(text.split())
 
     def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         response = self.request("GET", path, params=params)
@@ -396,12 +445,26 @@ class PbxClient:
             return str(data.get("uid") or data.get("callid") or data.get("id") or "")
         return str(data) if data is not None else ""
 
-    def check(self) -> int:
-        """One cheap authenticated call; returns the number of users the PBX reports."""
-        data = self.get_json("users", {"start": 0, "limit": 1})
+    def check(self) -> int | None:
+        """One cheap authenticated call (given up within CHECK_RETRY's total, whatever this
+        client's policy); returns the number of users the PBX reports, None when it reports
+        none that reads as a whole number (the key works all the same)."""
+        response = self.request(
+            "GET",
+            "users",
+            params={"start": 0, "limit": 1},
+            retry=CHECK_RETRY,
+            timeout_s=CHECK_ATTEMPT_TIMEOUT_S,
+        )
+        try:
+            data = orjson.loads(response.body)
+        except orjson.JSONDecodeError:
+            raise errors.UnknownShape(
+                f"GET users: response is not JSON: {_excerpt(response.body)}"
+            ) from None
         info = data.get("info") if isinstance(data, dict) else None
         if isinstance(info, dict) and info.get("total") is not None:
-            return int(info["total"])
+            return _whole(info["total"])
         return len(_as_items("users", data))
 
 
@@ -414,8 +477,15 @@ def _as_items(path: str, data: Any) -> list[dict[str, Any]]:
     raise errors.UnknownShape(f"GET {path}: expected {{'items': [...]}} or a list")
 
 
+def _loads(path: str, body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise errors.UnknownShape(f"GET {path}: response is not JSON: {_excerpt(body)}") from None
+
+
 def _items(path: str, body: bytes) -> list[dict[str, Any]]:
-    return _as_items(path, orjson.loads(body))
+    return _as_items(path, _loads(path, body))
 
 
 def _next_start(path: str, body: bytes, start: int) -> int | None:
@@ -425,7 +495,7 @@ def _next_start(path: str, body: bytes, start: int) -> int | None:
     * ``info.next`` when it is a number past ``start`` (and below ``info.total``, if given);
     * else ``info.total`` when the pages so far hold fewer items (the platform's answers may
       carry no ``next``): the next page starts after this one's items."""
-    data = orjson.loads(body)
+    data = _loads(path, body)
     if not isinstance(data, dict):
         return None
     info = data.get("info")

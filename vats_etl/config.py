@@ -8,12 +8,14 @@ Secrets are wrapped in :class:`Secret`, whose ``repr``/``str`` never show the va
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -51,6 +53,42 @@ class Secret:
 
 API_PATH = "/crmapi/v1"
 
+# What an HTTP header's value can carry: visible ASCII, spaces only inside. A key with a line
+# break, a control character or a non-ASCII letter cannot be sent, and the HTTP stack's
+# complaint about it would quote the key.
+_HEADER_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+
+
+def header_safe(value: str) -> bool:
+    """Whether `value` can be sent as an HTTP header's value as it is."""
+    return _HEADER_VALUE.fullmatch(value) is not None
+
+
+def decode_text(data: bytes, path: Path, what: str) -> str:
+    """A settings file's bytes as UTF-8 text; else one line naming the file and where it
+    stops being UTF-8 (never the bytes themselves: they may be a pasted key)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (line {line}, byte {exc.start}): save it as UTF-8"
+        ) from None
+
+
+def _check_url(value: str, url: str) -> str:
+    """`url` (made from what the user gave, `value`) has a host, a valid port, no spaces."""
+    if re.search(r"[\s\x00-\x1f\x7f]", url):
+        raise ConfigError(f"VATS_BASE_URL {value!r} holds spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise ConfigError(f"VATS_BASE_URL {value!r} is not a valid URL") from None
+    if not parts.hostname:
+        raise ConfigError(f"VATS_BASE_URL {value!r} has no host")
+    return url
+
 
 def normalize_base_url(value: str) -> str:
     """The API base from what a user pastes, for any operator of the platform (the host is
@@ -69,15 +107,15 @@ def normalize_base_url(value: str) -> str:
             raise ConfigError(
                 f"VATS_BASE_URL {value!r} is neither a bare domain nor a URL with a scheme"
             )
-        return f"https://{domain}{API_PATH}"
+        return _check_url(value, f"https://{domain}{API_PATH}")
     if not value.startswith(("http://", "https://")):
         raise ConfigError(f"VATS_BASE_URL {value!r} must start with http:// or https://")
     scheme, rest = value.split("://", 1)
     if not rest.strip("/"):
         raise ConfigError(f"VATS_BASE_URL {value!r} has no host")
     if "/" not in rest.rstrip("/"):
-        return f"{scheme}://{rest.rstrip('/')}{API_PATH}"
-    return value.rstrip("/")
+        return _check_url(value, f"{scheme}://{rest.rstrip('/')}{API_PATH}")
+    return _check_url(value, value.rstrip("/"))
 
 
 @dataclass(frozen=True)
@@ -124,6 +162,11 @@ class Settings:
             raise ConfigError("VATS_BASE_URL is not set (e.g. acme.megapbx.ru)")
         if not self.api_key:
             raise ConfigError(f"{self.api_key_var} is not set")
+        if not header_safe(self.api_key.reveal()):
+            raise ConfigError(
+                f"{self.api_key_var} holds a character an HTTP header cannot carry (a line "
+                "break, a control character or a non-ASCII letter): check its value"
+            )
         return self.base_url, self.api_key
 
     def replace(self, **changes: Any) -> Settings:
@@ -173,9 +216,12 @@ def _convert(name: str, raw: Any) -> Any:
             raise ConfigError(f"{name} must be a whole number, got {text!r}") from None
     if name == "db_lock_timeout_s":
         try:
-            return float(text)
+            seconds = float(text)
         except ValueError:
-            raise ConfigError(f"{name} must be a number of seconds, got {text!r}") from None
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ConfigError(f"{name} must be a number of seconds, got {text!r}")
+        return seconds
     if name == "report_to":
         return tuple(a.strip() for a in text.replace(";", ",").split(",") if a.strip())
     if name == "smtp_security":
@@ -195,8 +241,8 @@ def _validate(settings: Settings) -> Settings:
         )
     if settings.page_limit < 1:
         raise ConfigError("VATS_PAGE_LIMIT must be at least 1")
-    if settings.dashboard_url is not None and not re.match(
-        r"^https?://[^\s\"'<>]+$", settings.dashboard_url
+    if settings.dashboard_url is not None and not re.fullmatch(
+        r"https?://[^\s\"'<>]+", settings.dashboard_url
     ):
         raise ConfigError(
             f"VATS_DASHBOARD_URL must be an http(s):// address, got {settings.dashboard_url!r}"

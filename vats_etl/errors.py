@@ -17,8 +17,10 @@ involved and never contain a secret (API key, CRM token, SMTP password).
     ├── UnknownShape             a response's shape is not one we know (chunk fails loudly)
     ├── DatabaseBusy             another process holds the DuckDB file longer than allowed
     ├── WarehouseError           the DuckDB file cannot be opened, read or written (not a
-    │                            DuckDB file, truncated, read-only, its folder is a file,
-    │                            the disk is full)
+    │   │                        DuckDB file, truncated, read-only, its folder is a file,
+    │   │                        the disk is full)
+    │   └── WrongWarehouse       the file is the warehouse of another account
+    ├── QueryRefused             a statement the catalog does not run: it only reads
     ├── ArchiveError             the raw archive is missing, unreadable or cannot be written
     ├── EmailError               SMTP refused, failed auth or rejected recipients
     ├── WebhookError             the webhook receiver cannot start or apply its spool
@@ -26,6 +28,9 @@ involved and never contain a secret (API key, CRM token, SMTP password).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
 
 
 class VatsError(Exception):
@@ -91,6 +96,14 @@ class WarehouseError(VatsError):
     pass
 
 
+class WrongWarehouse(WarehouseError):
+    pass
+
+
+class QueryRefused(VatsError):
+    pass
+
+
 class ArchiveError(VatsError):
     pass
 
@@ -105,3 +118,37 @@ class WebhookError(VatsError):
 
 class PrefectUnavailable(VatsError):
     pass
+
+
+class _Revealing(Protocol):
+    def reveal(self) -> str: ...
+
+
+def describe(exc: BaseException, secrets: Iterable[_Revealing | None] = ()) -> str:
+    """Any failure in a few words: an expected error's own message (written for users, never
+    with a secret in it), what the operating system said, or else the exception's type and
+    its message, with any of `secrets` in it masked. A UnicodeError leaves out the text it
+    could not encode or decode: that text may be an API key or a password."""
+    text = _described(exc)
+    for secret in secrets:
+        value = secret.reveal() if secret else ""
+        if value:
+            text = text.replace(value, "********")
+    return text
+
+
+def _described(exc: BaseException) -> str:
+    if isinstance(exc, VatsError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        if exc.filename and exc.strerror:
+            return f"{exc.filename}: {exc.strerror}"
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, UnicodeEncodeError):
+        return f"{type(exc).__name__}: a character {exc.encoding} cannot encode ({exc.reason})"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{type(exc).__name__}: bytes that are not {exc.encoding} ({exc.reason})"
+    if isinstance(exc, UnicodeError):
+        return type(exc).__name__
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -41,7 +41,7 @@ from urllib.parse import quote
 import polars as pl
 
 from vats_etl import dashboards, errors, reports
-from vats_etl.config import Secret, Settings
+from vats_etl.config import Secret, Settings, decode_text
 from vats_etl.reports import Missed, Overview, Period, Reader
 
 log = logging.getLogger(__name__)
@@ -109,10 +109,10 @@ def load_routing(path: Path | None) -> Routing:
     if path is None:
         return Routing()
     try:
-        text = path.read_text("utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise errors.ConfigError(f"cannot read routing file {path}: {exc.strerror}") from None
-    return parse_routing(text, str(path))
+    return parse_routing(decode_text(data, path, "routing file"), str(path))
 
 
 # -- composing ----------------------------------------------------------------------------------

@@ -84,6 +84,7 @@ def test_account_settings_take_everything_the_account_sets(tmp_path: Path) -> No
         "ACME_KEY": KEY,
         "ACME_CRM": "crm-secret-token-000",
         "VATS_API_KEY": "the-single-account-key",
+        "VATS_CRM_TOKEN": "the-single-account-token",
         "VATS_DB": "/single/vats.duckdb",
         "VATS_TZ": "Europe/Berlin",
         "SMTP_HOST": "smtp.example.ru",
@@ -104,6 +105,7 @@ def test_account_settings_take_everything_the_account_sets(tmp_path: Path) -> No
     assert KEY not in repr(acme) and "crm-secret" not in repr(acme)
     beta = accounts.settings("beta-2", base, environ)
     assert beta.api_key is None  # BETA_KEY is not set: never the single account's key
+    assert beta.crm_token is None  # no crm_token_env: never the single account's token
     assert beta.report_to == ("ops@example.ru",)
     with pytest.raises(errors.ConfigError, match=r"^BETA_KEY is not set$"):
         beta.require_api()

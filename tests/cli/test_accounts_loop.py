@@ -34,6 +34,10 @@ def answer(ctx: Context, answers: tuple[str, ...]) -> int:
     if what == "leak":  # a message we did not write, with the account's key in it
         key = ctx.account_settings(ctx.account or "").api_key
         raise ValueError(f"refused {key.reveal() if key else ''} here")
+    if what == "unicode":  # what encoding a header holding the key would raise
+        key = ctx.account_settings(ctx.account or "").api_key
+        text = key.reveal() if key else ""
+        raise UnicodeEncodeError("ascii", text, len(text) - 1, len(text), "not in range(128)")
     if what == "usage":
         raise click.BadParameter("not for this one", param_hint="--as")
     if what == "stop":
@@ -89,6 +93,17 @@ def test_a_secret_in_an_unexpected_message_is_masked(three):
     assert "beta-key-0123456789abcdef" not in ran.stderr + ran.stdout
 
 
+def test_a_unicode_error_is_told_without_the_text_it_could_not_encode(three):
+    env = {**three, "BETA_KEY": "beta-key-0123456789ключ"}
+    ran = vats("--all-accounts", "answer", "--as=beta=unicode", env=env)
+    assert ran.error_lines() == [
+        "error: account beta: UnicodeEncodeError: a character ascii cannot encode "
+        "(not in range(128))"
+    ]
+    assert "beta-key" not in ran.stderr + ran.stdout
+    assert ran.stderr.splitlines()[-1] == "accounts: alpha ok, beta failed, gamma ok"
+
+
 def test_verbose_shows_the_accounts_traceback_before_its_line(three):
     ran = vats("-v", "--all-accounts", "answer", "--as=alpha=raise", env=three)
     assert ran.code == 1
@@ -139,8 +154,8 @@ def emulators() -> Iterator[dict[str, EmulatorServer]]:
 
 
 def test_a_key_that_cannot_be_sent_fails_its_account_alone(emulators, tmp_path):
-    """beta's key has a Cyrillic letter, which no HTTP header can carry: `check` of beta
-    raises deep in httpx (not an error of ours). One line names beta and not the key; alpha
+    """beta's key has a Cyrillic letter, which no HTTP header can carry: it is refused
+    before any request, in one line that names beta and its variable, never the key; alpha
     before it and gamma after it are checked."""
     accounts = write_accounts(tmp_path, {n: s.base_url for n, s in emulators.items()})
     key = "beta-kлюч-0123456789"
@@ -153,7 +168,10 @@ def test_a_key_that_cannot_be_sent_fails_its_account_alone(emulators, tmp_path):
     ran = vats("--all-accounts", "check", env=env)
     assert ran.code == 1, ran.stderr
     [error] = ran.error_lines()
-    assert error.startswith("error: account beta: UnicodeEncodeError")
+    assert error == (
+        "error: account beta: BETA_KEY holds a character an HTTP header cannot carry (a line "
+        "break, a control character or a non-ASCII letter): check its value"
+    )
     assert "Traceback" not in ran.stderr
     assert key not in ran.stderr + ran.stdout and "л" not in error
     assert ran.stderr.splitlines()[-1] == "accounts: alpha ok, beta failed, gamma ok"

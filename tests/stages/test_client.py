@@ -215,3 +215,73 @@ def test_makecall_posts_json_and_returns_uid():
 def test_repr_hides_the_key():
     client, _ = make_client(lambda r: httpx.Response(200))
     assert KEY not in repr(client)
+
+
+@pytest.mark.parametrize(
+    ("info", "users"),
+    [
+        ({"total": "lots"}, None),  # the PBX's value is no number: the key works all the same
+        ({"total": -3}, None),
+        ({"total": [1]}, None),
+        ({"total": "12"}, 12),
+        ({"total": None}, 1),  # no total: the items counted, as before
+    ],
+)
+def test_check_reads_the_total_defensively(info, users):
+    body = {"items": [{"login": "admin"}], "info": info}
+    client, _ = make_client(lambda r: httpx.Response(200, json=body))
+    assert client.check() == users
+
+
+@pytest.mark.parametrize("key", ["abc\r\nX-Other: 1", "ключ-123", "tab\there", " lead", "nul\0"])
+def test_a_key_no_header_can_carry_is_refused_before_any_request(key):
+    sent = []
+    with pytest.raises(errors.ConfigError) as caught:
+        PbxClient(
+            "https://pbx.test/crmapi/v1",
+            Secret(key),
+            transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(200)),
+        )
+    assert "VATS_API_KEY holds a character an HTTP header cannot carry" in str(caught.value)
+    assert key.strip() not in str(caught.value) and sent == []
+
+
+def test_the_http_stacks_complaints_never_show_a_header_or_the_key():
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.LocalProtocolError(f"Illegal header value b'{KEY}\\r\\nX: y'")
+
+    client, sleeps = make_client(refuse)
+    with pytest.raises(errors.ApiError) as caught:
+        client.users()
+    assert (
+        str(caught.value)
+        == "GET users: the request cannot be sent (Illegal header value (not shown))"
+    )
+    assert sleeps == []  # nothing to retry: the request itself cannot be sent
+
+    def drop(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"peer said {KEY!r} and {KEY.encode()!r}")
+
+    client, _ = make_client(drop)
+    with pytest.raises(errors.GaveUp) as gave_up:
+        client.users()
+    assert KEY not in str(gave_up.value) and "***" in str(gave_up.value)
+
+
+def test_each_attempt_waits_no_longer_than_the_requests_total():
+    """The client waits 60 s per attempt for history pages, but never past the policy's
+    total; the cheap check has its own bound (10 s an attempt, 20 s in all)."""
+    waits: list[float] = []
+
+    def silent(request: httpx.Request) -> httpx.Response:
+        waits.append(request.extensions["timeout"]["read"])
+        raise httpx.ReadTimeout("no answer")
+
+    client, _ = make_client(silent, retry=RetryPolicy(attempts=3, base_delay_s=0, total_s=5))
+    with pytest.raises(errors.GaveUp):
+        client.users()
+    assert client.timeout_s == 60 and waits and all(w <= 5 for w in waits)
+    waits.clear()
+    with pytest.raises(errors.GaveUp):
+        client.check()
+    assert waits and all(w <= 10 for w in waits)

@@ -1,0 +1,1 @@
+"""The warehouse: which account it belongs to, what the disk under it does."""

@@ -364,17 +364,22 @@ IN_TOKYO = [
 ZONE_WAYS = ["--tz", "accounts file"]
 
 
-def tokyo_options(how: str, tmp: Path) -> list[str]:
-    """The options that put a command in Asia/Tokyo, while the environment says nothing of
-    a zone (its default is Europe/Moscow)."""
+def tokyo_options(how: str, tmp: Path) -> tuple[Path, list[str]]:
+    """The folder of the warehouse (``--db FOLDER/vats.duckdb``) and the options that put a
+    command in Asia/Tokyo, while the environment says nothing of a zone (its default is
+    Europe/Moscow). The account's folder is that folder: an account writes its own
+    warehouse only."""
+    folder = tmp / "tokyo"
+    folder.mkdir()
     if how == "--tz":
-        return ["--tz", "Asia/Tokyo"]
+        return folder, ["--tz", "Asia/Tokyo"]
     accounts = tmp / "accounts.toml"
     accounts.write_text(
-        '[accounts.tokyo]\nbase_url = "tokyo.example"\nkey_env = "TOKYO_KEY"\ntz = "Asia/Tokyo"\n',
+        'root = "."\n[accounts.tokyo]\nbase_url = "tokyo.example"\nkey_env = "TOKYO_KEY"\n'
+        'tz = "Asia/Tokyo"\ncrm_token_env = "VATS_CRM_TOKEN"\n',  # named, never inherited
         "utf-8",
     )
-    return ["--accounts-file", str(accounts), "--account", "tokyo"]
+    return folder, ["--accounts-file", str(accounts), "--account", "tokyo"]
 
 
 def zone_and_days(db: Path) -> tuple[object, list[tuple[Any, ...]]]:
@@ -388,22 +393,23 @@ def zone_and_days(db: Path) -> tuple[object, list[tuple[Any, ...]]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ZONE_WAYS)
 def test_the_webhook_receiver_keeps_the_zone_it_was_given(how: str, tmp_path: Path) -> None:
-    options = tokyo_options(how, tmp_path)
-    with cli_receiver(tmp_path, options=options) as (_, url):
+    folder, options = tokyo_options(how, tmp_path)
+    with cli_receiver(folder, options=options) as (_, url):
         for uid, start in ZONE_CALLS.items():
             answer = httpx.post(url, json=history(uid, start=start), timeout=10)
             assert answer.status_code == 200, answer.text
     # stopped: everything it accepted is applied
-    assert zone_and_days(tmp_path / "vats.duckdb") == ("Asia/Tokyo", IN_TOKYO)
+    assert zone_and_days(folder / "vats.duckdb") == ("Asia/Tokyo", IN_TOKYO)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ZONE_WAYS)
 def test_contacts_import_keeps_the_zone_it_was_given(how: str, tmp_path: Path) -> None:
-    db = tmp_path / "vats.duckdb"
+    folder, options = tokyo_options(how, tmp_path)
+    db = folder / "vats.duckdb"
     csv_file = tmp_path / "contacts.csv"
     csv_file.write_text("phone,contact_name\n79101234567,ООО Ромашка\n", "utf-8")
-    command = cli("--db", str(db), *tokyo_options(how, tmp_path), "contacts-import", str(csv_file))
+    command = cli("--db", str(db), *options, "contacts-import", str(csv_file))
     done = subprocess.run(command, cwd=tmp_path, env=child_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     with duckdb.connect(str(db)) as con:  # calls from anywhere: the views cut them in tz

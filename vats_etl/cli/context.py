@@ -41,9 +41,10 @@ class Context:
         if self._accounts is None:
             from vats_etl.accounts import load_accounts
 
-            path = self.accounts_file or variables(env_file=self.env_file).get("VATS_ACCOUNTS")
+            env = variables(env_file=self.env_file)
+            path = self.accounts_file or env.get("VATS_ACCOUNTS")
             if path and str(path).strip():
-                self._accounts = load_accounts(Path(str(path).strip()).expanduser())
+                self._accounts = load_accounts(Path(str(path).strip()).expanduser(), env)
         return self._accounts
 
     def require_accounts(self) -> Accounts:
@@ -66,14 +67,24 @@ class Context:
                 f"({', '.join(accounts.names)}): choose one with --account NAME, "
                 "or --all-accounts"
             )
+        # a command run for an account writes its own warehouse and archive, never those
+        # the single account's variables name
+        env = variables(env_file=self.env_file)
+        for place, variable in (("db_path", "VATS_DB"), ("raw_dir", "VATS_RAW_DIR")):
+            accounts.refuse_elsewhere(self.account, place, env.get(variable), variable)
         return self.account_settings(self.account, **more)
 
     def account_settings(self, name: str, **more: Any) -> Settings:
-        """Account `name`'s settings; options given before the command still win."""
+        """Account `name`'s settings; options given before the command still win, but --db
+        and --raw-dir only when they name the account's own warehouse and archive (an
+        account never writes another's)."""
         accounts = self.require_accounts()
+        changes = {**self.overrides, **more}
+        accounts.refuse_elsewhere(name, "db_path", changes.get("db_path"), "--db")
+        accounts.refuse_elsewhere(name, "raw_dir", changes.get("raw_dir"), "--raw-dir")
         env = variables(env_file=self.env_file)
         base = load_settings(environ=env, env_file=None)
-        return with_overrides(accounts.settings(name, base, env), {**self.overrides, **more})
+        return with_overrides(accounts.settings(name, base, env), changes)
 
     def plain_settings(self) -> Settings:
         """Settings from the environment and options alone, whatever the accounts file says

@@ -45,15 +45,15 @@ def prepare_flows(settings: Settings, *, api: bool = True) -> None:
             raise errors.ArchiveError(f"cannot create {settings.raw_dir}: {exc.strerror}") from None
 
 
-def check_api(settings: Settings) -> int:
-    """One cheap authenticated call, in seconds: a rejected key or an unreachable host
-    fails here, before anything is planned. Returns the number of users."""
-    from vats_etl.client import PbxClient, RetryPolicy
+def check_api(settings: Settings) -> int | None:
+    """One cheap authenticated call, in seconds (a silent host within the check's bound):
+    a rejected key or an unreachable host fails here, before anything is planned. Returns
+    the number of users, None when the PBX did not say."""
+    from vats_etl.client import PbxClient
 
     base_url, api_key = settings.require_api()
-    retry = RetryPolicy(attempts=2, total_s=20)
     try:
-        with PbxClient(base_url, api_key, timeout_s=10, retry=retry) as client:
+        with PbxClient(base_url, api_key) as client:
             return client.check()
     except errors.ApiError as exc:  # an account's key is in its own variable: name that one
         message = f"{base_url}: {exc}".replace("VATS_API_KEY", settings.api_key_var)

@@ -2,10 +2,12 @@
 
 Modules, lowest first (each imports only those above it)::
 
-    kpi_settings.py  Company (zone + KPI settings file values a writer keeps), the KPI file
+    kpi_settings.py  Company (zone + KPI settings file values a writer keeps, its account),
+                     the KPI file
     schema.py        relations from vats_etl.sql, applied when the file is not up to date
+    stamp.py         the account a warehouse belongs to; a writer of another is refused
     connection.py    connect (waits for DuckDB's one writer process), transactions,
-                     STORAGE_ERRORS
+                     STORAGE_ERRORS / is_storage_error (what the file or the disk did)
     caches.py        refresh of the inbound_outcomes cache (its SQL: outcomes_cache_* macros)
     read_copy.py     publish the read copy analysts open
     loading.py       idempotent upserts, load_runs / load_notes, quarantine, checksums
@@ -17,6 +19,7 @@ from vats_etl.warehouse.caches import refresh_outcomes_cache
 from vats_etl.warehouse.connection import (
     STORAGE_ERRORS,
     connect,
+    is_storage_error,
     read_copy_path,
     schema_is_current,
     transaction,
@@ -47,6 +50,7 @@ __all__ = [
     "connect",
     "drop_derived_caches",
     "ensure_schema",
+    "is_storage_error",
     "publish_read_copy",
     "quarantine",
     "read_copy_path",

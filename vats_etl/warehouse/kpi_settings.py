@@ -20,7 +20,7 @@ from types import MappingProxyType
 import duckdb
 
 from vats_etl import errors
-from vats_etl.config import Settings
+from vats_etl.config import Settings, decode_text
 
 # What a KPI settings file (VATS_KPI_SETTINGS, or an account's kpi_settings) may set.
 KPI_FILE_SECONDS = (
@@ -39,19 +39,22 @@ _CLOCK = re.compile(r"^(([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?|24:00(:00)?)$")
 class Company:
     """The zone (`kpi_settings.tz`) and the KPI settings file's values (`kpi`, keys of
     KPI_FILE_KEYS) a writer keeps in the warehouse; values the file does not name are left
-    as analysts set them."""
+    as analysts set them. `account` is the account of the accounts file whose warehouse it
+    is (None: the single account of the VATS_ variables): a writer never opens the warehouse
+    of another (vats_etl.warehouse.stamp)."""
 
     tz: str
     kpi: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    account: str | None = None
 
     def __post_init__(self) -> None:  # a value, not a view of the caller's dict
         object.__setattr__(self, "kpi", MappingProxyType(dict(self.kpi)))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Company:
-        """The company of these settings: their zone, and their KPI file read now."""
+        """The company of these settings: their zone, their KPI file read now, their account."""
         kpi = read_kpi_file(settings.kpi_file) if settings.kpi_file is not None else {}
-        return cls(settings.tz, kpi)
+        return cls(settings.tz, kpi, settings.account)
 
 
 def read_kpi_file(path: Path) -> dict[str, object]:
@@ -61,7 +64,7 @@ def read_kpi_file(path: Path) -> dict[str, object]:
     file). A writer given its values (:meth:`Company.from_settings`) writes them whenever it
     opens the warehouse; keys the file does not name are left alone."""
     try:
-        data = tomllib.loads(path.read_text("utf-8"))
+        data = tomllib.loads(decode_text(path.read_bytes(), path, "KPI settings"))
     except OSError as exc:
         raise errors.ConfigError(f"cannot read KPI settings {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:

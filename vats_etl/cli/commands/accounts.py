@@ -33,7 +33,6 @@ def accounts(ctx: Context, no_check: bool, group: str | None) -> int:
     variables that hold them.
     """
     from vats_etl.accounts import CheckResult, check_all
-    from vats_etl.client import RetryPolicy
     from vats_etl.flows.runtime import Runtime
 
     found = ctx.require_accounts()
@@ -42,8 +41,8 @@ def accounts(ctx: Context, no_check: bool, group: str | None) -> int:
         found.get(ctx.account)  # names the unknown account
     settings = [ctx.account_settings(a.name) for a in chosen]
 
-    def call(s: Settings) -> int:
-        with Runtime(s, retry=RetryPolicy(attempts=2, total_s=20)).client() as client:
+    def call(s: Settings) -> int | None:  # a silent host is given up within the check's bound
+        with Runtime(s).client() as client:
             return client.check()
 
     results = (
@@ -140,8 +139,10 @@ def catalog_command(ctx: Context, sql: str | None, rebuild: bool, group: str | N
     Rebuilt only when the accounts changed (or with --rebuild); the flows also refresh the
     catalog of every account. Open it with the .sql next to it: duckdb -readonly -init
     data/catalog.sql data/catalog.duckdb. It never blocks a load: it reads read copies only.
-    With hundreds of accounts, heavy views (missed_calls, kpi_*) over all of them are slow
-    to plan: use a catalog per group (docs/scale.md).
+    An account whose read copy is missing or unreadable is left out (a warning names it).
+    --query runs read statements only, in a session that cannot write anything. With
+    hundreds of accounts, heavy views (missed_calls, kpi_*) over all of them are slow to
+    plan: use a catalog per group (docs/scale.md).
     """
     from vats_etl import catalog
 
@@ -158,15 +159,21 @@ def catalog_command(ctx: Context, sql: str | None, rebuild: bool, group: str | N
     else:
         click.echo(f"catalog {path}: up to date", err=True)
     click.echo(f"open it: duckdb -readonly -init {catalog.script_path(path)} {path}", err=True)
-    if sql is None:
-        return 0
-    import duckdb
 
-    with catalog.connect(path) as con:
-        try:
-            relation = con.sql(sql)
-        except duckdb.Error as exc:
-            raise errors.VatsError(str(exc).splitlines()[0]) from None
+    def warn(state: catalog.AccountState) -> None:
+        click.echo(
+            f"warning: account {state.account} is left out of the catalog: {state.status}: "
+            f"{state.detail}",
+            err=True,
+        )
+
+    if sql is None:
+        for state in catalog.account_states(path):
+            if not state.shown:
+                warn(state)
+        return 0
+    with catalog.connect(path, warn=warn) as con:
+        relation = catalog.run_query(con, sql)
         if relation is None:
             return 0
         columns, rows = relation.columns, relation.fetchall()

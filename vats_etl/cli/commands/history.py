@@ -111,7 +111,7 @@ def check(ctx: Context) -> int:
     settings = ctx.settings()
     base_url, _ = settings.require_api()
     total = running.check_api(settings)
-    click.echo(f"ok: {base_url} answers; {total} users")
+    click.echo(f"ok: {base_url} answers" + ("" if total is None else f"; {total} users"))
     return 0
 
 
