@@ -40,7 +40,8 @@ def daily(
         timeout_s=settings.db_lock_timeout_s,
     ) as con:
         first, last = pipeline.daily_range(con, rt.clock(), settings.zone, kinds)
-    chunks = pipeline.plan(first, last, settings.zone, kinds, formats)
+        lacking = warehouse.format_fallbacks(con)  # formats earlier runs found missing
+    chunks = pipeline.plan(first, last, settings.zone, kinds, formats, lacking=lacking)
     if rt.on_plan is not None:
         rt.on_plan(len(chunks))
     summary = load_history(chunks, pipeline.new_run_id(), concurrency)

@@ -8,7 +8,8 @@ Modules, lowest first (each imports only those above it)::
                      STORAGE_ERRORS
     caches.py        refresh of the inbound_outcomes cache (its SQL: outcomes_cache_* macros)
     read_copy.py     publish the read copy analysts open
-    loading.py       idempotent upserts, load_runs / load_notes, quarantine, checksums
+    loading.py       idempotent upserts, load_runs / load_notes, quarantine, the history
+                     formats an account lacks, checksums
 
 The names callers use are re-exported here: ``warehouse.connect(path, company=...)``.
 """
@@ -24,7 +25,9 @@ from vats_etl.warehouse.connection import (
 from vats_etl.warehouse.kpi_settings import Company, read_kpi_file, sync_kpi_settings
 from vats_etl.warehouse.loading import (
     LoadRun,
+    format_fallbacks,
     quarantine,
+    record_format_fallbacks,
     record_load_notes,
     record_load_runs,
     table_checksum,
@@ -47,10 +50,12 @@ __all__ = [
     "connect",
     "drop_derived_caches",
     "ensure_schema",
+    "format_fallbacks",
     "publish_read_copy",
     "quarantine",
     "read_copy_path",
     "read_kpi_file",
+    "record_format_fallbacks",
     "record_load_notes",
     "record_load_runs",
     "refresh_outcomes_cache",
