@@ -12,6 +12,7 @@ by `vats-etl deploy`), shared by every worker on every host.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from vats_etl import errors
+from vats_etl import errors, zones
 from vats_etl.accounts import explain, load_accounts
 from vats_etl.client import RetryPolicy
 from vats_etl.config import load_settings, variables
@@ -87,6 +88,7 @@ def account_runtime(account: str, *, throttle: bool = True) -> runtime.Runtime:
         )
     accounts = load_accounts(Path(path))
     settings = accounts.settings(account, load_settings(environ=env, env_file=None), env)
+    settings = zones.with_remembered(settings)  # no tz in the file: the PBX's, once read
     return runtime.Runtime(
         settings, accounts=accounts, throttle=api_throttle(account) if throttle else None
     )
@@ -113,13 +115,20 @@ def per_account(*, check_api: bool) -> Callable[[Callable[P, R]], Callable[P, R]
                 return fn(*args, **kwargs)
             rt = account_runtime(str(account), throttle=check_api)
             settings = rt.settings
+            try:
+                if check_api:
+                    with runtime.Runtime(
+                        settings, retry=PREFLIGHT_RETRY, throttle=rt.throttle
+                    ).client() as client:
+                        client.check()
+                        settled = zones.settle_first_run(settings, client)
+                    for line in (*settled.notes, *settled.warnings):
+                        log.warning("account %s: %s", account, line)
+                    rt = dataclasses.replace(rt, settings=settled.settings)
+            except errors.VatsError as exc:
+                raise errors.VatsError(explain(exc, settings)) from None
             with runtime.using(rt):
                 try:
-                    if check_api:
-                        with runtime.Runtime(
-                            settings, retry=PREFLIGHT_RETRY, throttle=rt.throttle
-                        ).client() as client:
-                            client.check()
                     result = fn(*args, **kwargs)
                 except errors.VatsError as exc:
                     raise errors.VatsError(explain(exc, settings)) from None

@@ -9,7 +9,7 @@
     [accounts.acme]                        # the name: a slug (a-z, 0-9, - and _)
     base_url = "acme.megapbx.ru"           # a bare domain or the full API URL
     key_env = "ACME_VATS_KEY"              # the *name* of the variable holding its key
-    tz = "Europe/Moscow"
+    tz = "Europe/Moscow"                   # optional: else the PBX's own zone (GET /domain)
     email_routing = "routing/acme.toml"    # optional: the weekly email's routing file
     kpi_settings = "kpi/acme.toml"         # optional: W, T_short, N (warehouse.read_kpi_file)
     report_to = ["director@acme.ru"]       # optional: instead of REPORT_TO
@@ -44,7 +44,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vats_etl import errors
-from vats_etl.config import Secret, Settings, normalize_base_url
+from vats_etl.config import DEFAULT_TZ, Secret, Settings, normalize_base_url
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,46}[a-z0-9])?$")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -70,7 +70,7 @@ class Account:
     name: str
     base_url: str
     key_env: str
-    tz: str
+    tz: str | None  # None: the PBX's own zone, as for VATS_TZ unset (vats_etl/zones.py)
     home: Path  # <root>/<name>
     api_rate_limit: float
     email_routing: Path | None = None
@@ -136,7 +136,9 @@ class Accounts:
             "base_url": account.base_url,
             "api_key": Secret(key) if key else None,
             "api_key_var": account.key_env,
-            "tz": account.tz,
+            # an account's zone is its own: VATS_TZ of the worker is no account's
+            "tz": account.tz or DEFAULT_TZ,
+            "tz_source": f"tz of [accounts.{account.name}]" if account.tz else None,
             "db_path": account.db_path,
             "raw_dir": account.raw_dir,
             "dashboards_dir": account.dashboards_dir,
@@ -210,9 +212,10 @@ def _account(where: str, name: str, data: Any, folder: Path, root: Path, rate: f
                 "not hold a key"
             )
         variables[key] = variable
-    tz = _text(where, data, "tz", required=True) or ""
+    tz = _text(where, data, "tz")
     try:
-        ZoneInfo(tz)
+        if tz is not None:
+            ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise errors.ConfigError(f"{where}: tz {tz!r} is not a known time zone") from None
     report_to = data.get("report_to")
