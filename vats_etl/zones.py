@@ -130,10 +130,14 @@ def read_pbx_zone(client: PbxClient) -> PbxZone | None:
 
 
 def remembered(db_path: Path, *, timeout_s: float = 60.0) -> str | None:
-    """The PBX's zone a warehouse remembers (usable, see :meth:`PbxZone.usable`)."""
-    if not db_path.exists():
+    """The PBX's zone a warehouse remembers (usable, see :meth:`PbxZone.usable`). Asked of
+    its read copy when there is one, which no load ever holds (so a report never waits for
+    a load to ask it); else of the warehouse itself."""
+    copy = warehouse.read_copy_path(db_path)
+    source = copy if copy.exists() else db_path
+    if not source.exists():
         return None
-    with warehouse.connect(db_path, read_only=True, timeout_s=timeout_s) as con:
+    with warehouse.connect(source, read_only=True, timeout_s=timeout_s) as con:
         try:
             found = con.execute("select usable_tz from pbx_timezone where id = 1").fetchall()
         except duckdb.CatalogException:  # a warehouse from before it was remembered
@@ -141,13 +145,16 @@ def remembered(db_path: Path, *, timeout_s: float = 60.0) -> str | None:
     return found[0][0] if found else None
 
 
-def remember(con: duckdb.DuckDBPyConnection, pbx: PbxZone, at: datetime) -> None:
-    """Keep what ``GET /domain`` said, and the zone it gives us to use."""
+def remember(con: duckdb.DuckDBPyConnection, pbx: PbxZone, at: datetime) -> bool:
+    """Keep what ``GET /domain`` said, and the zone it gives us to use; True when the zone
+    to use is another than the one remembered before."""
+    before = con.execute("select usable_tz from pbx_timezone where id = 1").fetchall()
     con.execute(
         "insert or replace into pbx_timezone (id, name, offset_min, usable_tz, read_at) "
         "values (1, ?, ?, ?, ?)",
         [pbx.name, pbx.offset_min, pbx.usable(), at.astimezone(UTC)],
     )
+    return before != [(pbx.usable(),)]
 
 
 def with_remembered(settings: Settings) -> Settings:
@@ -230,7 +237,10 @@ def settle(
             company=warehouse.Company.from_settings(chosen),
             timeout_s=chosen.db_lock_timeout_s,
         ) as con:
-            remember(con, pbx, when)
+            changed = remember(con, pbx, when)
+        if changed and warehouse.read_copy_path(chosen.db_path).exists():
+            # commands ask the read copy which zone is remembered: tell it now
+            warehouse.publish_read_copy(chosen.db_path, timeout_s=chosen.db_lock_timeout_s)
     return Settled(chosen, tuple(notes), tuple(warnings))
 
 

@@ -141,3 +141,22 @@ def test_check_reads_the_pbx_zone_in_one_line(tmp_path: Path) -> None:
         assert account.returncode == 0, account.stderr
         assert "zone: Asia/Yekaterinburg (UTC+05:00), the PBX's" in account.stdout
         assert account.stderr == ""
+
+
+def test_check_on_a_warehouse_remembers_a_new_zone_for_every_command(tmp_path: Path) -> None:
+    """`check` reads the zone again (the PBX moved, or the warehouse predates /domain): the
+    warehouse remembers it, and its read copy — which commands ask — says so at once."""
+    with served(yekaterinburg()) as srv:
+        settings = settings_of(srv.base_url, tmp_path)
+        with client_of(settings) as client:
+            first = zones.settle_first_run(settings, client).settings
+        assert load(first, DAY, DAY).status == "ok"
+        warehouse.publish_read_copy(first.db_path)
+    omsk = Emulator(seed=5, agents=20, tz="Asia/Omsk", dialect="platform", clock=clock)
+    with served(omsk) as srv:
+        settings = settings_of(srv.base_url, tmp_path)
+        assert zones.with_remembered(settings).tz == PBX_TZ
+        with client_of(settings) as client:
+            checked = zones.settle(settings, client, create=False)
+        assert checked.settings.tz == "Asia/Omsk"
+        assert zones.with_remembered(settings).tz == "Asia/Omsk"
