@@ -489,7 +489,7 @@ def _canonical(
 # (Written as one nested expression per column, polars re-evaluated the shared parts: 3x
 # slower on 5,000 rows.)
 
-NUMERIC_FIELDS: Final = ("wait", "duration", "rating", *spellings.MISSED_STATUS_KEYS)
+NUMERIC_FIELDS: Final = ("wait", "duration", "rating")
 LOWERED_FIELDS: Final = ("direction", "type", "status", "account")
 NUMBER_PREFIX: Final = "#number:"
 LOWER_PREFIX: Final = "#lower:"
@@ -564,10 +564,23 @@ def _timestamp(name: str) -> pl.Expr:
 
 def _whole_number(name: str, dtype: pl.DataType) -> pl.Expr:
     """Integral numbers that fit ``dtype``, also written as strings or floats; else null."""
+    return _whole(pl.col(NUMBER_PREFIX + name), dtype)
+
+
+def _whole(number: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     low, high = INT_RANGE[dtype]
-    number = pl.col(NUMBER_PREFIX + name)
     integral = number.is_finite() & (number == number.floor()) & number.is_between(low, high)
     return pl.when(integral).then(number).cast(dtype)
+
+
+def _verdict_keys(raw: pl.DataFrame) -> frozenset[str]:
+    """The missedStatus spellings some row of the payload carries (the spec's letter and
+    CSV carry none: then nothing of it is computed; null counts cost nothing)."""
+    return frozenset(
+        key
+        for key in spellings.MISSED_STATUS_KEYS
+        if key in raw.columns and raw[key].null_count() < raw.height
+    )
 
 
 def _null(dtype: pl.DataType) -> pl.Expr:
@@ -675,12 +688,15 @@ Plan = tuple[dict[str, pl.Expr], dict[str, pl.Expr]]  # canonical expressions, n
 
 
 def _external_frame_from_json(raw: pl.DataFrame) -> pl.DataFrame:
-    plan = _external_json_plan(_with_domain(raw, ("user", "account")), _names_places(raw))
+    plan = _external_json_plan(
+        _with_domain(raw, ("user", "account")), _names_places(raw), _verdict_keys(raw)
+    )
     return _select_canonical(raw, *plan, CALL_SCHEMA, {DIRECTION_CASE: _direction_case()})
 
 
 @functools.lru_cache(maxsize=16)
-def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
+def _external_json_plan(domains: frozenset[str], places: bool, verdicts: frozenset[str]) -> Plan:
+    """``verdicts``: the missedStatus spellings the payload carries (:func:`_verdict_keys`)."""
     account = _Account.of(EXTERNAL_JSON_FIELDS, domains, places)
     assert account is not None  # the fast and the slow path read every known field
     status = _lower("status")
@@ -690,9 +706,10 @@ def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
     # The platform sends `duration` only on answered calls: a call not answered whose row has
     # none talked for 0 s (a present value that does not convert is left for validation).
     no_duration_no_talk = _text("duration").is_null() & (canonical_status != "success")
-    missed_status = pl.coalesce(
-        _whole_number(key, pl.Int16()) for key in spellings.MISSED_STATUS_KEYS
-    )
+    # the documented spelling first; each cleaned (step 1), then read as a number
+    present = [key for key in spellings.MISSED_STATUS_KEYS if key in verdicts]
+    readings = [_whole(_text(key).cast(pl.Float64, strict=False), pl.Int16()) for key in present]
+    missed_status = pl.coalesce(readings) if readings else _null(pl.Int16())
     exprs = {
         "uid": _text("uid"),
         "direction": direction,
@@ -719,9 +736,11 @@ def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
         **direction_notes,
         "status_alias": canonical_status != status,
         "duration_absent_not_answered": no_duration_no_talk,
-        "missed_status_unreadable": missed_status.is_null()
-        & pl.any_horizontal(_text(key).is_not_null() for key in spellings.MISSED_STATUS_KEYS),
     }
+    if present:
+        notes["missed_status_unreadable"] = missed_status.is_null() & pl.any_horizontal(
+            _text(key).is_not_null() for key in present
+        )
     if places:
         notes["account_as_destination"] = (
             user_empty & _text("destination").is_null() & account.is_target
