@@ -42,7 +42,7 @@ unit: $(STAMP)
 test: $(STAMP) chromium lint typecheck unit
 
 # Benchmarks print figures (they assert nothing): see docs/performance.md.
-BENCHES := emulator_bench parse_bench pipeline_bench cli_bench views_bench report_bench webhook_bench accounts_bench
+BENCHES := emulator_bench parse_bench pipeline_bench cli_bench views_bench report_bench webhook_bench accounts_bench recordings_bench
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python -m bench.$$b || exit 1; done
 

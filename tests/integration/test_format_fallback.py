@@ -14,11 +14,13 @@ from tests.integration.conftest import (
     LAST,
     clock,
     company,
+    environment,
     load,
     make_settings,
     query,
     served,
     span,
+    vats,
 )
 from vats_etl import errors, pipeline, warehouse
 from vats_etl.client import PbxClient
@@ -118,3 +120,28 @@ def test_a_disabled_domain_is_not_a_rejected_key(call: str) -> None:
     assert "Domain disabled" in message and "Invalid token" not in message
     assert not isinstance(info.value, errors.AuthError)  # the key is not what is wrong
     assert "\n" not in message
+
+
+def test_the_command_says_so_once_and_a_disabled_domain_in_one_line(
+    tmp_path: Path, prefect_api_url: str
+) -> None:
+    emu = company("platform", not_implemented=("history/json",))
+    with served(emu) as srv:
+        env = environment(tmp_path, srv.base_url, prefect_api_url)
+        days = ("--from", str(LAST), "--to", str(LAST))
+        first = vats("backfill", *days, env=env)
+        assert first.returncode == 0, first.stderr
+        said = [line for line in first.stderr.splitlines() if "history/json" in line]
+        assert said == [
+            "warning: history/json is not offered by this account (501 Not Implemented): "
+            "external history is loaded as csv from now on"
+        ]
+        again = vats("backfill", *days, "--force", env=env)
+        assert again.returncode == 0 and "history/json" not in again.stderr
+        srv.crm_state = "domain_disabled"
+        for args in (("check",), ("backfill", *days)):
+            result = vats(*args, env=env)
+            assert result.returncode == 1
+            assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+            assert "401 Domain disabled" in result.stderr
+            assert "Invalid token" not in result.stderr and "VATS_API_KEY" not in result.stderr
