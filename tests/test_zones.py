@@ -86,3 +86,14 @@ def test_no_zone_given_is_no_mismatch_to_warn_about() -> None:
 )
 def test_utc_offsets_read_as_people_write_them(minutes: int, text: str) -> None:
     assert utc_offset(minutes) == text
+
+
+def test_a_warehouse_that_cannot_be_read_leaves_the_zone_to_the_command(tmp_path) -> None:
+    """`check` needs no warehouse: a broken one does not stop it (a load reports it)."""
+    from vats_etl.zones import with_remembered
+
+    db = tmp_path / "vats.duckdb"
+    db.write_bytes(b"not a duckdb file")
+    unset = load_settings({"db_path": db}, environ={}, env_file=None)
+    assert with_remembered(unset) == unset
+    assert with_remembered(unset.replace(db_path=tmp_path / "none.duckdb")).tz == "Europe/Moscow"

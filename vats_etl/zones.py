@@ -158,10 +158,15 @@ def remember(con: duckdb.DuckDBPyConnection, pbx: PbxZone, at: datetime) -> bool
 
 
 def with_remembered(settings: Settings) -> Settings:
-    """`settings` in the PBX's zone when none was given and the warehouse remembers one."""
+    """`settings` in the PBX's zone when none was given and the warehouse remembers one. A
+    warehouse that cannot be read is left for the command that needs it to report (`check`
+    does not need it at all)."""
     if settings.tz_source is not None:
         return settings
-    zone = remembered(settings.db_path, timeout_s=settings.db_lock_timeout_s)
+    try:
+        zone = remembered(settings.db_path, timeout_s=settings.db_lock_timeout_s)
+    except errors.VatsError:
+        return settings
     return settings if zone is None or zone == settings.tz else settings.replace(tz=zone)
 
 
