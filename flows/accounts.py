@@ -94,6 +94,16 @@ def account_runtime(account: str, *, throttle: bool = True) -> runtime.Runtime:
     )
 
 
+def _first_run_zone() -> None:
+    """The first run of a new warehouse reads the PBX's zone (vats_etl.zones), as the CLI's
+    does: the warehouse remembers it, and every later runtime.current() is in it."""
+    rt = runtime.current()
+    with runtime.Runtime(rt.settings, retry=PREFLIGHT_RETRY).client() as client:
+        settled = zones.settle_first_run(rt.settings, client)
+    for line in (*settled.notes, *settled.warnings):
+        log.warning("%s", line)
+
+
 def per_account(*, check_api: bool) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Let a flow take ``account`` (a name of the accounts file) as a parameter.
 
@@ -111,6 +121,8 @@ def per_account(*, check_api: bool) -> Callable[[Callable[P, R]], Callable[P, R]
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
             account = signature.bind(*args, **kwargs).arguments.get("account")
             installed = runtime.installed()
+            if account is None and installed is None and check_api:
+                _first_run_zone()  # a deployment of the single account (serve)
             if account is None or (installed is not None and installed.settings.account == account):
                 return fn(*args, **kwargs)
             rt = account_runtime(str(account), throttle=check_api)

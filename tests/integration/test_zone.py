@@ -160,3 +160,26 @@ def test_check_on_a_warehouse_remembers_a_new_zone_for_every_command(tmp_path: P
             checked = zones.settle(settings, client, create=False)
         assert checked.settings.tz == "Asia/Omsk"
         assert zones.with_remembered(settings).tz == "Asia/Omsk"
+
+
+def test_a_deployment_run_of_a_new_warehouse_takes_the_pbx_zone(
+    prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flow run with nothing installed (what `serve` starts) builds its settings from the
+    environment; with no VATS_TZ, its first run reads the PBX's zone like the CLI's does."""
+    from vats_etl.flows.daily import daily
+
+    with served(yekaterinburg()) as srv:
+        for name, value in {
+            "VATS_BASE_URL": srv.base_url,
+            "VATS_API_KEY": API_KEY,
+            "VATS_DB": str(tmp_path / "vats.duckdb"),
+            "VATS_RAW_DIR": str(tmp_path / "raw"),
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("VATS_TZ", raising=False)
+        monkeypatch.chdir(tmp_path)  # no .env of the checkout
+        daily(kinds=("external",))
+    db = tmp_path / "vats.duckdb"
+    assert query(db, "select usable_tz from pbx_timezone") == [(PBX_TZ,)]
+    assert query(db, "select tz from kpi_settings") == [(PBX_TZ,)]
