@@ -49,7 +49,7 @@ check: $(STAMP) lint typecheck
 	$(BIN)/pytest -q -m "not slow and not browser"
 
 # Benchmarks print figures (they assert nothing): see docs/performance.md.
-BENCHES := emulator_bench parse_bench pipeline_bench cli_bench views_bench report_bench webhook_bench accounts_bench accounts_failures_bench
+BENCHES := emulator_bench parse_bench pipeline_bench cli_bench views_bench report_bench webhook_bench accounts_bench accounts_failures_bench recordings_bench
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python -m bench.$$b || exit 1; done
 

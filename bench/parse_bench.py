@@ -5,7 +5,8 @@ Prints the median and best milliseconds per call for external history in JSON an
 (10-column shape), on synthetic but realistic payloads: mixed letter case, both timestamp
 forms, numbers as strings, empty fields, Cyrillic names and about 0.5% bad rows, so that the
 rejected-row path is part of the measurement. ``json-p`` is the same calls in the platform's
-dialect (``type`` for ``direction``, ``noanswer``, ``login@domain``, ``missedStatus``).
+dialect (``type`` for ``direction``, ``noanswer``, ``login@domain``, the newer edition's
+``missedStatus``/``missedstatus`` as numbers or text, no ``duration`` on calls not answered).
 """
 
 from __future__ import annotations
@@ -66,14 +67,21 @@ def json_body(calls: list[dict[str, object]]) -> bytes:
 
 
 def platform_json_body(calls: list[dict[str, object]]) -> bytes:
-    """The same calls as the platform writes them (its dialect: `type`, aliases, login@domain)."""
+    """The same calls as the platform writes them (its dialect: `type`, aliases, login@domain,
+    `missedStatus`)."""
     rows = []
     for i, call in enumerate(calls):
         row = {("type" if key == "direction" else key): value for key, value in call.items()}
         del row["account"]
+        answered = str(row["status"]).lower() == "success"
         if str(row["status"]).lower() == "missed" and i % 2:
             row["status"] = "noanswer"
-            row["missedStatus"] = "noanswer"
+        if not answered:
+            row.pop("duration")
+            key = "missedstatus" if i % 10 == 0 else "missedStatus"
+            row[key] = 3 if i % 3 else "1"
+        elif str(row["type"]).lower() == "out" and i % 5 == 0:
+            row["missedStatus"] = 2
         if row["user"] and i % 3 == 0:
             row["user"] = f"{row['user']}@acme.megapbx.ru"
         rows.append(row)

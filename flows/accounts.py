@@ -12,6 +12,7 @@ by `vats-etl deploy`), shared by every worker on every host.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
@@ -20,8 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from vats_etl import errors
+from vats_etl import errors, zones
 from vats_etl.accounts import explain, load_accounts
+from vats_etl.client import CHECK_RETRY
 from vats_etl.config import load_settings, variables
 from vats_etl.flows import runtime
 from vats_etl.pipeline import RunSummary
@@ -83,9 +85,20 @@ def account_runtime(account: str, *, throttle: bool = True) -> runtime.Runtime:
         )
     accounts = load_accounts(Path(path), env)
     settings = accounts.settings(account, load_settings(environ=env, env_file=None), env)
+    settings = zones.with_remembered(settings)  # no tz in the file: the PBX's, once read
     return runtime.Runtime(
         settings, accounts=accounts, throttle=api_throttle(account) if throttle else None
     )
+
+
+def _first_run_zone() -> None:
+    """The first run of a new warehouse reads the PBX's zone (vats_etl.zones), as the CLI's
+    does: the warehouse remembers it, and every later runtime.current() is in it."""
+    rt = runtime.current()
+    with runtime.Runtime(rt.settings, retry=CHECK_RETRY).client() as client:
+        settled = zones.settle_first_run(rt.settings, client)
+    for line in (*settled.notes, *settled.warnings):
+        log.warning("%s", line)
 
 
 def per_account(*, check_api: bool) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -105,15 +118,26 @@ def per_account(*, check_api: bool) -> Callable[[Callable[P, R]], Callable[P, R]
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
             account = signature.bind(*args, **kwargs).arguments.get("account")
             installed = runtime.installed()
+            if account is None and installed is None and check_api:
+                _first_run_zone()  # a deployment of the single account (serve)
             if account is None or (installed is not None and installed.settings.account == account):
                 return fn(*args, **kwargs)
             rt = account_runtime(str(account), throttle=check_api)
             settings = rt.settings
+            try:
+                if check_api:  # gives up quickly (CHECK_RETRY): the next run retries
+                    with runtime.Runtime(
+                        settings, retry=CHECK_RETRY, throttle=rt.throttle
+                    ).client() as client:
+                        client.check()
+                        settled = zones.settle_first_run(settings, client)
+                    for line in (*settled.notes, *settled.warnings):
+                        log.warning("account %s: %s", account, line)
+                    rt = dataclasses.replace(rt, settings=settled.settings)
+            except errors.VatsError as exc:
+                raise errors.VatsError(explain(exc, settings)) from None
             with runtime.using(rt):
                 try:
-                    if check_api:  # gives up quickly (client.CHECK_RETRY): the next run retries
-                        with runtime.Runtime(settings, throttle=rt.throttle).client() as client:
-                            client.check()
                     result = fn(*args, **kwargs)
                 except errors.VatsError as exc:
                     raise errors.VatsError(explain(exc, settings)) from None

@@ -8,6 +8,7 @@ from vats_etl import errors, pipeline, warehouse
 from vats_etl.flows import runtime
 from vats_etl.flows.accounts import per_account
 from vats_etl.flows.history import load_history, publish_read_copy, publish_summary
+from vats_etl.flows.recordings import copy_recordings
 from vats_etl.flows.snapshot import refresh_directory
 from vats_etl.flows.weekly import build_dashboards
 from vats_etl.history import HISTORY_KINDS, HistoryFormat, HistoryKind
@@ -40,13 +41,24 @@ def daily(
         timeout_s=settings.db_lock_timeout_s,
     ) as con:
         first, last = pipeline.daily_range(con, rt.clock(), settings.zone, kinds)
-    chunks = pipeline.plan(first, last, settings.zone, kinds, formats)
+        lacking = warehouse.format_fallbacks(con)  # formats earlier runs found missing
+    chunks = pipeline.plan(first, last, settings.zone, kinds, formats, lacking=lacking)
     if rt.on_plan is not None:
         rt.on_plan(len(chunks))
     summary = load_history(chunks, pipeline.new_run_id(), concurrency)
     summary.warnings.extend(snapshot_warnings)
     if snapshot_failure is not None:
         summary.failures.append(snapshot_failure)
+    if settings.recordings != "off":  # before the copy is published: the pages link them
+        try:
+            copied = copy_recordings(settings.recordings, last)
+            if copied.failed:
+                summary.warnings.append(
+                    f"recordings: {copied.failed} could not be fetched now (asked again next "
+                    f"time), e.g. {copied.failures[0]}"
+                )
+        except errors.VatsError as exc:
+            summary.failures.append(("recordings", str(exc)))
     publish_read_copy()
     try:  # the managers' dashboards, from the copy just published (a failure fails the run)
         build_dashboards()

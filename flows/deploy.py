@@ -44,7 +44,7 @@ from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 from prefect.workers.process import ProcessWorker
 
-from vats_etl import errors
+from vats_etl import errors, zones
 from vats_etl.accounts import Account, Accounts
 from vats_etl.flows.accounts import api_limit_name
 from vats_etl.flows.backfill import backfill
@@ -110,14 +110,15 @@ def deployments_for(
         "tags": [TAG, account_tag(account.name)],
         "entrypoint_type": EntrypointType.MODULE_PATH,
     }
+    zone = zones.zone_of(account.tz, account.db_path)  # no tz in the file: the PBX's
     made = [
         daily.to_deployment(
-            schedules=[Cron(daily_cron, timezone=account.tz)],
+            schedules=[Cron(daily_cron, timezone=zone)],
             description=f"{account.name}: directory, yesterday and today, dashboards",
             **common,
         ),
         weekly_email_flow.to_deployment(
-            schedules=[Cron(weekly_cron, timezone=account.tz)],
+            schedules=[Cron(weekly_cron, timezone=zone)],
             description=f"{account.name}: the weekly missed-call email",
             **common,
         ),
@@ -149,7 +150,7 @@ def deploy(
     for account in selected:  # fail before changing anything
         for cron in (daily_cron, weekly_cron):
             try:
-                Cron(cron, timezone=account.tz)
+                Cron(cron, timezone=account.tz or "UTC")
             except ValueError as exc:
                 raise errors.ConfigError(f"cron {cron!r}: {str(exc).splitlines()[0]}") from None
     with get_client(sync_client=True) as client:
@@ -168,7 +169,8 @@ def deploy(
         ):
             deployment.apply()
             names.append(deployment.full_name)
-        deployed.append(Deployed(account.name, account.tz, tuple(names), account.api_rate_limit))
+        zone = zones.zone_of(account.tz, account.db_path)
+        deployed.append(Deployed(account.name, zone, tuple(names), account.api_rate_limit))
     removed: list[str] = []
     if {a.name for a in selected} == set(accounts.names):
         removed = _remove_others(pool, set(accounts.names))

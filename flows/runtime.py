@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 
 import httpx
 
-from vats_etl import pipeline
+from vats_etl import pipeline, zones
 from vats_etl.accounts import Accounts
 from vats_etl.client import PbxClient, RetryPolicy
 from vats_etl.config import Settings, load_settings
@@ -108,9 +108,12 @@ _current: ContextVar[Runtime | None] = ContextVar("vats_etl_runtime", default=No
 
 
 def current() -> Runtime:
-    """The installed Runtime, else one built from the environment (a deployment's run)."""
+    """The installed Runtime, else one built from the environment (a deployment's run; with
+    no VATS_TZ, in the PBX's zone when the warehouse remembers it)."""
     installed_runtime = _current.get()
-    return installed_runtime if installed_runtime is not None else Runtime(load_settings())
+    if installed_runtime is not None:
+        return installed_runtime
+    return Runtime(zones.with_remembered(load_settings()))
 
 
 def installed() -> Runtime | None:

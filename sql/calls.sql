@@ -29,8 +29,12 @@ comment on column calls.user_name is 'Employee name as delivered with the call (
 comment on column calls.group_name is 'Department the inbound call went through, as delivered with the call.';
 comment on column calls.started_at is 'Call start, UTC (TIMESTAMPTZ). Convert with VATS_TZ for local hours and days.';
 comment on column calls.wait_s is 'Seconds the client waited on the line before answer or hang-up.';
-comment on column calls.duration_s is 'Duration in seconds AS DELIVERED by the PBX. Its meaning is disputed across clients (talk time vs. whole call); we store it unchanged.';
+comment on column calls.duration_s is 'Duration in seconds AS DELIVERED by the PBX. Its meaning is disputed across clients (talk time vs. whole call); we store it unchanged. The platform''s JSON leaves duration out on calls not answered: those are stored as 0.';
 comment on column calls.record_url is 'Link to the recording, when recording is on.';
 comment on column calls.rating is 'Client''s rating 1-5 of the employee; null = not rated (never a score).';
 comment on column calls.source is 'Which feed last set this row: api_json, api_csv or webhook (rank api_json > webhook > api_csv).';
 comment on column calls.loaded_at is 'When this row last changed in the warehouse (UTC).';
+
+-- added after the first release: alter, so that older warehouses get it too
+alter table calls add column if not exists pbx_missed_status smallint;
+comment on column calls.pbx_missed_status is 'The PBX''s own verdict on the call (missedStatus or missedstatus of JSON history and webhooks), stored as delivered; null when the PBX sent none (CSV never does). Public integrations read 2 on an outgoing call as a call-back to a missed client and 3 or 4 on a missed call as still open: their reading, not a documented meaning. A second opinion only: missed_calls.outcome and every KPI follow our own rules (pbx_missed_verdicts and data_quality show where the two disagree).';

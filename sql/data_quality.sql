@@ -70,7 +70,35 @@ skipped as (
         count(*) as rows,
         max(lr.error) as example
     from load_runs as lr
-    where lr.status = 'skipped'
+    where lr.status = 'skipped' and lr.kind not in ('external', 'internal')
+    group by all
+),
+
+fallbacks as (
+    -- a history format the account does not offer: its chunks were loaded in the other one
+    select
+        lr.day as local_date,
+        lr.kind,
+        'api_' || lr.format as source,
+        lr.format || ' → ' || (case lr.format when 'json' then 'csv' else 'json' end) as detail,
+        count(*) as rows,
+        max(lr.error) as example
+    from load_runs as lr
+    where lr.status = 'skipped' and lr.kind in ('external', 'internal')
+    group by all
+),
+
+pbx_disagreements as (
+    -- where the PBX's own verdict (missedStatus) differs from ours
+    select
+        pv.local_date,
+        'external' as kind,
+        pv.source,
+        pv.subject || ': pbx ' || pv.pbx_verdict || ', ours ' || pv.our_verdict as detail,
+        count(*) as rows,
+        min(pv.uid) as example
+    from pbx_missed_verdicts as pv
+    where not pv.agrees
     group by all
 ),
 
@@ -112,13 +140,19 @@ select s.local_date, s.kind, s.source, 'skipped_endpoint' as issue, s.detail, s.
 from skipped as s
 union all
 select n.local_date, n.kind, n.source, 'normalised' as issue, n.detail, n.rows, n.example
-from normalised as n;
+from normalised as n
+union all
+select f.local_date, f.kind, f.source, 'format_fallback' as issue, f.detail, f.rows, f.example
+from fallbacks as f
+union all
+select p.local_date, p.kind, p.source, 'pbx_disagrees' as issue, p.detail, p.rows, p.example
+from pbx_disagreements as p;
 
-comment on view data_quality is 'What the API sent that we did not expect, per local day (VATS_TZ) and source: one row per day, kind, source, issue and detail. Nothing here stopped a load: unknown statuses are loaded as delivered, quarantined rows wait in quarantine (until a replay after a fix loads them), a skipped directory endpoint leaves its entity''s versions open, normalised values are stored canonically.';
+comment on view data_quality is 'What the API sent that we did not expect, per local day (VATS_TZ) and source: one row per day, kind, source, issue and detail. Nothing here stopped a load: unknown statuses are loaded as delivered, quarantined rows wait in quarantine (until a replay after a fix loads them), a skipped directory endpoint leaves its entity''s versions open, normalised values are stored canonically, a history format the account lacks is replaced by the other one, and where the PBX''s own missed-call verdict differs from ours, ours counts (pbx_missed_verdicts).';
 comment on column data_quality.local_date is 'Local day (VATS_TZ): of the call for unknown_status; of the chunk that delivered the row for quarantined and normalised; of the snapshot for skipped_endpoint.';
 comment on column data_quality.kind is 'external or internal history, or directory (snapshot endpoints).';
 comment on column data_quality.source is 'The feed: api_json, api_csv, webhook (calls.source for unknown statuses; api for internal calls).';
-comment on column data_quality.issue is 'unknown_status (a status outside the canonical list, loaded lower-cased as delivered), quarantined (rows rejected and not loaded since, one row per reason), skipped_endpoint (a directory endpoint the account does not offer: 404/405/501 or {"error": ...}), normalised (values stored in their canonical form: see load_notes.note).';
-comment on column data_quality.detail is 'The unknown status; the quarantine reason with its values replaced by …; the skipped entity (sims, blacklist, telnums, ...); the load_notes note.';
-comment on column data_quality.rows is 'Calls, quarantined rows (per reason), snapshots that skipped the endpoint, or rows normalised that day.';
-comment on column data_quality.example is 'One instance: a call uid with the unknown status, a full quarantine reason, or the skip''s message.';
+comment on column data_quality.issue is 'unknown_status (a status outside the canonical list, loaded lower-cased as delivered), quarantined (rows rejected and not loaded since, one row per reason), skipped_endpoint (a directory endpoint the account does not offer: 404/405/501 or {"error": ...}), normalised (values stored in their canonical form: see load_notes.note), format_fallback (a history format the account does not offer: 404/405/501; the day was loaded in the other one, and so is every later day: history_format_fallbacks), pbx_disagrees (calls where the PBX''s missedStatus and our rules differ: pbx_missed_verdicts).';
+comment on column data_quality.detail is 'The unknown status; the quarantine reason with its values replaced by …; the skipped entity (sims, blacklist, telnums, ...); the load_notes note; the format missing → the one loaded; what the PBX and we said (e.g. "miss: pbx open, ours closed").';
+comment on column data_quality.rows is 'Calls, quarantined rows (per reason), snapshots that skipped the endpoint, rows normalised, chunks that found a format missing, or calls judged otherwise by the PBX, that day.';
+comment on column data_quality.example is 'One instance: a call uid with the unknown status, a full quarantine reason, the skip''s or the fallback''s message, or a call uid the PBX judged otherwise.';

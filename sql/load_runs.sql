@@ -27,7 +27,7 @@ comment on column load_runs.run_id is 'The backfill/daily/replay run the chunk b
 comment on column load_runs.kind is 'external or internal history; for a directory endpoint the account does not offer (status skipped), the entity: groups, telnums, sims, blacklist, block_anonymous.';
 comment on column load_runs.format is 'json, csv, or replay-json/replay-csv for rebuilds from the raw archive.';
 comment on column load_runs.day is 'Local day (VATS_TZ) the window starts on.';
-comment on column load_runs.status is 'ok, partial (some rows quarantined) or failed (nothing of the chunk loaded; see error); skipped for a snapshot entity whose endpoint answered 404/405/501 or {"error": ...} (its versions stay open; error says why).';
+comment on column load_runs.status is 'ok, partial (some rows quarantined) or failed (nothing of the chunk loaded; see error); skipped for a snapshot entity whose endpoint answered 404/405/501 or {"error": ...} (its versions stay open; error says why), and for a history chunk in a format the account does not offer (404/405/501: the same window was loaded in the other format, its own row; error says so).';
 comment on column load_runs.rows_received is 'Rows in the final (non-truncated) responses of the chunk.';
 comment on column load_runs.pages is 'Responses kept for the chunk; requests counts the full ones that were split too.';
 comment on column load_runs.fetched_at is 'When the chunk''s last response arrived; a chunk fetched well after its window ended is settled and not re-read by a resumed backfill.';

@@ -9,7 +9,7 @@
     [accounts.acme]                        # the name: a slug (a-z, 0-9, - and _)
     base_url = "acme.megapbx.ru"           # a bare domain or the full API URL
     key_env = "ACME_VATS_KEY"              # the *name* of the variable holding its key
-    tz = "Europe/Moscow"
+    tz = "Europe/Moscow"                   # optional: else the PBX's own zone (GET /domain)
     email_routing = "routing/acme.toml"    # optional: the weekly email's routing file
     kpi_settings = "kpi/acme.toml"         # optional: W, T_short, N (warehouse.read_kpi_file)
     report_to = ["director@acme.ru"]       # optional: instead of REPORT_TO
@@ -47,7 +47,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from vats_etl import errors
-from vats_etl.config import Secret, Settings, decode_text, normalize_base_url
+from vats_etl.config import DEFAULT_TZ, Secret, Settings, decode_text, normalize_base_url
 
 # Names are matched in full (fullmatch): a pattern ending in `$` lets a trailing newline in.
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,46}[a-z0-9])?")
@@ -87,7 +87,7 @@ class Account:
     name: str
     base_url: str
     key_env: str
-    tz: str
+    tz: str | None  # None: the PBX's own zone, as for VATS_TZ unset (vats_etl/zones.py)
     home: Path  # <root>/<name>
     api_rate_limit: float
     email_routing: Path | None = None
@@ -164,7 +164,9 @@ class Accounts:
             "api_key": Secret(key) if key else None,
             "api_key_var": account.key_env,
             "crm_token": Secret(token) if token else None,
-            "tz": account.tz,
+            # an account's zone is its own: VATS_TZ of the worker is no account's
+            "tz": account.tz or DEFAULT_TZ,
+            "tz_source": f"tz of [accounts.{account.name}]" if account.tz else None,
             "db_path": account.db_path,
             "raw_dir": account.raw_dir,
             "dashboards_dir": account.dashboards_dir,
@@ -355,7 +357,8 @@ def _account(where: str, name: str, data: Any, folder: Path, root: Path, rate: f
         base_url = normalize_base_url(base_url)
     except errors.ConfigError as exc:
         raise errors.ConfigError(f"{where}: {exc}".replace("VATS_BASE_URL", "base_url")) from None
-    tz = _zone(where, _text(where, data, "tz", required=True) or "")
+    tz_given = _text(where, data, "tz")
+    tz = None if tz_given is None else _zone(where, tz_given)  # None: the PBX's own zone
     report_to = data.get("report_to")
     dashboard_url = _text(where, data, "dashboard_url")
     if dashboard_url is not None and not _DASHBOARD_URL.fullmatch(dashboard_url):

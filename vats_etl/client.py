@@ -159,6 +159,11 @@ def _api_error(what: str, response: httpx.Response) -> errors.ApiError:
             errors.ApiValidationError,
             "400 Validation error: the API rejected the parameters",
         )
+    elif status == 401 and "domain disabled" in lowered:
+        cls, why = (
+            errors.DomainDisabled,
+            "401 Domain disabled: the PBX account itself is switched off (the key may be right)",
+        )
     elif status == 401 and "switched off" in lowered:
         cls, why = (
             errors.CrmSwitchedOff,
@@ -172,6 +177,8 @@ def _api_error(what: str, response: httpx.Response) -> errors.ApiError:
         cls, why = errors.NotFound, "404 Not Found"
     elif status == 405:
         cls, why = errors.MethodNotAllowed, "405 Method Not Allowed"
+    elif status == 410:
+        cls, why = errors.Gone, "410 Gone"
     elif status == 501:
         cls, why = errors.ServerError, "501 Not Implemented"
     elif status >= 500:
@@ -396,8 +403,10 @@ class PbxClient:
     def list_all(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return [item for body in self.list_pages(path, params) for item in _items(path, body)]
 
-    def users(self) -> list[dict[str, Any]]:
-        return self.list_all("users")
+    def users(self, *, with_status: bool = False) -> list[dict[str, Any]]:
+        """Every employee; ``with_status`` asks the newer edition's ``with=status`` (each
+        user's ``status``: online/offline), which older accounts ignore."""
+        return self.list_all("users", {"with": "status"} if with_status else None)
 
     def user(self, login: str) -> dict[str, Any]:
         return dict(self.get_json(f"users/{login}"))
@@ -436,6 +445,28 @@ class PbxClient:
 
     def block_anonymous(self) -> bool:
         return bool(self.get_json("blacklist/block-anonymous").get("state"))
+
+    def domain(self) -> Any | None:
+        """``GET /domain`` of the newer edition (the account's settings, e.g. its
+        ``timezone``), decoded; None when the account does not offer it (404, 405, 501)."""
+        try:
+            return self.get_json("domain")
+        except (errors.NotFound, errors.MethodNotAllowed):
+            return None
+        except errors.ServerError as exc:
+            if exc.status == 501:
+                return None
+            raise
+
+    def recording(self, link: str) -> Response:
+        """The bytes a recording link points to. The key goes only to the API's own host:
+        the link's path is asked of it (the platform's links live there, under
+        ``/api/v2/call-records/record/``), whatever host the link names. 404 raises
+        NotFound, 410 Gone; timeouts, connection errors and 5xx are retried."""
+        path = httpx.URL(link).raw_path.decode("ascii")
+        origin = httpx.URL(self.base_url).copy_with(raw_path=b"/", query=None, fragment=None)
+        url = str(origin).rstrip("/") + path
+        return self.request("GET", url, what=f"GET recording {path.rsplit('/', 1)[-1]}")
 
     def makecall(self, phone: str, user: str) -> str:
         """Ask the PBX to ring `user`, then connect them to `phone`; returns the call's uid."""

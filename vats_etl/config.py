@@ -118,13 +118,20 @@ def normalize_base_url(value: str) -> str:
     return _check_url(value, value.rstrip("/"))
 
 
+DEFAULT_TZ = "Europe/Moscow"
+RECORDINGS_CHOICES = ("off", "reported", "all")
+
+
 @dataclass(frozen=True)
 class Settings:
     base_url: str | None = None
     api_key: Secret | None = None
     db_path: Path = Path("data/vats.duckdb")
     raw_dir: Path = Path("data/raw")
-    tz: str = "Europe/Moscow"
+    tz: str = DEFAULT_TZ
+    # Where `tz` was given (VATS_TZ, --tz, an accounts file); None: not given, so the PBX's
+    # own zone is used once read (vats_etl/zones.py), else the default.
+    tz_source: str | None = None
     crm_token: Secret | None = None
     smtp_host: str | None = None
     smtp_port: int | None = None
@@ -147,10 +154,19 @@ class Settings:
     api_key_var: str = "VATS_API_KEY"
     dashboards_dir: Path | None = None  # None: VATS_DASHBOARDS_DIR, else ./dashboards
     email_routing: Path | None = None  # None: --routing / VATS_EMAIL_ROUTING
+    # Which recordings `daily` copies next to the raw archive: off, reported, all.
+    recordings: str = "off"
+    # Days a copied recording is kept (by its call's day); 0 keeps them for ever.
+    recordings_keep_days: int = 365
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
+
+    @property
+    def recordings_dir(self) -> Path:
+        """The copies of recordings: the raw archive's sibling ``recordings/``."""
+        return self.raw_dir.parent / "recordings"
 
     @property
     def read_db_path(self) -> Path:
@@ -184,6 +200,8 @@ _ENV_FIELDS: dict[str, str] = {
     "VATS_DB_LOCK_TIMEOUT": "db_lock_timeout_s",
     "VATS_KPI_SETTINGS": "kpi_file",
     "VATS_DASHBOARD_URL": "dashboard_url",
+    "VATS_RECORDINGS": "recordings",
+    "VATS_RECORDINGS_KEEP_DAYS": "recordings_keep_days",
     "SMTP_HOST": "smtp_host",
     "SMTP_PORT": "smtp_port",
     "SMTP_USER": "smtp_user",
@@ -209,7 +227,7 @@ def _convert(name: str, raw: Any) -> Any:
         return normalize_base_url(text)
     if name in {"db_path", "raw_dir", "kpi_file", "dashboards_dir", "email_routing"}:
         return Path(text).expanduser()
-    if name in {"smtp_port", "page_limit"}:
+    if name in {"smtp_port", "page_limit", "recordings_keep_days"}:
         try:
             return int(text)
         except ValueError:
@@ -224,7 +242,7 @@ def _convert(name: str, raw: Any) -> Any:
         return seconds
     if name == "report_to":
         return tuple(a.strip() for a in text.replace(";", ",").split(",") if a.strip())
-    if name == "smtp_security":
+    if name in {"smtp_security", "recordings"}:
         return text.lower()
     return text
 
@@ -241,6 +259,13 @@ def _validate(settings: Settings) -> Settings:
         )
     if settings.page_limit < 1:
         raise ConfigError("VATS_PAGE_LIMIT must be at least 1")
+    if settings.recordings not in RECORDINGS_CHOICES:
+        raise ConfigError(
+            f"VATS_RECORDINGS must be one of {', '.join(RECORDINGS_CHOICES)}, "
+            f"got {settings.recordings!r}"
+        )
+    if settings.recordings_keep_days < 0:
+        raise ConfigError("VATS_RECORDINGS_KEEP_DAYS must be 0 (keep for ever) or more")
     if settings.dashboard_url is not None and not re.fullmatch(
         r"https?://[^\s\"'<>]+", settings.dashboard_url
     ):
@@ -274,6 +299,8 @@ def load_settings(
         if var in source:
             values[name] = _convert(name, source[var])
     values = {k: v for k, v in values.items() if v is not None}
+    if "tz" in values:
+        values["tz_source"] = "VATS_TZ"
     return with_overrides(Settings(**values), overrides or {})
 
 
@@ -289,4 +316,6 @@ def with_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Settings
         converted = _convert(name, value)
         if converted is not None:
             values[name] = converted
+    if "tz" in values and "tz_source" not in values:
+        values["tz_source"] = "--tz"
     return _validate(settings.replace(**values))

@@ -24,6 +24,7 @@ import html
 import math
 import os
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -669,21 +670,36 @@ def render_missed(data: Missed) -> str:
     )
 
 
-def render_ratings(data: Ratings) -> str:
+def render_ratings(data: Ratings, recordings: str | None = None) -> str:
+    """`recordings`: where the copies of recordings are, seen from the page's folder: a low
+    rating links its copy when there is one (the PBX's link expires), else the PBX's."""
     charts = {
         "distribution": chart_distribution(data.distribution),
         "trend": chart_rating_trend(data.weekly),
         "employees": chart_employees(data.employees),
     }
+    low_rows = data.low.head(TABLE_ROWS).to_dicts()
+    for row in low_rows:
+        copy = row.get("record_copy")
+        row["record_local"] = (
+            f"{recordings}/{urllib.parse.quote(copy, safe='/=')}" if recordings and copy else None
+        )
     return _render(
         "ratings.html",
         "ratings",
         data,
         charts,
         employee_rows=data.employees.head(TABLE_ROWS * 2).to_dicts(),
-        low_rows=data.low.head(TABLE_ROWS).to_dicts(),
+        low_rows=low_rows,
         partial_weeks=partial_weeks(data.weekly),
     )
+
+
+def recordings_href(settings: Settings, out: Path) -> str:
+    """The recordings folder as a link from pages written to `out` (relative, so the pages
+    work opened from disk or served together with it)."""
+    relative = os.path.relpath(settings.recordings_dir.resolve(), out.resolve())
+    return urllib.parse.quote(Path(relative).as_posix())
 
 
 # -- CSV ----------------------------------------------------------------------------------------
@@ -725,16 +741,18 @@ def action_csv(action: pl.DataFrame) -> str:
 # -- building the pages of a period and writing them to a folder --------------------------------
 
 
-def build(reader: reports.Reader, *, late_after_s: int = 3600) -> list[tuple[str, str]]:
+def build(
+    reader: reports.Reader, *, late_after_s: int = 3600, recordings: str | None = None
+) -> list[tuple[str, str]]:
     """(file name, content) of every page of the reader's period and department, and the
-    plotly.js they share."""
+    plotly.js they share; `recordings`: :func:`recordings_href`, to link copies held."""
     names = filenames(reader.department)
     missed = reader.missed(late_after_s)
     return [
         (names["overview"], render_overview(reader.overview())),
         (names["missed"], render_missed(missed)),
         (names["csv"], action_csv(missed.action)),
-        (names["ratings"], render_ratings(reader.ratings())),
+        (names["ratings"], render_ratings(reader.ratings(), recordings)),
         (plotly_file(), plotly_js()),
     ]
 
@@ -769,7 +787,7 @@ def write(
     """Query the warehouse (read copy) and write every dashboard of `period` to `out`."""
     with reports.open_read(settings) as con:
         reader = reports.Reader(con, period, department, now=now)
-        files = build(reader)
+        files = build(reader, recordings=recordings_href(settings, out))
     written = write_files(out, files)
     if on_page is not None:
         for path in written:

@@ -10,8 +10,11 @@ involved and never contain a secret (API key, CRM token, SMTP password).
     │   │   ├── InvalidToken     401 "Invalid token": wrong X-API-KEY
     │   │   ├── CrmDisabled      401 "CRM disabled": the CRM service is unavailable
     │   │   └── CrmSwitchedOff   401 "CRM switched off": API access is turned off
+    │   ├── DomainDisabled       401 "Domain disabled": the whole PBX account is switched
+    │   │                        off (not a rejected key)
     │   ├── NotFound             404: no such user, department, number, ...
     │   ├── MethodNotAllowed     405 "Method Not Allowed"
+    │   ├── Gone                 410: a recording the PBX no longer keeps (expired)
     │   ├── ServerError          5xx that is not retried (retried ones end in GaveUp)
     │   └── GaveUp               retries exhausted: timeouts, connection errors, 5xx, 429
     ├── UnknownShape             a response's shape is not one we know (chunk fails loudly)
@@ -68,11 +71,19 @@ class CrmSwitchedOff(AuthError):
     pass
 
 
+class DomainDisabled(ApiError):
+    pass
+
+
 class NotFound(ApiError):
     pass
 
 
 class MethodNotAllowed(ApiError):
+    pass
+
+
+class Gone(ApiError):
     pass
 
 

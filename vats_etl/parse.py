@@ -57,15 +57,21 @@ every known spelling is accepted (the tables live in :mod:`vats_etl.spellings`):
                        zone (read as UTC, as the API's own examples are) → Datetime(us, UTC);
                        anything else → null (reported as parse loss)
     wait, duration     whole numbers, also as strings ("13", "13.0", "1e3") → Int32;
-                       fractions, text, out-of-range → null (parse loss)
+                       fractions, text, out-of-range → null (parse loss). JSON: a call not
+                       answered whose row has no `duration` (the platform sends it only on
+                       answered calls) → 0
     rating             same rule → Int8
+    missedStatus       (JSON; also spelled `missedstatus`) the PBX's own verdict on a miss or
+    → pbx_missed_status  a call-back, a whole number as delivered → Int16; absent → null;
+                       anything else → null, counted (never a reason to reject the call)
     source             "api_json" / "api_csv" (external only)
 
 ``notes`` counts, per payload, the rows whose values were normalised in a way an analyst may
 want to know about (sql/data_quality.sql shows them per day): ``direction_from_type``,
 ``direction_type_disagree``, ``direction_unknown_from_type``, ``status_alias``,
 ``login_domain_stripped``, ``start_other_format``, ``account_as_destination``,
-``account_as_group``. Counts of zero are left out.
+``account_as_group``, ``duration_absent_not_answered``, ``missed_status_unreadable``. Counts
+of zero are left out.
 
 External CSV ``type`` → canonical ``direction``/``status``::
 
@@ -75,8 +81,9 @@ External CSV ``type`` → canonical ``direction``/``status``::
     out      out        success when duration > 0, else missed (also when duration is empty)
     other    null       null        (reported as "type: cannot parse '…'")
 
-CSV carries no ``destination``, ``user_name`` or ``group_name`` columns; those are null
-unless the ``account`` column names a target or a department (above).
+CSV carries no ``destination``, ``user_name``, ``group_name`` or ``missedStatus`` columns;
+the first three are null unless the ``account`` column names a target or a department
+(above), ``pbx_missed_status`` is always null.
 
 Internal ``status`` of ``in`` or ``out`` (as in the spec's internal CSV example, section 4.3)
 names who called, not how the call ended: it becomes ``success`` when the duration is
@@ -132,6 +139,7 @@ CALL_SCHEMA: Final[dict[str, pl.DataType]] = {
     "duration_s": pl.Int32(),
     "record_url": pl.String(),
     "rating": pl.Int8(),
+    "pbx_missed_status": pl.Int16(),
     "source": pl.String(),
 }
 
@@ -166,6 +174,8 @@ EXTERNAL_JSON_FIELDS: Final = (
     "duration",
     "record",
     "rating",
+    # the PBX's own verdict on a missed call or a call-back, in either of its spellings
+    *spellings.MISSED_STATUS_KEYS,
 )
 INTERNAL_JSON_FIELDS: Final = (
     "uid",
@@ -237,11 +247,13 @@ EXTERNAL_JSON_SOURCES: Final[dict[str, str]] = {
     "duration_s": "duration",
     "record_url": "record",
     "rating": "rating",
+    "pbx_missed_status": spellings.MISSED_STATUS_KEYS[0],
 }
 # Raw fields read when the source is empty (a required column is absent only when all are).
 EXTERNAL_JSON_FALLBACKS: Final[dict[str, tuple[str, ...]]] = {
     "direction": ("type",),
     "user_login": ("account",),
+    "pbx_missed_status": spellings.MISSED_STATUS_KEYS[1:],
 }
 EXTERNAL_CSV_SOURCES: Final[dict[str, str]] = {
     "uid": "uid",
@@ -308,6 +320,7 @@ NAMES_A_PLACE: Final = (
 ROW_PROBLEMS_SCHEMA: Final[dict[str, pl.DataType]] = {"row": pl.Int64(), "reason": pl.String()}
 INT_RANGE: Final[dict[pl.DataType, tuple[int, int]]] = {
     pl.Int8(): (-(2**7), 2**7 - 1),
+    pl.Int16(): (-(2**15), 2**15 - 1),
     pl.Int32(): (-(2**31), 2**31 - 1),
 }
 PREVIEW_CHARS: Final = 80
@@ -549,10 +562,23 @@ def _timestamp(name: str) -> pl.Expr:
 
 def _whole_number(name: str, dtype: pl.DataType) -> pl.Expr:
     """Integral numbers that fit ``dtype``, also written as strings or floats; else null."""
+    return _whole(pl.col(NUMBER_PREFIX + name), dtype)
+
+
+def _whole(number: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     low, high = INT_RANGE[dtype]
-    number = pl.col(NUMBER_PREFIX + name)
     integral = number.is_finite() & (number == number.floor()) & number.is_between(low, high)
     return pl.when(integral).then(number).cast(dtype)
+
+
+def _verdict_keys(raw: pl.DataFrame) -> frozenset[str]:
+    """The missedStatus spellings some row of the payload carries (the spec's letter and
+    CSV carry none: then nothing of it is computed; null counts cost nothing)."""
+    return frozenset(
+        key
+        for key in spellings.MISSED_STATUS_KEYS
+        if key in raw.columns and raw[key].null_count() < raw.height
+    )
 
 
 def _null(dtype: pl.DataType) -> pl.Expr:
@@ -660,17 +686,28 @@ Plan = tuple[dict[str, pl.Expr], dict[str, pl.Expr]]  # canonical expressions, n
 
 
 def _external_frame_from_json(raw: pl.DataFrame) -> pl.DataFrame:
-    plan = _external_json_plan(_with_domain(raw, ("user", "account")), _names_places(raw))
+    plan = _external_json_plan(
+        _with_domain(raw, ("user", "account")), _names_places(raw), _verdict_keys(raw)
+    )
     return _select_canonical(raw, *plan, CALL_SCHEMA, {DIRECTION_CASE: _direction_case()})
 
 
 @functools.lru_cache(maxsize=16)
-def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
+def _external_json_plan(domains: frozenset[str], places: bool, verdicts: frozenset[str]) -> Plan:
+    """``verdicts``: the missedStatus spellings the payload carries (:func:`_verdict_keys`)."""
     account = _Account.of(EXTERNAL_JSON_FIELDS, domains, places)
     assert account is not None  # the fast and the slow path read every known field
     status = _lower("status")
     canonical_status = _respelled(status, spellings.STATUS_SPELLINGS)
     direction, direction_notes = _call_direction()
+    duration = _whole_number("duration", pl.Int32())
+    # The platform sends `duration` only on answered calls: a call not answered whose row has
+    # none talked for 0 s (a present value that does not convert is left for validation).
+    no_duration_no_talk = _text("duration").is_null() & (canonical_status != "success")
+    # the documented spelling first; each cleaned (step 1), then read as a number
+    present = [key for key in spellings.MISSED_STATUS_KEYS if key in verdicts]
+    readings = [_whole(_text(key).cast(pl.Float64, strict=False), pl.Int16()) for key in present]
+    missed_status = pl.coalesce(readings) if readings else _null(pl.Int16())
     exprs = {
         "uid": _text("uid"),
         "direction": direction,
@@ -685,14 +722,23 @@ def _external_json_plan(domains: frozenset[str], places: bool) -> Plan:
         ),
         "started_at": _timestamp("start"),
         "wait_s": _whole_number("wait", pl.Int32()),
-        "duration_s": _whole_number("duration", pl.Int32()),
+        "duration_s": pl.when(no_duration_no_talk).then(pl.lit(0)).otherwise(duration),
         "record_url": _text("record"),
         "rating": _whole_number("rating", pl.Int8()),
+        "pbx_missed_status": missed_status,
         "source": pl.lit("api_json"),
     }
     # The account decides something only where `user` is empty.
     user_empty = _text("user").is_null()
-    notes = {**direction_notes, "status_alias": canonical_status != status}
+    notes = {
+        **direction_notes,
+        "status_alias": canonical_status != status,
+        "duration_absent_not_answered": no_duration_no_talk,
+    }
+    if present:
+        notes["missed_status_unreadable"] = missed_status.is_null() & pl.any_horizontal(
+            _text(key).is_not_null() for key in present
+        )
     if places:
         notes["account_as_destination"] = (
             user_empty & _text("destination").is_null() & account.is_target
@@ -786,6 +832,7 @@ def _external_csv_plan(columns: tuple[str, ...], domains: frozenset[str], places
         "duration_s": duration,
         "record_url": _text("record"),
         "rating": _whole_number("rating", pl.Int8()) if "rating" in columns else _null(pl.Int8()),
+        "pbx_missed_status": _null(pl.Int16()),  # the CSV layouts carry no such column
         "source": pl.lit("api_csv"),
     }
     notes: dict[str, pl.Expr] = {}

@@ -17,6 +17,7 @@ settled (at most :data:`DAILY_MAX_DAYS` back), so a missed day is caught up, not
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
@@ -25,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -37,7 +38,7 @@ import duckdb
 import polars as pl
 
 from vats_etl import archive, errors, periods, warehouse
-from vats_etl.client import PbxClient, Response
+from vats_etl.client import HISTORY_PATHS, PbxClient, Response
 from vats_etl.config import Settings
 from vats_etl.history import HISTORY_KINDS, HistoryFormat, HistoryKind
 from vats_etl.parse import Parsed, RawPage, normalise, parse_history, read_history
@@ -77,6 +78,56 @@ class LoadChunk:
     def __str__(self) -> str:
         return f"{self.kind}/{self.fmt} {self.day.isoformat()} ({self.window})"
 
+    def as_format(self, fmt: HistoryFormat) -> LoadChunk:
+        return dataclasses.replace(self, fmt=fmt)
+
+
+# A history format an account answers these for is one it does not have (a 501 was seen on
+# history/json): not a hiccup to retry, nor a failure — the other format is loaded instead.
+LACKING_FORMAT_STATUSES = frozenset({404, 405, 501})
+OTHER_FORMAT: dict[str, HistoryFormat] = {"json": "csv", "csv": "json"}
+
+
+@dataclass(frozen=True)
+class FormatFallback:
+    """The account lacks `kind` history in `lacking` (the API answered `error`): `used` is
+    loaded instead, in this run and the next ones (the warehouse remembers it)."""
+
+    kind: str
+    lacking: str
+    used: str
+    error: str
+
+    def message(self) -> str:
+        path = HISTORY_PATHS[(self.kind, self.lacking)]
+        return (
+            f"{path} is not offered by this account ({self.error.rsplit(': ', 1)[-1]}): "
+            f"{self.kind} history is loaded as {self.used} from now on"
+        )
+
+
+class FormatSwitch:
+    """The history formats the account lacks, learned while a run goes (shared by its
+    fetch threads): a chunk planned in a lacking format is fetched in the other one."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], FormatFallback] = {}
+        self._lock = threading.Lock()
+
+    def chunk_to_fetch(self, chunk: LoadChunk) -> LoadChunk:
+        with self._lock:
+            known = self._known.get((chunk.kind, chunk.fmt))
+        return chunk if known is None else chunk.as_format(cast(HistoryFormat, known.used))
+
+    def learn(self, fallback: FormatFallback) -> bool:
+        """Remember `fallback`; True the first time (the run says so once)."""
+        with self._lock:
+            key = (fallback.kind, fallback.lacking)
+            if key in self._known:
+                return False
+            self._known[key] = fallback
+            return True
+
 
 @dataclass
 class LoadChunkResult:
@@ -100,6 +151,17 @@ class LoadChunkResult:
     finished_at: datetime | None = None
     # What parsing normalised on the way (parse.Parsed.notes), for the data_quality view.
     notes: Counter[str] = field(default_factory=Counter)
+    # The HTTP status of an API error that failed the chunk (a lacking format answers 501...)
+    error_status: int | None = None
+    # The chunk the plan asked for, when another format was fetched (`chunk`) in its place
+    planned_as: LoadChunk | None = None
+    # Why another format was fetched; `first_fallback`: this chunk found it out in this run
+    fallback: FormatFallback | None = None
+    first_fallback: bool = False
+
+    @property
+    def planned(self) -> LoadChunk:
+        return self.planned_as or self.chunk
 
     @property
     def rows_quarantined(self) -> int:
@@ -110,6 +172,38 @@ class LoadChunkResult:
         if self.error is not None:
             return "failed"
         return "partial" if self.rows_quarantined else "ok"
+
+    def fallback_run(self, run_id: str) -> warehouse.LoadRun | None:
+        """The `load_runs` row (status skipped) of the format this chunk tried first and
+        the account lacks, when it was loaded in the other one."""
+        if self.fallback is None or self.planned_as is None:
+            return None
+        planned = self.planned_as
+        if planned.fmt == self.chunk.fmt:
+            return None  # the switch was known before the chunk was fetched
+        return warehouse.LoadRun(
+            chunk_id=f"{self.chunk_id}-{planned.fmt}",
+            run_id=run_id,
+            kind=planned.kind,
+            format=planned.fmt,
+            window_start=planned.window.start,
+            window_end=planned.window.end,
+            day=planned.day,
+            status="skipped",
+            rows_received=0,
+            rows_loaded=0,
+            rows_quarantined=0,
+            pages=0,
+            requests=1,
+            error=self.fallback.message(),
+            fetched_at=None,
+            started_at=self.started_at,
+            finished_at=self.finished_at or datetime.now(UTC),
+            fetch_s=None,
+            parse_s=None,
+            validate_s=None,
+            load_s=None,
+        )
 
     def load_run(self, run_id: str) -> warehouse.LoadRun:
         return warehouse.LoadRun(
@@ -158,6 +252,8 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
 
     def add(self, result: LoadChunkResult) -> None:
+        if result.fallback is not None and result.first_fallback:
+            self.warnings.append(result.fallback.message())
         totals = self.totals.setdefault(result.chunk.kind, KindTotals())
         totals.chunks += 1
         totals.rows_received += result.rows_received
@@ -218,14 +314,22 @@ def plan(
     zone: ZoneInfo,
     kinds: Sequence[HistoryKind] = HISTORY_KINDS,
     fmts: Sequence[HistoryFormat] = ("json",),
+    *,
+    lacking: Mapping[tuple[str, str], str] | None = None,
 ) -> list[LoadChunk]:
-    """Day chunks, oldest first; for one day, every kind and format."""
-    return [
-        LoadChunk(kind, fmt, window, periods.local_date(window.start, zone))
-        for window in periods.days(first, last, zone)
-        for kind in kinds
-        for fmt in fmts
-    ]
+    """Day chunks, oldest first; for one day, every kind and format. `lacking` maps a
+    (kind, format) the account does not offer to the format loaded instead
+    (warehouse.format_fallbacks: what earlier runs found out)."""
+    instead = lacking or {}
+    chunks: dict[LoadChunk, None] = {}  # json and csv asked of an account with one: one chunk
+    for window in periods.days(first, last, zone):
+        day = periods.local_date(window.start, zone)
+        for kind in kinds:
+            for fmt in fmts:
+                chunks[
+                    LoadChunk(kind, cast(HistoryFormat, instead.get((kind, fmt), fmt)), window, day)
+                ] = None
+    return list(chunks)
 
 
 def settled_keys(con: duckdb.DuckDBPyConnection) -> set[ChunkKey]:
@@ -315,6 +419,38 @@ def process_chunk(
     zone: ZoneInfo,
     now: Callable[[], datetime],
     density: Density | None = None,
+    formats: FormatSwitch | None = None,
+) -> LoadChunkResult:
+    """:func:`fetch_chunk`, in the format the account offers: with `formats`, a chunk whose
+    format the account lacks (404/405/501 on its history path) is fetched in the other one,
+    and the switch learned, once that one loads."""
+    if formats is None:
+        return fetch_chunk(client, chunk, raw_dir=raw_dir, zone=zone, now=now, density=density)
+    fetched = formats.chunk_to_fetch(chunk)
+    result = fetch_chunk(client, fetched, raw_dir=raw_dir, zone=zone, now=now, density=density)
+    result.planned_as = chunk if fetched != chunk else None
+    if result.error_status not in LACKING_FORMAT_STATUSES or fetched != chunk:
+        return result
+    other = chunk.as_format(OTHER_FORMAT[chunk.fmt])
+    retry = fetch_chunk(client, other, raw_dir=raw_dir, zone=zone, now=now, density=density)
+    if retry.error is not None:  # neither format: not a format the account lacks
+        result.error = f"{result.error}; as {other.fmt}: {retry.error}"
+        return result
+    retry.planned_as = chunk
+    retry.fallback = FormatFallback(chunk.kind, chunk.fmt, other.fmt, result.error or "")
+    retry.first_fallback = formats.learn(retry.fallback)
+    retry.requests += result.requests
+    return retry
+
+
+def fetch_chunk(
+    client: PbxClient,
+    chunk: LoadChunk,
+    *,
+    raw_dir: Path,
+    zone: ZoneInfo,
+    now: Callable[[], datetime],
+    density: Density | None = None,
 ) -> LoadChunkResult:
     """Fetch (splitting full windows), archive, parse and validate one chunk.
 
@@ -361,6 +497,7 @@ def process_chunk(
         raise  # the archive cannot be written (disk full, ...): no chunk can load, stop the run
     except errors.VatsError as exc:
         result.error = str(exc)
+        result.error_status = exc.status if isinstance(exc, errors.ApiError) else None
         result.good = result.rejected = None
     result.finished_at = datetime.now(UTC)
     return result
@@ -411,7 +548,17 @@ def write_batch(
         rows = sum(r.rows_received for r in results) or 1
         for r in results:
             r.load_s = elapsed * r.rows_received / rows
-        warehouse.record_load_runs(con, [r.load_run(run_id) for r in results])
+        fallbacks = [run for r in results if (run := r.fallback_run(run_id)) is not None]
+        warehouse.record_load_runs(con, [r.load_run(run_id) for r in results] + fallbacks)
+        warehouse.record_format_fallbacks(
+            con,
+            [
+                (r.fallback.kind, r.fallback.lacking, r.fallback.used, r.fallback.error)
+                for r in results
+                if r.fallback is not None and r.first_fallback
+            ],
+            loaded_at,
+        )
         warehouse.record_load_notes(
             con, [(r.chunk_id, note, rows) for r in results for note, rows in r.notes.items()]
         )
@@ -433,10 +580,17 @@ def run(
     zone = settings.zone
 
     density = Density(client.page_limit)
+    formats = FormatSwitch()
 
     def work(chunk: LoadChunk) -> LoadChunkResult:
         return process_chunk(
-            client, chunk, raw_dir=settings.raw_dir, zone=zone, now=now, density=density
+            client,
+            chunk,
+            raw_dir=settings.raw_dir,
+            zone=zone,
+            now=now,
+            density=density,
+            formats=formats,
         )
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fetch") as pool:
@@ -465,16 +619,18 @@ def begin(
     on_chunk: LoadChunkHook | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Load:
-    """Plan a backfill (without the chunks already loaded settled, unless `force`) and
-    start loading it in the background. The load owns `client` and closes it."""
-    chunks = plan(first, last, settings.zone, kinds, fmts)
-    planned = len(chunks)
-    if not force:
-        with warehouse.connect(
-            settings.db_path,
-            company=warehouse.Company.from_settings(settings),
-            timeout_s=settings.db_lock_timeout_s,
-        ) as con:
+    """Plan a backfill (without the chunks already loaded settled, unless `force`; in the
+    formats the account offers) and start loading it in the background. The load owns
+    `client` and closes it."""
+    with warehouse.connect(
+        settings.db_path,
+        company=warehouse.Company.from_settings(settings),
+        timeout_s=settings.db_lock_timeout_s,
+    ) as con:
+        lacking = warehouse.format_fallbacks(con)  # formats earlier runs found missing
+        chunks = plan(first, last, settings.zone, kinds, fmts, lacking=lacking)
+        planned = len(chunks)
+        if not force:
             chunks = without_settled(chunks, settled_keys(con))
     load = Load(
         settings, chunks, client=client, concurrency=concurrency, on_chunk=on_chunk, now=now
@@ -548,7 +704,7 @@ class Load:
         part = RunSummary(self.summary.run_id, result.started_at, result.finished_at)
         part.add(result)
         with self._changed:
-            self._written[result.chunk] = part
+            self._written[result.planned] = part
             self._changed.notify_all()
         if self._on_chunk is not None:
             self._on_chunk(result)

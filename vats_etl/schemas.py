@@ -112,6 +112,8 @@ class CallsModel(pa.DataFrameModel):
     duration_s: pl.Int32 = pa.Field(nullable=True, ge=0)
     record_url: str = pa.Field(nullable=True)
     rating: pl.Int8 = pa.Field(nullable=True, in_range=RATING_RANGE)  # null = not rated
+    # the PBX's own verdict, as delivered: a second opinion, never a reason to reject a call
+    pbx_missed_status: pl.Int16 = pa.Field(nullable=True)
     source: str = pa.Field(nullable=False, isin=SOURCES)
 
     class Config:

@@ -12,6 +12,10 @@ both read these tables::
                not_allowed → notallowed; not_found → notfound; any other value is kept
                lower-cased as delivered: an unexpected status never drops a call
     login      "ivanov@acme.megapbx.ru" → "ivanov" (the domain is not part of a login)
+    missedStatus  `missedStatus` or `missedstatus`, a whole number as an integer or as text
+               ("3", 3, "3.0") → 3; anything else is no verdict (None). Public integrations
+               read 2 on an outgoing call as a call-back to a missed client and 3 or 4 on a
+               missed call as still open (their reading: the values are not documented)
 
 Internal history keeps ``noanswer`` (its own canonical status): the status aliases are for
 external calls and webhooks.
@@ -19,6 +23,8 @@ external calls and webhooks.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -99,3 +105,34 @@ def login(value: str | None) -> str | None:
         return None
     local_part = value.split("@", 1)[0].strip()
     return local_part or None
+
+
+# The PBX's own verdict on a call (history rows and webhooks), in the spellings seen.
+MISSED_STATUS_KEYS: Final = ("missedStatus", "missedstatus")
+MISSED_STATUS_CALLBACK: Final = 2
+MISSED_STATUS_OPEN: Final = (3, 4)
+
+
+def missed_status(fields: Mapping[str, object]) -> int | None:
+    """The `missedStatus` of a call delivered with these fields (either spelling; the first
+    that holds a whole number decides), or None when there is none or it is not a number."""
+    for key in MISSED_STATUS_KEYS:
+        value = _whole(fields.get(key))
+        if value is not None:
+            return value
+    return None
+
+
+def _whole(value: object) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value if -(2**15) <= value < 2**15 else None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return _whole(int(value))
+    return None

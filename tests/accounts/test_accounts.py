@@ -111,6 +111,20 @@ def test_account_settings_take_everything_the_account_sets(tmp_path: Path) -> No
         beta.require_api()
 
 
+def test_an_account_without_tz_runs_in_the_pbx_zone(tmp_path: Path) -> None:
+    """tz is optional: without it the account's zone is the PBX's (GET /domain, once read),
+    as with VATS_TZ unset — never the worker's VATS_TZ, which is no account's."""
+    text = ACCOUNT.replace('tz = "Europe/Moscow"\n', "")
+    accounts = parse_accounts(text, tmp_path / "accounts.toml")
+    assert accounts.get("acme").tz is None
+    environ = {"VATS_TZ": "Asia/Omsk", "ACME_KEY": KEY}
+    settings = accounts.settings("acme", load_settings(environ=environ, env_file=None), environ)
+    assert settings.tz == "Europe/Moscow" and settings.tz_source is None
+    given = parse_accounts(ACCOUNT, tmp_path / "accounts.toml")
+    settings = given.settings("acme", load_settings(environ=environ, env_file=None), environ)
+    assert settings.tz == "Europe/Moscow" and settings.tz_source == "tz of [accounts.acme]"
+
+
 def test_unknown_account_and_group_list_the_known_ones(tmp_path: Path) -> None:
     accounts = parse_accounts(GOOD, tmp_path / "accounts.toml")
     with pytest.raises(errors.ConfigError, match=r"no account 'gamma' .*acme, beta-2"):

@@ -79,13 +79,17 @@ def _login(value: Any) -> str | None:
 
 def normalise_external(row: dict[str, Any]) -> dict[str, Any]:
     """Both dialects: `direction` or the platform's `type`, its status spellings, logins with
-    their domain; the emulator never puts a target or a department in JSON `account`."""
+    their domain, no `duration` on a call not answered (0 s); the emulator never puts a
+    target or a department in JSON `account`."""
     direction = _lower(row.get("direction")) or _lower(row.get("type"))
-    status = _lower(row.get("status"))
+    status = STATUS_ALIASES.get(_lower(row.get("status")) or "", _lower(row.get("status")))
+    duration = _int(row.get("duration"))
+    if duration is None and status not in (None, "success"):
+        duration = 0
     return {
         "uid": _text(row.get("uid")),
         "direction": DIRECTIONS.get(direction or "", direction),
-        "status": STATUS_ALIASES.get(status or "", status),
+        "status": status,
         "client": _text(row.get("client")),
         "diversion": _text(row.get("diversion")),
         "destination": _lower(row.get("destination")),
@@ -94,10 +98,20 @@ def normalise_external(row: dict[str, Any]) -> dict[str, Any]:
         "group_name": _text(row.get("group_name")),
         "started_at": parse_start(row["start"]),
         "wait_s": _int(row.get("wait")),
-        "duration_s": _int(row.get("duration")),
+        "duration_s": duration,
         "record_url": _text(row.get("record")),
         "rating": _int(row.get("rating")),
     }
+
+
+def missed_status(row: dict[str, Any]) -> int | None:
+    """The PBX's verdict a served JSON row carries: `missedStatus` or `missedstatus`, a whole
+    number or its text (docs/architecture.md)."""
+    for key in ("missedStatus", "missedstatus"):
+        value = _int(row.get(key))
+        if value is not None:
+            return value
+    return None
 
 
 def normalise_internal(row: dict[str, Any]) -> dict[str, Any]:

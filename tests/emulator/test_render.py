@@ -16,6 +16,7 @@ from tests.emulator.support import (
     csv_rows,
     day,
     fixed_clock,
+    missed_status,
     normalise_external,
     normalise_internal,
     parse_start,
@@ -223,15 +224,25 @@ def platform_emu() -> Emulator:
     return Emulator(seed=7, agents=40, profile="realistic", dialect="platform", clock=fixed_clock)
 
 
+def _addressless(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Rows with their recording link reduced to whether there is one: the platform links
+    to its v2 recordings API, the spec's letter to a plain path (the same recordings)."""
+    return {uid: {**row, "record_url": row["record_url"] is not None} for uid, row in rows.items()}
+
+
 @pytest.mark.parametrize("profile", ["clean", "realistic"])
 def test_platform_json_normalises_to_the_same_truth(profile: str) -> None:
     spec = Emulator(seed=5, agents=40, profile=profile, clock=fixed_clock)
     platform = Emulator(seed=5, agents=40, profile=profile, dialect="platform", clock=fixed_clock)
     served = {r["uid"]: normalise_external(r) for r in _json(platform)}
-    assert served == _truth(platform) == _truth(spec)  # a dialect changes only the bytes
+    assert served == _truth(platform)
+    # a dialect changes only the bytes (and where a recording is fetched from)
+    assert _addressless(_truth(platform)) == _addressless(_truth(spec))
     internal = {r["uid"]: normalise_internal(r) for r in _json(platform, "internal")}
-    truth = {r["uid"]: canonical(r, CANONICAL_INTERNAL) for r in spec.internal_calls(day(D))}
+    truth = {r["uid"]: canonical(r, CANONICAL_INTERNAL) for r in platform.internal_calls(day(D))}
     assert internal == truth
+    spec_truth = {r["uid"]: canonical(r, CANONICAL_INTERNAL) for r in spec.internal_calls(day(D))}
+    assert _addressless(truth) == _addressless(spec_truth)
 
 
 def test_platform_json_speaks_as_the_platform(platform_emu: Emulator) -> None:
@@ -246,8 +257,30 @@ def test_platform_json_speaks_as_the_platform(platform_emu: Emulator) -> None:
     assert any(r.get("user") and "@" not in r["user"] for r in rows)
     assert all(r.get(k) not in ("", None) for r in rows for k in r if k != "wait")  # absent
     assert any("record" not in r for r in rows) and any("rating" not in r for r in rows)
-    missed_in = [r for r in rows if r["type"] == "in" and r["status"].lower() != "success"]
-    assert missed_in and all(r["missedStatus"] == r["status"].lower() for r in missed_in)
+    # duration only on answered calls (and voicemail messages); a department's miss names
+    # no employee
+    answered = [r for r in rows if r["status"].lower() == "success"]
+    assert all("duration" in r for r in answered)
+    unanswered = [r for r in rows if r["status"].lower() != "success"]
+    assert unanswered and all(
+        "duration" not in r for r in unanswered if r.get("destination") != "vm"
+    )
+    by_department = [r for r in rows if r.get("destination") == "group"]
+    assert by_department and all(
+        "user" not in r and "user_name" not in r and "account" not in r for r in by_department
+    )
+    # the PBX's verdict: misses open (3) or closed (1), call-backs (2), in both spellings
+    verdicts = {r["uid"]: missed_status(r) for r in rows}
+    truth = {r["uid"]: r for r in platform_emu.external_calls(day(D))}
+    assert verdicts == {uid: t["missed_status"] for uid, t in truth.items()}
+    assert {v for v in verdicts.values() if v} == {1, 2, 3}
+    assert any("missedstatus" in r for r in rows) and any("missedStatus" in r for r in rows)
+    assert any(isinstance(r.get("missedStatus"), str) for r in rows)
+    for uid, verdict in verdicts.items():
+        row = truth[uid]
+        miss = row["direction"] == "in" and row["status"] != "success" and row["wait_s"] >= 5
+        assert (verdict in (1, 3)) == miss
+        assert verdict != 2 or row["direction"] == "out"
     starts = [r["start"] for r in rows]
     assert any(s.endswith("+03:00") for s in starts) and any(" " in s for s in starts)
     assert any(COMPACT.match(s) for s in starts) and any(s.endswith("Z") for s in starts)

@@ -115,3 +115,29 @@ def test_replay_flow_equals_the_loaded_tables(prefect_harness, server, tmp_path)
     assert summary.status == "ok"
     assert checksums(rebuilt.db_path) == checksums(settings.db_path)
     assert "Replay" in latest_artifact("replay-summary")
+
+
+def test_daily_copies_the_reported_recordings_when_asked(prefect_harness, server, tmp_path):
+    """VATS_RECORDINGS=reported: the daily copies what the reports point to (the last week),
+    before it publishes the read copy, and the ratings page links the copies."""
+    import os
+    from pathlib import Path
+
+    settings = make_settings(server.base_url, tmp_path, recordings="reported")
+    with runtime.using(runtime.Runtime(settings, retry=FAST_RETRY, clock=clock)):
+        backfill(date(2024, 6, 3), date(2024, 6, 9))
+        summary = daily()
+    assert summary.status == "ok"
+    copied = query(
+        settings.db_path,
+        "select count(*) from recordings as r join reported_recordings as rr using (uid) "
+        "where r.status = 'copied'",
+    )[0][0]
+    assert copied > 0
+    assert query(
+        settings.db_path,
+        "select count(*) from reported_recordings where local_date >= '2024-06-03' "
+        "and uid not in (select uid from recordings)",
+    ) == [(0,)]
+    page = (Path(os.environ["VATS_DASHBOARDS_DIR"]) / "ratings.html").read_text("utf-8")
+    assert "/recordings/date=2024-06-" in page  # a low rating's copy, not the PBX's link

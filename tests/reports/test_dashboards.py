@@ -306,3 +306,30 @@ def test_report_reads_the_read_copy_while_a_writer_holds_the_warehouse(
         writer.execute("select 1")
         code, _, err = run(settings, "--week", "2024-W23", "--out", str(tmp_path))
     assert code == 0, err
+
+
+def test_a_low_rating_links_the_copy_of_its_recording_when_there_is_one(tmp_path: Path) -> None:
+    """The PBX's recording links expire: where `vats-etl recordings` holds a copy, the
+    ratings page links the copy (relative to the page, escaped), elsewhere the PBX's link."""
+    settings = small.build(tmp_path)
+    with reports.open_read(settings) as con:
+        low = con.execute(
+            "select uid, local_date, record_url from low_ratings "
+            "where record_url like 'http%' and local_date between ? and ? order by uid",
+            [small.WEEK.first, small.WEEK.last],
+        ).fetchall()
+    (held, day, _), (other, _, other_link), *_ = low
+    with warehouse.connect(settings.db_path, company=warehouse.Company("Europe/Moscow")) as con:
+        con.execute(
+            "insert into recordings values (?, ?, ?, 10, 'ab', 'copied', null, now()), "
+            "('xss-low', ?, ?, 10, 'cd', 'copied', null, now())",
+            [held, day, f"date={day}/{held}.mp3", day, 'date=x/"><script>alert(5)</script>.mp3'],
+        )
+    warehouse.publish_read_copy(settings.db_path)
+    out = tmp_path / "pages"
+    dashboards.write(settings, small.WEEK, out, now=small.NOW)
+    page = (out / "ratings.html").read_text("utf-8")
+    assert f'<a href="../recordings/date={day}/{held}.mp3" target="_blank">запись</a>' in page
+    assert f'href="{other_link}"' in page and other != held  # no copy: the PBX's link
+    assert "alert(5)" not in page.replace("alert%285%29", "")
+    assert "<script>alert(5)" not in page and "%3Cscript%3E" in page

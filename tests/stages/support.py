@@ -146,6 +146,7 @@ def external_json_case(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]
         "duration_s": draw(maybe(seconds)),
         "record_url": draw(maybe(clean_text)),
         "rating": draw(maybe(st.integers(min_value=-128, max_value=127))),
+        "pbx_missed_status": draw(maybe(st.integers(min_value=-(2**15), max_value=2**15 - 1))),
         "source": "api_json",
     }
     obj: dict[str, Any] = {}
@@ -169,6 +170,10 @@ def external_json_case(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]
         "duration_s": ("duration", lambda v: render_number(draw, v)),
         "record_url": ("record", lambda v: v),
         "rating": ("rating", lambda v: render_number(draw, v)),
+        "pbx_missed_status": (
+            draw(st.sampled_from(["missedStatus", "missedstatus"])),
+            lambda v: render_number(draw, v),
+        ),
     }
     for column, (field, render) in renderers.items():
         value = row[column]
@@ -194,8 +199,11 @@ def external_json_case(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]
         obj["type"] = render_json_null(draw)  # the other field present but empty
     if draw(st.booleans()):
         obj["some_new_field"] = {"nested": ["ignored"]}
-    if draw(st.booleans()):
-        obj["missedStatus"] = draw(st.sampled_from(["noanswer", "", None, 3]))
+    if row["pbx_missed_status"] is None and draw(st.booleans()):
+        # a verdict that is no whole number is no verdict (the call loads all the same)
+        obj["missedStatus"] = draw(st.sampled_from(["noanswer", "", None, "3.5", True]))
+    if row["duration_s"] is None and row["status"] not in (None, "success"):
+        row["duration_s"] = 0  # a call not answered without a duration talked for 0 s
     keys = draw(st.permutations(list(obj)))
     return row, {key: obj[key] for key in keys if obj[key] is not MISSING}
 
@@ -242,6 +250,7 @@ def external_csv_case(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]], bytes
             "duration_s": duration,
             "record_url": draw(maybe(clean_text)),
             "rating": draw(maybe(st.integers(1, 5))) if "rating" in layout else None,
+            "pbx_missed_status": None,
             "source": "api_csv",
         }
         account = None if row["user_login"] is None else render_login(draw, row["user_login"])

@@ -45,8 +45,11 @@ def error(status: int, text: str) -> httpx.Response:
         (401, "Invalid token", errors.InvalidToken),
         (401, "CRM disabled", errors.CrmDisabled),
         (401, "CRM switched off", errors.CrmSwitchedOff),
+        (401, "Domain disabled", errors.DomainDisabled),
         (404, "Not found", errors.NotFound),
         (405, "Method Not Allowed", errors.MethodNotAllowed),
+        (410, "Record expired", errors.Gone),
+        (501, "Not Implemented", errors.ServerError),
     ],
 )
 def test_error_statuses_map_to_named_exceptions_without_retry(status, text, exc):
@@ -285,3 +288,55 @@ def test_each_attempt_waits_no_longer_than_the_requests_total():
     with pytest.raises(errors.GaveUp):
         client.check()
     assert waits and all(w <= 10 for w in waits)
+
+
+def test_a_disabled_domain_is_no_rejected_key():
+    client, _ = make_client(lambda r: error(401, "Domain disabled"))
+    with pytest.raises(errors.DomainDisabled) as info:
+        client.check()
+    assert not isinstance(info.value, errors.AuthError)
+    assert "401 Domain disabled" in str(info.value) and "VATS_API_KEY" not in str(info.value)
+
+
+@pytest.mark.parametrize("status", [404, 405, 501])
+def test_domain_is_none_for_an_account_without_it(status):
+    client, sleeps = make_client(lambda r: error(status, "nope"))
+    assert client.domain() is None
+    assert sleeps == []  # an answer, not a hiccup
+
+
+def test_domain_failures_that_are_hiccups_still_fail():
+    client, _ = make_client(lambda r: error(503, "Service Unavailable"))
+    with pytest.raises(errors.GaveUp):
+        client.domain()
+
+
+def test_users_with_status_asks_the_newer_edition():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"items": [{"login": "a", "status": "online"}]})
+
+    client, _ = make_client(handler)
+    assert client.users(with_status=True) == [{"login": "a", "status": "online"}]
+    assert seen[0].url.params["with"] == "status"
+    client.users()
+    assert "with" not in seen[1].url.params
+
+
+def test_a_recording_is_asked_of_the_api_host_with_the_key_whatever_host_the_link_names():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=b"ID3audio", headers={"content-type": "audio/mpeg"})
+
+    client, _ = make_client(handler)
+    link = "https://elsewhere.example/api/v2/call-records/record/2024-06-03/ab-cd/1_2.mp3?x=1"
+    assert client.recording(link).body == b"ID3audio"
+    (request,) = seen
+    assert str(request.url) == (
+        "https://pbx.test/api/v2/call-records/record/2024-06-03/ab-cd/1_2.mp3?x=1"
+    )
+    assert request.headers["X-API-KEY"] == KEY

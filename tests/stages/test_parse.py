@@ -65,6 +65,7 @@ def test_spec_external_json_example() -> None:
         "duration_s": 0,
         "record_url": None,
         "rating": None,
+        "pbx_missed_status": None,
         "source": "api_json",
     }
     assert rows(parsed, "uid", "user_login", "user_name", "group_name", "duration_s") == [
@@ -324,6 +325,7 @@ def test_every_external_csv_shape(shape: str) -> None:
         "duration_s": 10,
         "record_url": "https://r/1.mp3",
         "rating": 4 if has_rating else None,
+        "pbx_missed_status": None,  # no CSV layout carries missedStatus
         "source": "api_csv",
     }
 

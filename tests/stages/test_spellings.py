@@ -150,3 +150,48 @@ def test_history_and_webhooks_read_a_direction_alike(direction: object, type_: o
         *(v if isinstance(v, str) else None for v in (direction, type_))
     )
     assert (verdict.direction, verdict.note) == (expected, next(iter(notes), None))
+
+
+# --- missedStatus: either spelling, integer or text, in both parsers --------------------------
+
+MISSED_STATUS_CASES: list[tuple[dict[str, object], int | None]] = [
+    ({"missedStatus": 3}, 3),
+    ({"missedStatus": "3"}, 3),
+    ({"missedStatus": " 4 "}, 4),
+    ({"missedStatus": "2.0"}, 2),
+    ({"missedStatus": 2.0}, 2),
+    ({"missedstatus": 2}, 2),
+    ({"missedstatus": "3"}, 3),
+    ({"missedStatus": None, "missedstatus": "3"}, 3),
+    ({"missedStatus": "", "missedstatus": 4}, 4),
+    ({"missedStatus": 1, "missedstatus": 3}, 1),  # the documented spelling first
+    ({"missedStatus": "noanswer"}, None),
+    ({"missedStatus": "3.5"}, None),
+    ({"missedStatus": True}, None),
+    ({"missedStatus": 70000}, None),  # beyond a smallint: no verdict we can store
+    ({"MissedStatus": 3}, None),  # not a spelling we know
+    ({}, None),
+]
+
+
+@pytest.mark.parametrize(("fields", "expected"), MISSED_STATUS_CASES, ids=repr)
+def test_missed_status_in_history_rows_and_webhooks_alike(
+    fields: dict[str, object], expected: int | None
+) -> None:
+    """`missedStatus` or `missedstatus`, as an integer or as text: the API's history and the
+    webhooks store the same verdict; a value that is no whole number is no verdict, and the
+    call loads (or is accepted) all the same."""
+    assert spellings.missed_status(fields) == expected
+    row = {"uid": "1", "type": "in", "status": "noanswer", "start": "2024-06-03T10:00:00Z"}
+    parsed = parse_history("external", "json", orjson.dumps([{**row, **fields}]))
+    checked = validate("external", parsed, datetime(2024, 6, 4, tzinfo=UTC))
+    assert checked.rejected.is_empty()
+    assert checked.good["pbx_missed_status"].item() == expected
+    unreadable = any(value not in (None, "") for value in fields.values()) and expected is None
+    known = any(key in spellings.MISSED_STATUS_KEYS for key in fields)
+    assert parsed.notes.get("missed_status_unreadable", 0) == int(unreadable and known)
+    body = {**history(), **fields}
+    check_token(body, TOKEN.encode())
+    record = to_record(body, 1_718_000_000_000_000)
+    assert isinstance(record, Record)
+    assert record.data["pbx_missed_status"] == expected

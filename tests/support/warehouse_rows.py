@@ -45,6 +45,7 @@ def call(uid: str, **values: Any) -> dict[str, Any]:
         "duration_s": 60,
         "record_url": f"https://rec.example/{uid}.mp3",
         "rating": None,
+        "pbx_missed_status": None,
         "source": "api_json",
     }
     unknown = set(values) - set(row)

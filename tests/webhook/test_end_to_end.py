@@ -83,6 +83,10 @@ def test_pusher_to_receiver_then_batch_load_reconciles(emu, tmp_path, dialect):
         assert {c: row[c] for c in COMPARED} == expected_row(call), call["uid"]
         assert row["source"] == "webhook"
         assert row["wait_s"] == (call["wait_s"] if dialect == "platform" else None)
+        # the platform's history webhook says what the PBX thought as the call ended: a
+        # call-back is one, a miss is still open
+        verdict = {2: 2, 1: 3, 3: 3}.get(call["missed_status"]) if dialect == "platform" else None
+        assert row["pbx_missed_status"] == verdict
     answered = sum(1 for c in calls if c["status"] == "success")
     assert query(db, "select count(*) from webhook_events where cmd = 'event'") == [
         (2 * len(calls) + answered,)
@@ -106,11 +110,11 @@ def test_pusher_to_receiver_then_batch_load_reconciles(emu, tmp_path, dialect):
             assert row["wait_s"] == call["wait_s"]  # only the API knows it
         assert row["rating"] == call["rating"]  # never lost, whoever came last
 
-    # a late re-delivery after the batch load changes nothing
+    # a late re-delivery (of the same webhooks) after the batch load changes nothing
     before = query(db, "select * from calls order by uid")
     with (
         serve_in_background(config(tmp_path)) as receiver,
-        WebhookPusher(emu, receiver.url, TOKEN, fmt="json", seed=3) as pusher,
+        WebhookPusher(emu, receiver.url, TOKEN, fmt="json", seed=3, dialect=dialect) as pusher,
     ):
         assert pusher.push_window(MORNING).failed == 0
     assert query(db, "select * from calls order by uid") == before

@@ -52,6 +52,7 @@ def test_history_is_normalised_like_api_rows():
         "duration_s": 124,
         "record_url": "https://rec.example/C-1.mp3",
         "rating": 4,
+        "pbx_missed_status": None,
     }
 
 
@@ -67,10 +68,12 @@ def test_the_platform_dialect_of_a_history_webhook():
             direction="Incoming",
             start="2024-06-10 09:11:10",
             duration="0",
-            missedStatus="noanswer",  # extra keys are ignored
+            missedStatus="noanswer",  # not a number: no verdict, and no reason to refuse
+            note="a key we do not model",  # extra keys are ignored
         )
     )
     assert isinstance(record, Record)
+    assert record.data["pbx_missed_status"] is None
     assert record.data["user_login"] == "ivanov"
     assert record.data["status"] == "missed"
     assert record.data["wait_s"] == 17

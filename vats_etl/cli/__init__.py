@@ -28,7 +28,15 @@ import click
 
 from vats_etl import errors
 from vats_etl.cli import process
-from vats_etl.cli.commands import accounts, contacts, demo, history, reports, services
+from vats_etl.cli.commands import (
+    accounts,
+    contacts,
+    demo,
+    history,
+    recordings,
+    reports,
+    services,
+)
 from vats_etl.cli.context import Context, EachAccount
 from vats_etl.cli.failures import EXIT_INTERRUPTED, EXIT_OK, fail, one_line, os_error
 
@@ -124,6 +132,7 @@ for _command in (
     history.replay,
     history.check,
     history.snapshot,
+    recordings.recordings,
     services.emulator,
     services.webhook,
     services.serve,

@@ -54,13 +54,18 @@ class Context:
         return accounts
 
     def settings(self, **more: Any) -> Settings:
+        """The command's settings; with no zone given, in the PBX's zone when the warehouse
+        remembers it (vats_etl.zones)."""
+        from vats_etl import zones
+
         accounts = self.accounts()
         if accounts is None:
             if self.account:
                 raise errors.ConfigError(
                     "--account needs an accounts file: set VATS_ACCOUNTS or give --accounts-file"
                 )
-            return load_settings({**self.overrides, **more}, env_file=self.env_file)
+            own = load_settings({**self.overrides, **more}, env_file=self.env_file)
+            return zones.with_remembered(own)
         if self.account is None:
             raise errors.ConfigError(
                 f"{accounts.path} lists {len(accounts.names)} accounts "
@@ -77,14 +82,17 @@ class Context:
     def account_settings(self, name: str, **more: Any) -> Settings:
         """Account `name`'s settings; options given before the command still win, but --db
         and --raw-dir only when they name the account's own warehouse and archive (an
-        account never writes another's)."""
+        account never writes another's). With no zone given, the PBX's when the account's
+        warehouse remembers it."""
+        from vats_etl import zones
+
         accounts = self.require_accounts()
         changes = {**self.overrides, **more}
         accounts.refuse_elsewhere(name, "db_path", changes.get("db_path"), "--db")
         accounts.refuse_elsewhere(name, "raw_dir", changes.get("raw_dir"), "--raw-dir")
         env = variables(env_file=self.env_file)
         base = load_settings(environ=env, env_file=None)
-        return with_overrides(accounts.settings(name, base, env), changes)
+        return zones.with_remembered(with_overrides(accounts.settings(name, base, env), changes))
 
     def plain_settings(self) -> Settings:
         """Settings from the environment and options alone, whatever the accounts file says

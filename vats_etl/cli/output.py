@@ -115,7 +115,7 @@ def accounts_table(
         table.add_row(
             account.name,
             account.base_url,
-            account.tz,
+            account.tz or "the PBX's",
             account.key_env + ("" if s.api_key else " (not set)"),
             f"[{colour}]{result.status}[/{colour}]" if checked else "-",
             result.detail,

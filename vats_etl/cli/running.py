@@ -19,21 +19,27 @@ from vats_etl.cli.failures import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 
 if TYPE_CHECKING:
     from vats_etl.cli.context import Context
+    from vats_etl.client import PbxClient
     from vats_etl.config import Settings
     from vats_etl.flows.runtime import Runtime
     from vats_etl.pipeline import LoadChunkResult, RunSummary
+    from vats_etl.zones import Settled
 
 
-def prepare_flows(settings: Settings, *, api: bool = True) -> None:
+def prepare_flows(settings: Settings, *, api: bool = True) -> Settings:
     """Before a command runs flows: start Prefect's API in the background, and meanwhile
     check what would otherwise fail late and at length — with `api`, the key, the host and
     the archive folder; always the warehouse (busy, not a DuckDB file, read-only, under a
-    file)."""
-    from vats_etl import prefect_api, warehouse
+    file). The first run of a new warehouse also reads the PBX's zone (vats_etl.zones):
+    returns the settings to run with."""
+    from vats_etl import prefect_api, warehouse, zones
 
     prefect_api.start()
     if api:
-        check_api(settings)
+        with api_client(settings) as client:
+            check_api(settings, client)
+            settled = _told(zones.settle_first_run(settings, client))
+        settings = settled
     # the writer applies this command's settings (its zone, an account's KPI settings file)
     company = warehouse.Company.from_settings(settings)
     with warehouse.connect(settings.db_path, company=company, timeout_s=settings.db_lock_timeout_s):
@@ -43,21 +49,39 @@ def prepare_flows(settings: Settings, *, api: bool = True) -> None:
             settings.raw_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise errors.ArchiveError(f"cannot create {settings.raw_dir}: {exc.strerror}") from None
+    return settings
 
 
-def check_api(settings: Settings) -> int | None:
+def api_client(settings: Settings) -> PbxClient:
+    """A client for the preflight's few calls, quick to give up (its check within the
+    check's own bound: a silent host too)."""
+    from vats_etl.client import PbxClient, RetryPolicy
+
+    base_url, api_key = settings.require_api()
+    return PbxClient(base_url, api_key, timeout_s=10, retry=RetryPolicy(attempts=2, total_s=20))
+
+
+def check_api(settings: Settings, client: PbxClient | None = None) -> int | None:
     """One cheap authenticated call, in seconds (a silent host within the check's bound):
     a rejected key or an unreachable host fails here, before anything is planned. Returns
     the number of users, None when the PBX did not say."""
-    from vats_etl.client import PbxClient
-
-    base_url, api_key = settings.require_api()
     try:
-        with PbxClient(base_url, api_key) as client:
+        if client is not None:
             return client.check()
+        with api_client(settings) as own:
+            return own.check()
     except errors.ApiError as exc:  # an account's key is in its own variable: name that one
-        message = f"{base_url}: {exc}".replace("VATS_API_KEY", settings.api_key_var)
+        message = f"{settings.base_url}: {exc}".replace("VATS_API_KEY", settings.api_key_var)
         raise type(exc)(message, status=exc.status, endpoint=exc.endpoint) from None
+
+
+def _told(settled: Settled) -> Settings:
+    """Show what reading the PBX's zone found (a line each), and return the settings."""
+    out = output.console()
+    for note in settled.notes:
+        out.print(note, markup=False, highlight=False, soft_wrap=True)
+    output.warnings(out, settled.warnings)
+    return settled.settings
 
 
 @contextlib.contextmanager
@@ -150,7 +174,7 @@ def run_flow(
     begin: Callable[[Runtime], Runtime] | None = None,
 ) -> int:
     """Prepare, run `call` (a flow) under a progress bar, show its summary; its exit code."""
-    prepare_flows(settings, api=api)
+    settings = prepare_flows(settings, api=api)
     with progress(context, settings, label, begin=begin):
         summary = call()
     show_summary(summary)

@@ -8,8 +8,10 @@ are kept, and clients must split the window.
 ``dialect`` chooses how the API speaks: ``spec`` (the letter of the spec) or ``platform``
 (what the platform's real answers look like: see render.py and docs/emulator.md). It changes
 only the representation: the ground truth is the same in both. ``missing_endpoints`` are
-directory endpoints the account does not offer (404): by default none for ``spec``, ``sims``
-for ``platform``.
+endpoints the account does not offer (404): by default ``domain`` for ``spec`` (its letter
+predates it), ``sims`` for ``platform``. ``not_implemented`` are history formats the account
+answers 501 Not Implemented on; ``recordings_keep_days`` how long the PBX keeps recordings
+(older ones answer 410).
 """
 
 from __future__ import annotations
@@ -25,18 +27,22 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import orjson
 
-from vats_etl.emulator import render
+from vats_etl.emulator import recordings, render
 from vats_etl.emulator.cache import Lru
 from vats_etl.emulator.calls import Array, CallModel
 from vats_etl.emulator.directory import Directory, Timeline
 from vats_etl.emulator.render import Marks, Style
 from vats_etl.emulator.rng import DAY_SLOTS, MAKECALL_BASE, UidScrambler, day_number
+from vats_etl.emulator.verdicts import Verdicts
 from vats_etl.history import HistoryFormat, HistoryKind
 from vats_etl.periods import Window, day_window, local_date
 
 MAX_AGENTS = 1000  # keeps a day's calls inside its uid slots
-OPTIONAL_ENDPOINTS = ("sims", "blacklist", "telnums")  # what an account may lack
-DEFAULT_MISSING: dict[str, tuple[str, ...]] = {"spec": (), "platform": ("sims",)}
+OPTIONAL_ENDPOINTS = ("sims", "blacklist", "telnums", "domain")  # what an account may lack
+# The spec's letter predates GET /domain; the platform's accounts often lack SIMs.
+DEFAULT_MISSING: dict[str, tuple[str, ...]] = {"spec": ("domain",), "platform": ("sims",)}
+# History formats an account may answer 501 Not Implemented on (one was seen doing so).
+UNIMPLEMENTABLE = ("history/json", "history/csv")
 _TYPE_CODES: dict[HistoryKind, dict[str, int]] = {
     "external": {"in": 0, "missed": 1, "out": 2},
     "internal": {"success": 0, "noanswer": 1},
@@ -52,6 +58,8 @@ class DayRows:
     start: Array  # int64 UTC epoch seconds
     type_code: Array  # see _TYPE_CODES
     items: list[Any]  # dicts (JSON) or encoded lines (CSV)
+    # which missedStatus values the rows carry (they change as calls close misses)
+    version: int | None = None
 
     @property
     def weight(self) -> int:
@@ -78,6 +86,8 @@ class Emulator:
         cache_mb: int = 512,
         dialect: str = "spec",
         missing_endpoints: tuple[str, ...] | None = None,
+        not_implemented: tuple[str, ...] = (),
+        recordings_keep_days: int = recordings.KEEP_DAYS,
     ) -> None:
         if seed < 0:
             raise ValueError("seed must be a non-negative integer")
@@ -96,6 +106,10 @@ class Emulator:
         missing = DEFAULT_MISSING[dialect] if missing_endpoints is None else missing_endpoints
         if not set(missing) <= set(OPTIONAL_ENDPOINTS):
             raise ValueError(f"missing_endpoints must be among {OPTIONAL_ENDPOINTS}")
+        if not set(not_implemented) <= set(UNIMPLEMENTABLE):
+            raise ValueError(f"not_implemented must be among {UNIMPLEMENTABLE}")
+        if recordings_keep_days < 0:
+            raise ValueError("recordings_keep_days must be at least 0")
         self.seed = seed
         self.agents = agents
         self.profile = profile
@@ -107,10 +121,13 @@ class Emulator:
         self.csv_shape = csv_shape
         self.dialect = dialect
         self.missing_endpoints = tuple(missing)
+        self.not_implemented = tuple(not_implemented)
+        self.recordings_keep_days = recordings_keep_days
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.style = Style(seed, profile == "realistic", csv_shape, malformed_rate, dialect)
         self.uids = UidScrambler(seed)
         self.model = CallModel(seed, agents, self.zone, Timeline(seed, agents))
+        self.verdicts = Verdicts(self.model, self.uids)
         # Rendered rows and bodies; a benchmark that pre-renders a long range needs more.
         budget = cache_mb << 20
         self._rows: Lru[DayRows] = Lru(4096, max_weight=budget, weigh=lambda r: r.weight)
@@ -148,10 +165,18 @@ class Emulator:
     def external_calls(self, window: Window) -> list[dict[str, Any]]:
         """Canonical external rows that started in ``window`` before ``clock()``, oldest first."""
         rows: list[dict[str, Any]] = []
+        now = self.now()
         for day in self.local_days(window):
             batch = self.model.day(day)
             marks = self._marks("external", day, len(batch))
-            truth = render.external_truth(batch, self.model.directory(day), self.uids, marks)
+            truth = render.external_truth(
+                batch,
+                self.model.directory(day),
+                self.uids,
+                marks,
+                self.style,
+                self.verdicts.statuses(day, now).tolist(),
+            )
             rows.extend(r for r in truth if self._served(window, r["started_at"]))
         return rows
 
@@ -161,7 +186,9 @@ class Emulator:
         for day in self.local_days(window):
             batch = self.model.internal(day)
             marks = self._marks("internal", day, len(batch))
-            truth = render.internal_truth(batch, self.model.directory(day), self.uids, marks)
+            truth = render.internal_truth(
+                batch, self.model.directory(day), self.uids, marks, self.style
+            )
             rows.extend(r for r in truth if self._served(window, r["started_at"]))
         return rows
 
@@ -196,8 +223,10 @@ class Emulator:
         cutoff = min(window.end, self.now())
         if cutoff < window.end:
             return self._assemble(kind, fmt, window, cutoff, type_filter, cap)
-        # A window wholly in the past never changes: keep its body.
-        key = (kind, fmt, window.start, window.end, type_filter, cap)
+        # A window wholly in the past never changes (but for the verdicts it carries): keep
+        # its body.
+        versions = tuple(self._version(kind, fmt, day) for day in self.local_days(window))
+        key = (kind, fmt, window.start, window.end, type_filter, cap, versions)
         found = self._responses.get(key)
         if found is None:
             found = self._assemble(kind, fmt, window, cutoff, type_filter, cap)
@@ -241,12 +270,29 @@ class Emulator:
         return b"".join(pieces), count
 
     def _whole_day(self, kind: HistoryKind, fmt: HistoryFormat, day: date, rows: DayRows) -> bytes:
-        return self._bodies.get_or_make((kind, fmt, day), lambda: _join(fmt, rows.items))
+        key = (kind, fmt, day, rows.version)
+        return self._bodies.get_or_make(key, lambda: _join(fmt, rows.items))
 
     def day_rows(self, kind: HistoryKind, fmt: HistoryFormat, day: date) -> DayRows:
-        return self._rows.get_or_make((kind, fmt, day), lambda: self._render_day(kind, fmt, day))
+        statuses = self._statuses(kind, fmt, day)
+        version = _version_of(statuses)
+        return self._rows.get_or_make(
+            (kind, fmt, day, version), lambda: self._render_day(kind, fmt, day, statuses)
+        )
 
-    def _render_day(self, kind: HistoryKind, fmt: HistoryFormat, day: date) -> DayRows:
+    def _statuses(self, kind: HistoryKind, fmt: HistoryFormat, day: date) -> Array | None:
+        """The day's missedStatus values as of now, when its rows carry them (the platform's
+        JSON history), else None."""
+        if kind != "external" or fmt != "json" or not self.style.platform:
+            return None
+        return self.verdicts.statuses(day, self.now())
+
+    def _version(self, kind: HistoryKind, fmt: HistoryFormat, day: date) -> int | None:
+        return _version_of(self._statuses(kind, fmt, day))
+
+    def _render_day(
+        self, kind: HistoryKind, fmt: HistoryFormat, day: date, statuses: Array | None
+    ) -> DayRows:
         directory = self.model.directory(day)
         items: list[Any]
         if kind == "external":
@@ -256,7 +302,8 @@ class Emulator:
             types = render.external_type_codes(batch)
             starts = batch.start
             if fmt == "json":
-                items = render.external_json(batch, directory, uids, marks, self.style)
+                verdicts = None if statuses is None else statuses.tolist()
+                items = render.external_json(batch, directory, uids, marks, self.style, verdicts)
             else:
                 items = render.external_csv(batch, directory, uids, marks, self.style)
         else:
@@ -269,7 +316,10 @@ class Emulator:
                 items = render.internal_json(internal, directory, uids, marks, self.style)
             else:
                 items = render.internal_csv(internal, directory, uids, marks, self.style)
-        return DayRows(start=starts[::-1], type_code=types[::-1], items=items[::-1])
+        version = _version_of(statuses)
+        return DayRows(
+            start=starts[::-1], type_code=types[::-1], items=items[::-1], version=version
+        )
 
     def prerender(self, first_day: date, last_day: date) -> None:
         """Render every history body of these days ahead (benchmarks serve from the cache)."""
@@ -280,6 +330,21 @@ class Emulator:
                     self._whole_day(kind, fmt, day, self.day_rows(kind, fmt, day))
             day += timedelta(days=1)
 
+    # recordings ---------------------------------------------------------------------------
+
+    def recording(self, uid: str, recorded_on: date) -> tuple[recordings.Fate, bytes]:
+        """Whether call ``uid``'s recording (of UTC date ``recorded_on``) is served today, and
+        its bytes when it is."""
+        fate = recordings.fate(
+            self.seed, uid, recorded_on, self.today(), keep_days=self.recordings_keep_days
+        )
+        return fate, recordings.audio(self.seed, uid) if fate == "ok" else b""
+
+    def domain_timezone(self) -> dict[str, Any]:
+        """``GET /domain``'s zone: its name and its current offset from UTC in minutes."""
+        offset = self.now().astimezone(self.zone).utcoffset() or timedelta(0)
+        return {"name": self.tz, "offset": int(offset.total_seconds() // 60)}
+
     # makecall -----------------------------------------------------------------------------
 
     def makecall(self) -> str:
@@ -287,6 +352,10 @@ class Emulator:
         with self._makecall_lock:
             n = next(self._makecalls) % (DAY_SLOTS - MAKECALL_BASE)
         return self.uids.uid(day_number(self.today()) * DAY_SLOTS + MAKECALL_BASE + n)
+
+
+def _version_of(statuses: Array | None) -> int | None:
+    return None if statuses is None else hash(statuses.tobytes())
 
 
 def _select(rows: DayRows, start: datetime, end: datetime) -> Array:

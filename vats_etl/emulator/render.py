@@ -16,6 +16,7 @@ a fixed order, so a row looks the same whatever window or format it is requested
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -84,12 +85,14 @@ class Marks:
     status_alias: list[bool]  # missed → noanswer, notavailable → not_available
     user_at_domain: list[bool]  # `user` (or CSV `account`) as login@domain
     start_form: list[int]  # 0 as above, 1 "YYYY-mm-dd HH:MM:SS", 2 ISO with +03:00
+    missed_status_lower: list[bool]  # the key spelled `missedstatus`
 
     @staticmethod
     def draw(style: Style, day: date, kind: str, n: int) -> Marks:
         rng = generator(style.seed, Purpose.QUIRKS, max(0, day_number(day)), _KIND_CODE[kind])
         bad = generator(style.seed, Purpose.MALFORMED, max(0, day_number(day)), _KIND_CODE[kind])
-        u = rng.random((9, n))  # rows 0-5 are the same as with (6, n): the quirks predate dialects
+        # rows 0-5 are the same as with (6, n) (the quirks predate dialects), 0-8 as with (9, n)
+        u = rng.random((10, n))
         quirky = style.realistic
         platform = style.platform
         return Marks(
@@ -104,6 +107,7 @@ class Marks:
             status_alias=((u[6] < 0.5) & platform).tolist(),
             user_at_domain=((u[7] < 0.3) & platform).tolist(),
             start_form=(np.where(u[8] < 0.1, 1, np.where(u[8] < 0.2, 2, 0)) * platform).tolist(),
+            missed_status_lower=((u[9] < 0.1) & platform).tolist(),
         )
 
     def starts(self, iso: list[str]) -> list[str]:
@@ -164,9 +168,33 @@ def _compact(iso: str) -> str:
     return iso.replace("-", "").replace(":", "")
 
 
-def record_url(host: str, iso_start: str, uid: str) -> str:
-    """Where the recording lives; the folder is the call's UTC date."""
-    return f"https://{host}/records/{iso_start[:10]}/{uid}.mp3"
+def record_url(host: str, iso_start: str, uid: str, platform: bool = False) -> str:
+    """Where the recording lives; the folder is the call's UTC date. The platform links to
+    its v2 recordings API (``/api/v2/call-records/record/<date>/<uuid>/<name>.mp3``, fetched
+    with the X-API-KEY header, as public integrations do); the spec's letter to a plain path."""
+    if not platform:
+        return f"https://{host}/records/{iso_start[:10]}/{uid}.mp3"
+    stamp = iso_start[:19].replace("-", "_").replace("T", "-").replace(":", "_")
+    return f"https://{host}{RECORDS_V2}{iso_start[:10]}/{record_uuid(uid)}/{uid}_{stamp}.mp3"
+
+
+RECORDS_V2 = "/api/v2/call-records/record/"
+
+
+def record_uuid(uid: str) -> str:
+    """The uuid of a call's recording in a v2 link: hashed, but ending with the (10-digit)
+    uid, so the server finds the call again (``uid_of_record_uuid``)."""
+    digest = hashlib.blake2b(uid.encode(), digest_size=8).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-8{uid[:3]}-{uid[3:].rjust(12, '0')}"
+
+
+def uid_of_record_uuid(value: str) -> str | None:
+    """The call uid a v2 recording uuid stands for, or None when it is not one of ours."""
+    parts = value.split("-")
+    if len(parts) != 5 or len(parts[3]) != 4 or len(parts[4]) != 12:
+        return None
+    uid = parts[3][1:] + parts[4][-7:]
+    return uid if uid.isdigit() and record_uuid(uid) == value else None
 
 
 def pbx_host(directory: Directory) -> str:
@@ -209,8 +237,15 @@ def _not_answered(batch: Batch) -> list[bool]:
 
 
 def external_json(
-    batch: Batch, directory: Directory, uids: list[str], marks: Marks, style: Style
+    batch: Batch,
+    directory: Directory,
+    uids: list[str],
+    marks: Marks,
+    style: Style,
+    verdicts: list[int] | None = None,
 ) -> list[dict[str, Any]]:
+    """The day's rows as JSON objects; ``verdicts`` (the platform's only): each row's
+    missedStatus (verdicts.py), 0 for none."""
     names, group_names = directory.names, directory.group_names
     host = pbx_host(directory)
     iso = _iso(batch.start)
@@ -218,7 +253,7 @@ def external_json(
     ratings = batch.rating.tolist()
     inbound = batch.inbound.tolist()
     records = [
-        record_url(host, t, uid) if r else ""
+        record_url(host, t, uid, style.platform) if r else ""
         for t, uid, r in zip(iso, uids, _has_record(batch).tolist(), strict=True)
     ]
     spelled = [_ALIASED_STATUS if alias else _EXTERNAL_STATUS for alias in marks.status_alias]
@@ -273,7 +308,9 @@ def external_json(
             if not login and "account" in row:
                 _empty(row, "account", empty)
     if style.platform:
-        _platform_extras(rows, logins, inbound, marks, directory.domain)
+        # a voicemail message keeps its length: the generator gives those misses a duration
+        talked = ((batch.status == SUCCESS) | (batch.duration > 0)).tolist()
+        _platform_extras(rows, logins, talked, marks, directory.domain, verdicts)
     broken, odd = marks.oddities(_not_answered(batch))
     for i in (i for i, bad in enumerate(broken) if bad):
         _break_json(rows[i], MALFORMED_KINDS[marks.malformed_kind[i]])
@@ -285,26 +322,31 @@ def external_json(
 def _platform_extras(
     rows: list[dict[str, Any]],
     logins: list[str],
-    inbound: list[bool],
+    talked: list[bool],
     marks: Marks,
     domain: str,
+    verdicts: list[int] | None,
 ) -> None:
-    """What the platform adds: logins with their domain, and keys the spec does not have."""
-    for row, login, is_in, at_domain in zip(
-        rows, logins, inbound, marks.user_at_domain, strict=True
-    ):
-        if login and at_domain:
+    """What the platform adds and leaves out: logins with their domain, `duration` only on
+    answered calls (and voicemail messages), and the PBX's missedStatus (its key in either
+    spelling, sometimes as text)."""
+    for i, (row, login, lasted) in enumerate(zip(rows, logins, talked, strict=True)):
+        if login and marks.user_at_domain[i]:
             key = "user" if row.get("user") else "account"
             row[key] = f"{login}@{domain}"
-        if is_in and row["status"].lower() != "success":
-            row["missedStatus"] = row["status"].lower()
+        if not lasted:
+            del row["duration"]
+        verdict = verdicts[i] if verdicts is not None else 0
+        if verdict:
+            key = "missedstatus" if marks.missed_status_lower[i] else "missedStatus"
+            row[key] = str(verdict) if marks.numbers_as_text[i] else verdict
 
 
 def _break_json(row: dict[str, Any], kind: str) -> None:
     if kind == "bad_date":
         row["start"] = "2024-13-45T25:61:00Z"
     elif kind == "negative_duration":
-        row["duration"] = -abs(int(row["duration"])) - 1
+        row["duration"] = -abs(int(row.get("duration", 0))) - 1
     elif kind == "negative_wait":
         row["wait"] = -abs(int(row["wait"])) - 1
     else:  # no_uid (unknown_status is not a break: see Marks.oddities)
@@ -350,7 +392,7 @@ def external_csv(
             served_start[i],
             str(wait),
             str(dur),
-            record_url(host, iso[i], uid) if recorded[i] else "",
+            record_url(host, iso[i], uid, style.platform) if recorded[i] else "",
         ]
         if broken[i]:
             _break_csv(fields, MALFORMED_KINDS[marks.malformed_kind[i]])
@@ -407,9 +449,16 @@ def _break_csv(fields: list[str], kind: str) -> None:
 
 
 def external_truth(
-    batch: Batch, directory: Directory, scrambler: UidScrambler, marks: Marks
+    batch: Batch,
+    directory: Directory,
+    scrambler: UidScrambler,
+    marks: Marks,
+    style: Style,
+    verdicts: list[int],
 ) -> list[dict[str, Any]]:
-    """Canonical rows (docs/architecture.md) plus what the generator intended for misses."""
+    """Canonical rows (docs/architecture.md) plus what the generator intended for misses,
+    and the PBX's verdict on each call (``missed_status``, verdicts.py) — which the JSON of
+    the platform carries (``pbx_missed_status``: null in the spec's letter)."""
     names, group_names = directory.names, directory.group_names
     host = pbx_host(directory)
     recorded = _has_record(batch).tolist()
@@ -438,8 +487,12 @@ def external_truth(
                 "started_at": datetime.fromtimestamp(started, UTC),
                 "wait_s": int(batch.wait[i]),
                 "duration_s": int(batch.duration[i]),
-                "record_url": record_url(host, iso[i], uids[i]) if recorded[i] else None,
+                "record_url": (
+                    record_url(host, iso[i], uids[i], style.platform) if recorded[i] else None
+                ),
                 "rating": rating or None,
+                "pbx_missed_status": (verdicts[i] or None) if style.platform else None,
+                "missed_status": verdicts[i] or None,
                 "malformed": broken[i],
                 "malformed_kind": _kind_of(marks, i) if broken[i] or odd[i] else None,
                 "kind": KINDS[kind],
@@ -507,7 +560,7 @@ def internal_json(
             "start": served_start[i],
             "wait": str(wait) if as_text else wait,
             "duration": str(dur) if as_text else dur,
-            "record": record_url(host, iso[i], uid) if recorded else "",
+            "record": record_url(host, iso[i], uid, style.platform) if recorded else "",
         }
         if style.realistic or style.platform:
             empty = 2 if style.platform else marks.empty_style[i]
@@ -550,7 +603,7 @@ def internal_csv(
             served_start[i],
             str(wait),
             str(dur),
-            record_url(host, iso[i], uid) if recorded else "",
+            record_url(host, iso[i], uid, style.platform) if recorded else "",
         ]
         if broken[i]:
             _break_csv(fields, MALFORMED_KINDS[marks.malformed_kind[i]])
@@ -559,7 +612,11 @@ def internal_csv(
 
 
 def internal_truth(
-    batch: InternalBatch, directory: Directory, scrambler: UidScrambler, marks: Marks
+    batch: InternalBatch,
+    directory: Directory,
+    scrambler: UidScrambler,
+    marks: Marks,
+    style: Style,
 ) -> list[dict[str, Any]]:
     names = directory.names
     host = pbx_host(directory)
@@ -581,7 +638,9 @@ def internal_truth(
                 "started_at": datetime.fromtimestamp(started, UTC),
                 "wait_s": int(batch.wait[i]),
                 "duration_s": int(batch.duration[i]),
-                "record_url": record_url(host, iso[i], uids[i]) if batch.recorded[i] else None,
+                "record_url": (
+                    record_url(host, iso[i], uids[i], style.platform) if batch.recorded[i] else None
+                ),
                 "malformed": broken[i],
                 "malformed_kind": _kind_of(marks, i) if broken[i] or odd[i] else None,
             }

@@ -2,9 +2,11 @@
 
 Request handling, in order: unknown path → 404; known path, other method → 405; injected
 fault (latency, error, 429, drop, stall); ``X-API-KEY`` → 401 ``Invalid token``, then CRM
-state → 401 ``CRM disabled`` / ``CRM switched off``; bad parameters → 400
+state → 401 ``CRM disabled`` / ``CRM switched off`` / ``Domain disabled``; a history format
+the account does not implement → 501 ``Not Implemented``; bad parameters → 400
 ``Validation error``; unknown user/department/number → 404. Errors are JSON
-``{"error": "<text>"}`` (400s add ``detail``).
+``{"error": "<text>"}`` (400s add ``detail``). Recordings are served outside the API's base
+path, with the same key (404 deleted, 410 expired).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
@@ -31,13 +33,27 @@ from vats_etl.emulator import directory as payloads
 from vats_etl.emulator.core import Emulator
 from vats_etl.emulator.directory import Directory
 from vats_etl.emulator.faults import Faults
-from vats_etl.emulator.render import EXTERNAL_TYPES, INTERNAL_TYPES
+from vats_etl.emulator.render import (
+    EXTERNAL_TYPES,
+    INTERNAL_TYPES,
+    RECORDS_V2,
+    uid_of_record_uuid,
+)
+from vats_etl.emulator.rng import unit_hash
 from vats_etl.emulator.webhooks import WebhookPusher
 from vats_etl.history import HistoryFormat, HistoryKind
 from vats_etl.periods import PeriodError, Window, resolve
 
 BASE_PATH = "/crmapi/v1"
-CRM_STATES = {"enabled": None, "disabled": "CRM disabled", "switched_off": "CRM switched off"}
+CRM_STATES = {
+    "enabled": None,
+    "disabled": "CRM disabled",
+    "switched_off": "CRM switched off",
+    "domain_disabled": "Domain disabled",  # the whole service is off (the newer document)
+}
+# Recordings live outside the API's base path: the platform's v2 links, and the spec
+# dialect's plain ones (render.record_url).
+RECORD_PATHS = (RECORDS_V2, "/records/")
 _PHONE = re.compile(r"^\+?\d{5,15}$")
 _JSON = "application/json; charset=utf-8"
 _CSV = "text/csv; charset=utf-8"
@@ -248,8 +264,49 @@ def _user_or_404(directory: Directory, login: str) -> payloads.User:
 
 
 def _users(api: Api, request: Request, _: list[str]) -> Reply:
-    items = [payloads.user_payload(u) for u in api.directory().users]
+    directory = api.directory()
+    items = [payloads.user_payload(u) for u in directory.users]
+    if request.params.get("with") == "status" and api.emu.dialect == "platform":
+        for item, user in zip(items, directory.users, strict=True):
+            item["status"] = "online" if _online(api.emu, user) else "offline"
     return _page(api, request, items, ("login", "name", "ext", "email", "position", "telnum"))
+
+
+def _online(emu: Emulator, user: payloads.User) -> bool:
+    """``with=status``: most employees are online in working hours (Mon-Fri 9-19), unless
+    they set do-not-disturb; nobody is at night. Drawn per user and hour."""
+    local = emu.now().astimezone(emu.zone)
+    working = local.weekday() < 5 and 9 <= local.hour < 19
+    hour = local.strftime("%Y-%m-%dT%H")
+    return working and not user.dnd and unit_hash(emu.seed, "online", user.login, hour) < 0.85
+
+
+def _domain(api: Api, request: Request, _: list[str]) -> Reply:
+    """The newer document's ``GET /domain``: the account's zone (name, offset in minutes)."""
+    return _ok({"timezone": api.emu.domain_timezone()})
+
+
+def _recording(api: Api, request: Request, args: list[str]) -> Reply:
+    """A call's recording: the platform's ``/api/v2/call-records/record/<date>/<uuid>/<name>``
+    or the spec dialect's ``/records/<date>/<uid>.mp3``; 404 deleted, 410 expired."""
+    if len(args) == 3:
+        day_text, key, _name = args
+        uid = uid_of_record_uuid(key)
+    else:
+        day_text, name = args
+        uid = name.removesuffix(".mp3") if name.endswith(".mp3") else None
+    try:
+        recorded_on = date.fromisoformat(day_text)
+    except ValueError:
+        uid = None
+    if uid is None or not uid.isdigit():
+        raise ApiProblem(404, "Record not found")
+    fate, audio = api.emu.recording(uid, recorded_on)
+    if fate == "deleted":
+        raise ApiProblem(404, "Record not found")
+    if fate == "expired":
+        raise ApiProblem(410, "Record expired")
+    return Reply(200, audio, "audio/mpeg")
 
 
 def _user(api: Api, request: Request, args: list[str]) -> Reply:
@@ -357,6 +414,9 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 
 ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
+    (_compile(RECORDS_V2 + "{}/{}/{}"), {"GET": _recording}),
+    (_compile("/records/{}/{}"), {"GET": _recording}),
+    (_compile("domain"), {"GET": _domain}),
     (_compile("history/json"), {"GET": _history("external", "json")}),
     (_compile("history/csv"), {"GET": _history("external", "csv")}),
     (_compile("history/inner/json"), {"GET": _history("internal", "json")}),
@@ -446,7 +506,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         path = parts.path
         if path == BASE_PATH or path.startswith(BASE_PATH + "/"):
             path = path[len(BASE_PATH) :].strip("/")
-        else:
+        elif not path.startswith(RECORD_PATHS):  # recordings keep their leading "/"
             path = "\0"  # outside the API: matches no route
         request = Request(method, path, params, query, body)
         try:
@@ -581,6 +641,8 @@ class EmulatorServer:
         if self.faults.active and not self._survives_faults(request, connection):
             return None
         self.api.check_auth(connection.headers.get("X-API-KEY"))
+        if request.path in self.emu.not_implemented:
+            raise ApiProblem(501, "Not Implemented")
         if request.path.startswith("history/") and self.faults.fail_days:
             window = self.api.history_window(request)
             if self.faults.fails_window(window, self.emu.zone):
@@ -643,6 +705,7 @@ def run(
     cache_mb: int = 512,
     dialect: str = "platform",
     missing_endpoints: tuple[str, ...] | None = None,
+    not_implemented: tuple[str, ...] = (),
     printer: Callable[[str], None] = print,
 ) -> None:
     """Serve the emulator until Ctrl-C or SIGTERM; push webhooks when ``crm_url`` is given."""
@@ -657,6 +720,7 @@ def run(
         cache_mb=cache_mb,
         dialect=dialect,
         missing_endpoints=missing_endpoints,
+        not_implemented=not_implemented,
     )
     if prerender_days > 0:
         today = emu.today()

@@ -31,6 +31,7 @@ import httpx
 from vats_etl.emulator.core import Emulator
 from vats_etl.emulator.render import DIALECTS, pbx_host
 from vats_etl.emulator.rng import unit_hash
+from vats_etl.emulator.verdicts import CALLBACK, OPEN
 from vats_etl.periods import Window, format_api
 
 FORMATS = ("json", "form")
@@ -160,6 +161,9 @@ class WebhookPusher:
             history["status"] = PLATFORM_STATUS[row["status"]]
             history["duration"] = str(row["duration_s"])
             history["wait"] = str(row["wait_s"])
+            if row["missed_status"]:  # when the call ends, a miss of it is still open
+                verdict = CALLBACK if row["missed_status"] == CALLBACK else OPEN
+                history["missedStatus"] = str(verdict)
         if row["rating"]:
             history["rating"] = row["rating"]
         steps.append((end + 1, history))

@@ -525,11 +525,14 @@ class Reader:
         )
 
     def low_ratings(self) -> pl.DataFrame:
-        """Calls rated 1-2 (the low_ratings view: is_dsat), newest first."""
+        """Calls rated 1-2 (the low_ratings view: is_dsat), newest first; `record_copy` is
+        where the copy of the recording is (relative to the recordings folder), if held."""
         source, params = self._from("r", "r")
         frame = self.frame(
             "select r.uid, r.started_at, r.client, r.user_login, r.user_name, "
-            "r.department, r.rating::bigint as rating, r.duration_s, r.record_url "
+            "r.department, r.rating::bigint as rating, r.duration_s, r.record_url, "
+            "(select rec.path from recordings as rec "
+            "where rec.uid = r.uid and rec.status = 'copied') as record_copy "
             f"from {source} and r.is_dsat order by r.started_at desc, r.uid",
             params,
         )

@@ -10,7 +10,8 @@ Modules, lowest first (each imports only those above it)::
                      STORAGE_ERRORS / is_storage_error (what the file or the disk did)
     caches.py        refresh of the inbound_outcomes cache (its SQL: outcomes_cache_* macros)
     read_copy.py     publish the read copy analysts open
-    loading.py       idempotent upserts, load_runs / load_notes, quarantine, checksums
+    loading.py       idempotent upserts, load_runs / load_notes, quarantine, the history
+                     formats an account lacks, checksums
 
 The names callers use are re-exported here: ``warehouse.connect(path, company=...)``.
 """
@@ -27,7 +28,9 @@ from vats_etl.warehouse.connection import (
 from vats_etl.warehouse.kpi_settings import Company, read_kpi_file, sync_kpi_settings
 from vats_etl.warehouse.loading import (
     LoadRun,
+    format_fallbacks,
     quarantine,
+    record_format_fallbacks,
     record_load_notes,
     record_load_runs,
     table_checksum,
@@ -50,11 +53,13 @@ __all__ = [
     "connect",
     "drop_derived_caches",
     "ensure_schema",
+    "format_fallbacks",
     "is_storage_error",
     "publish_read_copy",
     "quarantine",
     "read_copy_path",
     "read_kpi_file",
+    "record_format_fallbacks",
     "record_load_notes",
     "record_load_runs",
     "refresh_outcomes_cache",

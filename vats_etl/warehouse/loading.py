@@ -159,6 +159,31 @@ def record_load_notes(
         con.unregister("incoming_notes")
 
 
+def record_format_fallbacks(
+    con: duckdb.DuckDBPyConnection,
+    fallbacks: Sequence[tuple[str, str, str, str]],
+    seen_at: datetime,
+) -> None:
+    """(kind, format, fallback, error): a history format the account does not offer, and
+    the one loaded instead from now on (sql/history_format_fallbacks.sql)."""
+    for kind, fmt, fallback, error in fallbacks:
+        con.execute(
+            "insert into history_format_fallbacks by name "
+            "select ? as kind, ? as format, ? as fallback, ? as error, "
+            "? as first_seen_at, ? as last_seen_at "
+            "on conflict (kind, format) do update set fallback = excluded.fallback, "
+            "error = excluded.error, last_seen_at = excluded.last_seen_at",
+            [kind, fmt, fallback, error, seen_at, seen_at],
+        )
+
+
+def format_fallbacks(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+    """(kind, format) the account does not offer → the format loaded instead: what the
+    planner asks for instead, as earlier runs found out."""
+    rows = con.execute("select kind, format, fallback from history_format_fallbacks").fetchall()
+    return {(kind, fmt): fallback for kind, fmt, fallback in rows}
+
+
 def row_hash(kind: str, raw: str) -> str:
     return hashlib.md5(f"{kind}\x00{raw}".encode()).hexdigest()
 

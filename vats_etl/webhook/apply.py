@@ -64,6 +64,7 @@ CALL_COLUMNS: Final[dict[str, pl.DataType]] = {
     "duration_s": pl.Int32(),
     "record_url": pl.String(),
     "rating": pl.Int8(),
+    "pbx_missed_status": pl.Int16(),
 }
 EVENT_COLUMNS: Final[dict[str, pl.DataType]] = {
     "event_hash": pl.String(),

@@ -29,6 +29,8 @@ history parser, so a webhook and an API row of one call agree)::
              duration             duration_s    whole number ≥ 0, also as a string ("124")
              link                 record_url    text
              rating               rating        whole number 1-5, also as a string
+             missedStatus or      pbx_missed_status  whole number, also as a string; anything
+             missedstatus                       else is no verdict (null, never refused)
     rating   callid               uid           required
              rating               rating        1-5, required
              phone, user          client, user_login (login@domain → login)
@@ -214,6 +216,7 @@ def _history(f: dict[str, Any]) -> dict[str, Value]:
         "duration_s": _whole(f, "duration", 0, _INT32_MAX),
         "record_url": _text(f, "link"),
         "rating": _whole(f, "rating", 1, 5),
+        "pbx_missed_status": spellings.missed_status(f),
     }
 
 

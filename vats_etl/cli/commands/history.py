@@ -107,11 +107,19 @@ def replay(ctx: Context, date_from: date | None, date_to: date | None) -> int:
 @click.command()
 @pass_context
 def check(ctx: Context) -> int:
-    """Verify the API URL and key with one cheap call."""
+    """Verify the API URL and key with one cheap call; read the PBX's zone when it says
+    (GET /domain): used when VATS_TZ is not set, else compared with it."""
+    from vats_etl import zones
+
     settings = ctx.settings()
     base_url, _ = settings.require_api()
-    total = running.check_api(settings)
-    click.echo(f"ok: {base_url} answers" + ("" if total is None else f"; {total} users"))
+    with running.api_client(settings) as client:
+        total = running.check_api(settings, client)
+        click.echo(f"ok: {base_url} answers" + ("" if total is None else f"; {total} users"))
+        settled = zones.settle(settings, client, create=False)
+    for note in settled.notes:
+        click.echo(note)
+    output.warnings(output.console(), settled.warnings)
     return 0
 
 
@@ -125,7 +133,7 @@ def snapshot(ctx: Context) -> int:
 
     settings = ctx.settings()
     settings.require_api()
-    running.prepare_flows(settings)
+    settings = running.prepare_flows(settings)
     with (
         runtime.using(runtime.Runtime(settings)),
         output.console().status(

@@ -57,7 +57,9 @@ def report(
         reports.prepare_read_copy(settings)
         with reports.open_read(settings) as con:
             reader = reports.Reader(con, period, department)
-            files = dashboards.build(reader)
+            files = dashboards.build(
+                reader, recordings=dashboards.recordings_href(settings, target)
+            )
             meta = reader.meta()
         written = dashboards.write_files(target, files)
     for path in written:

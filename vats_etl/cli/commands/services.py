@@ -32,6 +32,21 @@ def _missing_endpoints(
     return chosen
 
 
+def _not_implemented(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, ...]:
+    from vats_etl.emulator.core import UNIMPLEMENTABLE
+
+    chosen = tuple(name.strip() for name in (value or "").split(",") if name.strip())
+    unknown = sorted(set(chosen) - set(UNIMPLEMENTABLE))
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)}: choose from {', '.join(UNIMPLEMENTABLE)}",
+            param_hint="--not-implemented",
+        )
+    return chosen
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option(
@@ -60,8 +75,14 @@ def _missing_endpoints(
 @click.option(
     "--missing",
     callback=_missing_endpoints,
-    help="Endpoints the account lacks, comma-separated: sims, blacklist, telnums "
-    "[default: sims for the platform's dialect, none for the spec's; '' for none].",
+    help="Endpoints the account lacks, comma-separated: sims, blacklist, telnums, domain "
+    "[default: sims for the platform's dialect, domain for the spec's; '' for none].",
+)
+@click.option(
+    "--not-implemented",
+    callback=_not_implemented,
+    help="History formats the account answers 501 Not Implemented on, comma-separated: "
+    "history/json, history/csv.",
 )
 @click.option(
     "--faults", default="", help='Injected faults, e.g. "latency=20,error=0.1,429=0.05,drop=0.02".'
@@ -115,6 +136,7 @@ def emulator(
     profile: str,
     dialect: str,
     missing: tuple[str, ...] | None,
+    not_implemented: tuple[str, ...],
     faults: str,
     api_key: str | None,
     crm_url: str | None,
@@ -157,6 +179,7 @@ def emulator(
         cache_mb=cache_mb,
         dialect=dialect,
         missing_endpoints=missing,
+        not_implemented=not_implemented,
         printer=lambda line: click.echo(f"emulator listening on {line} (Ctrl-C stops)"),
     )
     return 0
