@@ -79,7 +79,7 @@ select
     l.user_role,
     l.user_ext,
     l.user_department,
-    coalesce(l.group_name, l.user_department, 'Без отдела') as department
+    call_department(l.group_name, l.user_department) as department
 from localized as l;
 
 comment on view calls_enriched is 'Every external call (calls) with local time buckets in kpi_settings.tz and the employee''s attributes valid at the call''s start (point in time, from users_history and group_members_history), not today''s. A rating that arrived by webhook before its call''s history (started_at null) gets the employee''s current attributes.';

@@ -102,6 +102,7 @@ select
     io.recovery_deadline_at,
     io.lost_contact_id,
     io.next_contact_at,
+    io.resolved_at,
     io.outcome,
     case
         when not io.is_missed then null
@@ -136,3 +137,4 @@ comment on column inbound_calls.weekday is 'Local ISO weekday of the call: 1 = M
 comment on column inbound_calls.reason is 'For a miss, why it was missed: offtime (out of hours), voicemail (destination vm/am), ivr (hung up in the menu), busy, cancel (the client hung up while ringing), no_answer (anything else); null for other calls.';
 comment on column inbound_calls.segment is 'in_hours (working hours, a department took the call), after_hours (hours = after_hours) or unrouted (working hours, no department: department ''Без отдела'', e.g. hung up in the IVR). Every call is in one segment: offered = the three added up.';
 comment on column inbound_calls.is_headline is 'segment = in_hours: the calls the headline figures of the dashboards and the weekly email count.';
+comment on column inbound_calls.resolved_at is 'For a miss: when its client was marked reached outside the PBX (manual_resolutions), the first such mark at or after the miss; null otherwise.';

@@ -147,8 +147,11 @@ def test_kpis_of_the_week_and_the_week_before(con: duckdb.DuckDBPyConnection) ->
     assert now["rated_calls"] == 3 and now["rating_mean"] == pytest.approx(11 / 3)
     assert now["csat_share"] == pytest.approx(2 / 3) and now["dsat_share"] == pytest.approx(1 / 3)
     assert now["response_rate"] == pytest.approx(3 / 4)
-    assert (before["offered"], before["missed"], before["not_called_back"]) == (2, 1, 1)
-    assert (before["lost"], before["pending"]) == (1, 0)  # p2: nobody called back, ever
+    # the week before at the same age: as it stood Tuesday 27 February 12:00, a week before
+    # the cut-off, when p2 (Monday 13:00) was still inside its W — pending, as m2 and m3 are
+    # now — although nobody ever called back (lost today)
+    assert (before["offered"], before["missed"], before["not_called_back"]) == (2, 1, 0)
+    assert (before["lost"], before["pending"]) == (0, 1)
     assert before["rated_calls"] == 0 and before["response_rate"] == 0
     tiles = {t.key: t for t in Reader(con, WEEK).overview().tiles}
     assert tiles["missed"].value == 4 and tiles["missed"].previous == 1
@@ -209,7 +212,7 @@ def test_missed_page(con: duckdb.DuckDBPyConnection) -> None:
     assert Reader(con, WEEK).late_callbacks(3600).is_empty()
 
 
-def test_the_list_is_lost_contacts_with_an_open_window_flagged(
+def test_the_list_is_lost_clients_each_miss_with_its_own_window(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
     # the data now reaches Sunday 12:10: m2/m3's window is over (lost); 79001117777 missed
@@ -225,13 +228,19 @@ def test_the_list_is_lost_contacts_with_an_open_window_flagged(
         ],
     )
     action = Reader(con, WEEK).action_list()
-    assert action.select("client", "misses", "is_window_open").rows() == [
-        ("79001110002", 2, False),
-        ("79001117777", 2, True),
+    windows = [[m["is_window_over"] for m in misses] for misses in action["missed"]]
+    assert action.select("client", "status", "misses").rows() == [
+        ("79001110002", "lost", 2),
+        ("79001117777", "lost", 2),  # the Sunday miss is listed with the Friday one
     ]
+    assert windows == [[True, True], [True, False]]  # Sunday's window is still open
     row = action.row(0, named=True)
-    assert row["first_missed_at"] == datetime(2024, 3, 4, 15, 0, tzinfo=reports.KpiSettings().zone)
-    assert row["diversion"] == "74950000002" and row["reason_ru"] == "не ответили"
+    zone = reports.KpiSettings().zone
+    assert row["first_missed_at"] == datetime(2024, 3, 4, 15, 0, tzinfo=zone)
+    assert row["deadline_at"] == datetime(2024, 3, 5, 15, 0, tzinfo=zone)  # the first's W
+    first = row["missed"][0]
+    assert first["started_at"] == datetime(2024, 3, 4, 15, 0, tzinfo=zone)  # local, too
+    assert first["diversion"] == "74950000002" and first["reason_ru"] == "не ответили"
 
 
 def test_ratings_page(con: duckdb.DuckDBPyConnection) -> None:
@@ -257,6 +266,7 @@ def test_an_empty_period_has_zeros_not_errors(con: duckdb.DuckDBPyConnection) ->
     assert now["offered"] == 0 and now["answer_rate"] is None and before["offered"] == 0
     assert reader.daily()["offered"].sum() == 0
     assert reader.action_list().is_empty() and reader.employees().is_empty()
+    assert reader.employee_table().is_empty()
     assert reader.meta().is_incomplete  # the period is after the data
 
 

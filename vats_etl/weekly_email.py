@@ -66,7 +66,8 @@ class Routing:
     rollup: tuple[str, ...] = ()
 
 
-def _addresses(where: str, value: Any) -> tuple[str, ...]:
+def parse_addresses(where: str, value: Any) -> tuple[str, ...]:
+    """An address or a list of them (a routing file's value, REPORT_TO), checked."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise errors.ConfigError(f"{where}: expected an address or a list of addresses")
@@ -98,10 +99,10 @@ def parse_routing(text: str, where: str = "routing") -> Routing:
         raise errors.ConfigError(f"{where}: [departments] must be a table")
     return Routing(
         departments={
-            str(name): _addresses(f"{where}: departments.{name}", value)
+            str(name): parse_addresses(f"{where}: departments.{name}", value)
             for name, value in departments.items()
         },
-        rollup=_addresses(f"{where}: rollup", data.get("rollup", [])),
+        rollup=parse_addresses(f"{where}: rollup", data.get("rollup", [])),
     )
 
 
@@ -132,11 +133,17 @@ class Outgoing:
         return str(self.message["Subject"])
 
 
-def subject(period: Period, department: str | None, missed: int, not_called_back: int) -> str:
+def subject(
+    period: Period, department: str | None, missed: int, not_called_back: int, to_call: int
+) -> str:
+    """What a manager reads first, each figure with its unit: the headline calls missed and
+    not called back within W (working hours, a department), and the clients to call (the
+    list, any hours)."""
     who = department or "все отделы"
     return (
         f"Пропущенные звонки · {who} · {period.iso_week}: "
-        f"пропущено {missed}, не перезвонили {not_called_back}"
+        f"пропущено звонков {missed}, не перезвонили {not_called_back}; "
+        f"позвонить клиентам: {to_call}"
     )
 
 
@@ -231,7 +238,7 @@ def compose(
         int(kpis.get("missed") or 0),
         int(kpis.get("not_called_back") or 0),
     )
-    title = subject(meta.period, department, n_missed, n_not_called_back)
+    title = subject(meta.period, department, n_missed, n_not_called_back, missed.action.height)
     tag = meta.period.iso_week + dashboards.suffix(department)
     csv_name = f"lost-clients-{tag}.csv"
     segments = missed.segments.to_dicts()
@@ -241,8 +248,10 @@ def compose(
         "department": department,
         "kpis": kpis,
         "tiles": reports.tiles(reports.EMAIL_TILES, meta.settings, kpis, overview.previous),
+        "has_headline": reports.has_headline_calls(kpis, overview.previous),
         "action_rows": missed.action.head(cap).to_dicts(),
         "action_total": missed.action.height,
+        "action_counts": dashboards.list_counts(missed.action),
         "late_rows": missed.late.head(late_cap).to_dicts(),
         "late_total": missed.late.height,
         "late_after_s": missed.late_after_s,
@@ -253,6 +262,7 @@ def compose(
         "segment_rows": segments,
         "segment_total": next(r for r in segments if r["segment"] == "total"),
         "employee_rows": missed.employees.head(EMPLOYEE_ROWS).to_dicts(),
+        "employee_total": missed.employees.height,
         "has_events": missed.has_events,
         "heat": heat_table(overview.heatmap, meta.schedule),
         "csv_name": csv_name,
@@ -572,7 +582,7 @@ def prepare(
 ) -> tuple[list[Outgoing], list[str]]:
     """Read the week from the warehouse (read copy) and compose every message."""
     sender = sender_of(settings, dry_run=dry_run)
-    rollup_to = _addresses("REPORT_TO", list(settings.report_to))
+    rollup_to = parse_addresses("REPORT_TO", list(settings.report_to))
     if not dry_run and not rollup_to and not routing.rollup:
         raise errors.ConfigError(
             "REPORT_TO is not set (who receives the roll-up); or give rollup in the routing file"

@@ -19,8 +19,8 @@ COMMANDS = sorted(main.commands)
 def test_the_group_lists_every_command():
     assert set(COMMANDS) == {
         "accounts", "backfill", "catalog", "check", "contacts-import", "daily", "demo",
-        "deploy", "email-weekly", "emulator", "group-email", "group-report", "replay",
-        "report", "serve", "snapshot", "webhook",
+        "deploy", "email-daily", "email-weekly", "emulator", "group-email", "group-report",
+        "replay", "report", "resolve", "serve", "snapshot", "webhook",
     }  # fmt: skip
 
 

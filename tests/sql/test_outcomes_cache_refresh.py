@@ -23,7 +23,7 @@ from vats_etl.parse import CALL_SCHEMA
 # a dozen frequent callers and many rare ones (days between calls: repeat-caller edges)
 CLIENTS = [f"7900000{i:04d}" for i in range(12)]
 RARE_CLIENTS = [f"7911111{i:04d}" for i in range(40)]
-OUTCOME_COLUMNS = "* exclude (client, started_at)"
+OUTCOME_COLUMNS = "*"
 
 
 def random_call(rng: random.Random, uid: str, first_day: int, days: int) -> dict[str, Any]:
