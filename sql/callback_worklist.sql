@@ -1,6 +1,8 @@
 create or replace view callback_worklist as
 select cw.*
-from callback_worklist_of((select dc.cutoff_at from data_cutoff as dc)) as cw;
+from callback_worklist_of(
+    (select dc.cutoff_at from data_cutoff as dc), 'infinity'::timestamptz
+) as cw;
 
 comment on view callback_worklist is 'Whom to call back, as of the data cut-off: one row per client and department with the misses nobody has talked to the client about since (missed_calls.outcome pending or lost; a client reached over the PBX, or marked reached outside it with `vats-etl resolve`, is not here until they miss again). A client missed by two departments has a row in each, with that department''s misses only, and every label of a row is computed from the misses it lists. Ordered by priority: rows with a miss in working hours first, then repeated misses (two or more), then the earliest deadline (lost rows before pending ones), then client. The dashboards'' and the weekly email''s "кому позвонить" (the lost rows with a miss in the period), their CSV and the daily call-back digest (callback_due) all show these rows.';
 comment on column callback_worklist.priority is 'Rank in the order above, 1 = call first: a miss in working hours (hours = in_hours) before none, two or more misses before one, the earliest deadline_at first, then client and department.';

@@ -1,7 +1,9 @@
 -- The call-back worklist as it stood at the instant `as_of`: one row per client and
 -- department whose misses nobody had talked to the client about by then (no conversation
--- over the PBX, no manual resolution), each miss as it was. callback_worklist is this at the
--- data cut-off; a report reads the week before at the same age as its own week.
+-- over the PBX, no manual resolution recorded by `resolved_by`), each miss as it was.
+-- callback_worklist is this at the data cut-off with every resolution recorded so far (one
+-- recorded after the latest loaded call counts at once); a report reads the week before at
+-- the same age as its own week (as_of = resolved_by = that instant).
 --
 -- A client missed by two departments has a row in each, with that department's misses only;
 -- a row's labels (hours, segment, status, deadline, owner) are computed from the misses it
@@ -9,7 +11,7 @@
 -- the others, then rows of repeated misses (two or more), then the earliest deadline (so
 -- lost rows, whose deadline has passed, come before pending ones), then client and
 -- department.
-create or replace macro callback_worklist_of(as_of) as table
+create or replace macro callback_worklist_of(as_of, resolved_by) as table
 with rang_first as (
     -- whose phone rang first for a miss without that employee answering (event webhooks)
     select
@@ -45,7 +47,7 @@ open_misses as (
         mc.client is not null
         and mc.started_at <= as_of
         and not coalesce(mc.next_contact_at <= as_of, false)
-        and not coalesce(mc.resolved_at <= as_of, false)
+        and not coalesce(mc.resolved_at <= resolved_by, false)
 ),
 
 named as (

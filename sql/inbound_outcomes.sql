@@ -115,8 +115,11 @@ select
     rs.lost_contact_id,
     rs.next_contact_at,
     case when rs.is_missed then rs.resolved_at end as resolved_at,
+    -- a resolution recorded after the latest loaded call counts at once: as of the cut-off
+    -- (least() skips nulls: a miss without one must keep null)
     miss_outcome(
-        rs.is_missed, rs.recovered_at, rs.next_contact_at, rs.resolved_at,
+        rs.is_missed, rs.recovered_at, rs.next_contact_at,
+        case when rs.resolved_at is not null then least(rs.resolved_at, dc.cutoff_at) end,
         rs.recovery_deadline_at, dc.cutoff_at
     ) as outcome
 from resolved as rs

@@ -146,3 +146,4 @@ comment on column kpi_by_employee_weekly.rating_mean is 'Mean rating 1-5 of rate
 comment on column kpi_by_employee_weekly.csat_share is 'Share of rated_calls rated 4 or 5.';
 comment on column kpi_by_employee_weekly.resolved_manually is 'Missed calls whose client was reached outside the PBX before anyone talked to them over it (outcome = resolved_manually, manual_resolutions): not called back, not lost.';
 comment on column kpi_by_employee_weekly.callbacks_made_median_s is 'Median seconds from those misses to this employee''s callback that recovered them.';
+comment on column kpi_by_employee_weekly.user_login is 'Login of the employee on the call (calls.user_login: user, or account when user is empty).';

@@ -44,3 +44,15 @@ comment on column missed_calls.callback_attempts is 'Outgoing calls to the clien
 comment on column missed_calls.recovery_deadline_at is 'started_at + W (UTC): later calls no longer recover this miss.';
 comment on column missed_calls.lost_contact_id is 'uid of the first miss of a "lost contact": misses of one client collapse into one contact until the client and the company talk (an answered inbound call or a successful callback, at any time).';
 comment on column missed_calls.resolved_at is 'When the client was marked reached outside the PBX (manual_resolutions.resolved_at, the first such mark at or after the miss); null otherwise.';
+comment on column missed_calls.uid is 'The call (calls.uid: the PBX''s unique call id).';
+comment on column missed_calls.client is 'The client''s phone number as the PBX reports it.';
+comment on column missed_calls.started_at is 'Call start, UTC (TIMESTAMPTZ). Convert with VATS_TZ for local hours and days.';
+comment on column missed_calls.diversion is 'Our number the inbound call came in on (the number dialled).';
+comment on column missed_calls.group_name is 'Department the inbound call went through, as delivered with the call.';
+comment on column missed_calls.wait_s is 'Seconds the client waited on the line before answer or hang-up.';
+comment on column missed_calls.local_date is 'Local calendar day of the call (kpi_settings.tz).';
+comment on column missed_calls.local_hour is 'Local hour of the call start, 0-23 (kpi_settings.tz).';
+comment on column missed_calls.weekday is 'Local ISO weekday of the call: 1 = Monday ... 7 = Sunday.';
+comment on column missed_calls.week_start is 'Monday (local date) of the call''s week.';
+comment on column missed_calls.segment is 'in_hours (working hours, a department took the call), after_hours (hours = after_hours) or unrouted (working hours, no department: department ''Без отдела'', e.g. hung up in the IVR). Every call is in one segment: offered = the three added up.';
+comment on column missed_calls.is_headline is 'segment = in_hours: the calls the headline figures of the dashboards and the weekly email count.';

@@ -439,13 +439,18 @@ class Reader:
         return _zero_counts(rows.join(found, on="segment", how="left"))
 
     def _list_sql(self) -> str:
-        sql = "select * from callback_list(?, ?, coalesce(?, (select cutoff_at from data_cutoff)))"
+        """The list at `as_of` (its resolutions recorded by then too), or now: at the data
+        cut-off with every resolution recorded so far."""
+        sql = (
+            "select * from callback_list(?, ?, coalesce(?, (select cutoff_at from data_cutoff)), "
+            "coalesce(?, 'infinity'::timestamptz))"
+        )
         if self.department is not None:
             sql += " where department = ?"
         return sql
 
     def _list_params(self, period: Period, as_of: datetime | None) -> list[Any]:
-        params: list[Any] = [period.first, period.last, as_of]
+        params: list[Any] = [period.first, period.last, as_of, as_of]
         if self.department is not None:
             params.append(self.department)
         return params
