@@ -67,7 +67,7 @@ def load(con: duckdb.DuckDBPyConnection) -> None:
             # D: Support misses it on Thursday morning: pending
             miss("d-support", client=D, group_name="Поддержка", started_at=CUTOFF - HOUR),
             call("last", client="79000000099", started_at=CUTOFF),
-        ],  # fmt: skip
+        ],
     )
     insert_versions(
         con,

@@ -97,7 +97,7 @@ def test_holidays_are_skipped_the_department_s_own_only_for_it(
             miss(
                 "support", client="79000000002", started_at=msk(8, 17, 30), group_name="Поддержка"
             ),
-        ],  # fmt: skip
+        ],
     )
     assert deadlines(con) == {
         "sales": msk(13, 12, 30),  # Monday is everyone's holiday, Tuesday Sales' own
