@@ -13,7 +13,7 @@ import pytest
 
 from tests.browser import support as small
 from tests.sql.helpers import DAY, HOUR, MIN, T0, call, callback, fresh, insert_calls, miss, set_kpi
-from vats_etl import errors, reports, warehouse
+from vats_etl import dashboards, errors, reports, warehouse
 from vats_etl.config import Settings
 from vats_etl.reports import Period, Reader, Tile
 
@@ -83,6 +83,13 @@ def test_tile_change_and_verdict() -> None:
     assert tile("share", "up", 0.9310, 0.9300).verdict == "good"  # +0,1 p.p.
     assert tile("count", "down", 1004, 1000).verdict == "same"  # +0,4 % shows as 0 %
     assert tile("count", "down", 1006, 1000).verdict == "bad"
+    # both values read the same where the tile shows them ("11 с", "было 11 с"): no change,
+    # grey, although the change itself would round to +1 %
+    same = tile("seconds", "down", 11.2, 11.1)
+    assert (same.verdict, dashboards.fmt_change(same)) == ("same", "= без изменений")
+    assert tile("seconds", "down", 11.6, 11.4).verdict == "bad"  # 12 с against 11 с
+    assert tile("seconds", "down", 245.4, 244.6).verdict == "same"  # 4 мин 05 с both
+    assert tile("count", "down", 0, 0).verdict == "same"
 
 
 # -- every query against calls with known answers ----------------------------------------------
@@ -156,6 +163,51 @@ def test_kpis_of_the_week_and_the_week_before(con: duckdb.DuckDBPyConnection) ->
     tiles = {t.key: t for t in Reader(con, WEEK).overview().tiles}
     assert tiles["missed"].value == 4 and tiles["missed"].previous == 1
     assert tiles["missed"].verdict == "bad"
+
+
+def test_the_week_before_is_judged_at_the_same_age() -> None:
+    """A Sunday-evening miss judged on Monday morning is still pending; the week before is
+    judged as it stood on its own Monday morning (pending too, although its miss was called
+    back later that day), never as it stands now: like is compared with like."""
+    con = fresh()
+    msk = timedelta(hours=3)
+    insert_calls(
+        con,
+        [
+            miss(
+                "prev", client="79000000001", started_at=datetime(2024, 3, 3, 20, tzinfo=UTC) - msk
+            ),
+            callback(
+                "prev-cb",
+                client="79000000001",
+                started_at=datetime(2024, 3, 4, 10, tzinfo=UTC) - msk,
+            ),
+            miss(
+                "now", client="79000000002", started_at=datetime(2024, 3, 10, 20, tzinfo=UTC) - msk
+            ),
+            call(
+                "monday",
+                client="79000000099",
+                started_at=datetime(2024, 3, 11, 8, tzinfo=UTC) - msk,
+            ),
+        ],  # fmt: skip
+    )
+    set_kpi(con, work_days=[1, 2, 3, 4, 5, 6, 7], work_start="00:00", work_end="24:00")
+    reader = Reader(con, WEEK)
+    assert reader.previous_as_of() == datetime(2024, 3, 4, 5, tzinfo=UTC)  # Monday 08:00
+    now, before = reader.kpis()
+    judged = ("missed", "pending", "recovered_callback", "lost", "not_called_back")
+    assert {k: now[k] for k in judged} == {k: before[k] for k in judged} == {
+        "missed": 1, "pending": 1, "recovered_callback": 0, "lost": 0, "not_called_back": 0,
+    }  # fmt: skip
+    # the views, as of today, know that the week before's miss was called back
+    assert con.sql("select outcome from missed_calls where uid = 'prev'").fetchall() == [
+        ("recovered",)
+    ]
+    tiles = {t.key: t for t in reader.missed().tiles}
+    assert tiles["pending"].verdict == "none" and tiles["recovered_callback"].verdict == "same"
+    page = dashboards.render_missed(reader.missed())
+    assert "взятой в том же возрасте" in page  # the footnote says how it compares
 
 
 def test_department_filter(con: duckdb.DuckDBPyConnection) -> None:
