@@ -291,6 +291,11 @@ def to_message(
     message.add_alternative(composed.html, subtype="html", charset="utf-8")
     for name, subtype, content in composed.attachments:
         message.add_attachment(content, maintype="text", subtype=subtype, filename=name)
+    # Python 3.11 folds a long non-ASCII header at a space between two encoded words, and
+    # that space is then lost when read (RFC 2047 ignores whitespace between encoded words):
+    # "окно истекает" arrived as "окноистекает". Headers are written unfolded up to SMTP's
+    # line limit instead; the bodies above are already encoded in 76-character lines.
+    message.policy = message.policy.clone(max_line_length=998)
     return message
 
 
