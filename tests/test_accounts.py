@@ -267,19 +267,25 @@ def test_deployments_of_an_account_carry_only_its_name(tmp_path: Path) -> None:
         accounts.get("acme"), pool="p", daily_cron="0 6 * * *", weekly_cron="0 8 * * 1"
     )
     assert [d.full_name for d in made] == [
-        "vats-daily/acme", "vats-weekly-email/acme", "vats-backfill/acme"
+        "vats-daily/acme", "vats-weekly-email/acme", "vats-callback-digest/acme",
+        "vats-backfill/acme",
     ]  # fmt: skip
     assert {d.work_queue_name for d in made} == {"host-a"}
     assert all(d.parameters == {"account": "acme"} and d.job_variables == {} for d in made)
-    assert [[s.schedule.timezone for s in d.schedules] for d in made] == [  # type: ignore[union-attr]
-        ["Asia/Yekaterinburg"],
-        ["Asia/Yekaterinburg"],
+    assert [
+        [(s.schedule.cron, s.schedule.timezone) for s in d.schedules]  # type: ignore[union-attr]
+        for d in made
+    ] == [
+        [("0 6 * * *", "Asia/Yekaterinburg")],
+        [("0 8 * * 1", "Asia/Yekaterinburg")],
+        [("0 9 * * 1-5", "Asia/Yekaterinburg")],  # working mornings in the account's zone
         [],
     ]
     # the flows are imported from the one installed package, whatever the worker's folder
     assert [d.entrypoint for d in made] == [
         "vats_etl.flows.daily.daily",
         "vats_etl.flows.weekly.weekly_email_flow",
+        "vats_etl.flows.digest.callback_digest_flow",
         "vats_etl.flows.backfill.backfill",
     ]
 
@@ -316,6 +322,7 @@ def test_deploy_moves_deployments_off_the_former_entry_points(
     assert entrypoints() == {
         "vats-daily/acme": "vats_etl.flows.daily.daily",
         "vats-weekly-email/acme": "vats_etl.flows.weekly.weekly_email_flow",
+        "vats-callback-digest/acme": "vats_etl.flows.digest.callback_digest_flow",
         "vats-backfill/acme": "vats_etl.flows.backfill.backfill",
     }
 
@@ -324,13 +331,22 @@ def test_serve_for_one_account_names_its_deployments_after_it() -> None:
     from vats_etl.flows.serve import deployments
 
     made = deployments(tz="Asia/Omsk", routing="/etc/r.toml", account="acme")
-    assert [d.full_name for d in made] == ["vats-daily/acme", "vats-weekly-email/acme"]
-    assert [d.parameters for d in made] == [
-        {"account": "acme"}, {"routing": "/etc/r.toml", "account": "acme"}
+    assert [d.full_name for d in made] == [
+        "vats-daily/acme", "vats-weekly-email/acme", "vats-callback-digest/acme"
     ]  # fmt: skip
-    single = deployments(tz="Asia/Omsk")
-    assert [d.full_name for d in single] == ["vats-daily/daily", "vats-weekly-email/weekly-email"]
-    assert [d.parameters for d in single] == [{}, {}]
+    assert [d.parameters for d in made] == [
+        {"account": "acme"},
+        {"routing": "/etc/r.toml", "account": "acme"},
+        {"routing": "/etc/r.toml", "account": "acme"},
+    ]
+    single = deployments(tz="Asia/Omsk", digest_cron="0 10 * * 1-6")
+    assert [d.full_name for d in single] == [
+        "vats-daily/daily", "vats-weekly-email/weekly-email", "vats-callback-digest/callback-digest"
+    ]  # fmt: skip
+    assert [d.parameters for d in single] == [{}, {}, {}]
+    assert [(s.schedule.cron, s.schedule.timezone) for s in single[2].schedules] == [  # type: ignore[union-attr]
+        ("0 10 * * 1-6", "Asia/Omsk")
+    ]
 
 
 def test_requests_spend_the_rate_limit_s_slots_taken_a_few_at_a_time(monkeypatch) -> None:
