@@ -140,7 +140,9 @@ def test_nothing_goes_on_a_company_holiday(tmp_path: Path) -> None:
     routing = weekly_email.Routing()
     tuesday = date(2024, 3, 5)
     messages, warnings = callback_digest.prepare(settings, routing, day=tuesday, dry_run=True)
-    assert messages == [] and warnings == ["05.03.2024 is a company holiday (holidays): nothing sent"]
+    assert messages == [] and warnings == [
+        "05.03.2024 is a company holiday (holidays): nothing sent"
+    ]
     wednesday = date(2024, 3, 6)
     messages, _ = callback_digest.prepare(settings, routing, day=wednesday, dry_run=True)
     assert [m.key for m in messages] == ["roll-up"]  # the miss of Monday is lost
