@@ -190,7 +190,7 @@ def test_the_week_before_is_judged_at_the_same_age() -> None:
                 client="79000000099",
                 started_at=datetime(2024, 3, 11, 8, tzinfo=UTC) - msk,
             ),
-        ],  # fmt: skip
+        ],
     )
     set_kpi(con, work_days=[1, 2, 3, 4, 5, 6, 7], work_start="00:00", work_end="24:00")
     reader = Reader(con, WEEK)

@@ -52,7 +52,7 @@ def load(con: duckdb.DuckDBPyConnection) -> None:
                 user_name=None,
                 started_at=T0 + 2 * MIN,
             ),
-        ],  # fmt: skip
+        ],
     )
     insert_versions(
         con,
