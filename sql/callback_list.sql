@@ -8,5 +8,9 @@ select cw.*
 from callback_worklist_of(as_of, resolved_by) as cw
 where
     cw.status = 'lost'
-    and len(list_filter(cw.missed, lambda m: m.local_date between first_day and last_day)) > 0
+    and exists (
+        select 1
+        from (select unnest(cw.missed) as m) as listed
+        where listed.m.local_date between first_day and last_day
+    )
 order by cw.priority;
