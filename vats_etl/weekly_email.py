@@ -1,15 +1,18 @@
-"""The weekly missed-call email: one message per department plus a roll-up (DESIGN.md).
+"""The weekly missed-call email: one message per department plus a roll-up.
 
-Each message: a subject with the headline figures (department, week, missed and not called
-back in working hours); an HTML body with inline CSS and no JavaScript, readable on a 400 px
-phone screen (KPI tiles with the change to the week before; whom to call — the lost clients,
-oldest first, capped, with ``tel:`` links and local times; every call of the week in working
-hours, after hours and without a department; the department's employees: who did not pick
-up, from event webhooks, and who called back; late callbacks; by department with bars; by
-number dialled; a weekday x hour table of the working hours coloured by missed rate;
-definitions and the data cut-off in the footer); a plain-text alternative; the whole list of
-lost clients attached as CSV; a link to the hosted dashboards when VATS_DASHBOARD_URL is set.
-No HTML attachment: a message stays well under 300 KB. A week without misses still sends.
+Each message: a subject with the headline figures, each with its unit (department, week,
+calls missed and not called back in working hours, clients to call); an HTML body with
+inline CSS and no JavaScript, one column on a 400 px phone screen with no word broken in two
+(KPI tiles with the change to the week before at the same age, none of zeros for a
+department without headline calls; whom to call — the lost rows of the call-back worklist,
+one per client and department, in priority order, capped, each miss as it was, with
+``tel:`` links and local times; every call of the week in working hours, after hours and
+without a department; the employees: answered, missed (event webhooks), callbacks, talk
+time, rating; slow callbacks; by department with bars; by number dialled; a weekday x hour
+table of the working hours coloured by missed rate; definitions and the data cut-off in the
+footer); a plain-text alternative; the whole list attached as CSV; a link to the hosted
+dashboards when VATS_DASHBOARD_URL is set. No HTML attachment: a message stays under
+300 KB. A week without misses still sends.
 
 Who gets what comes from a routing file (TOML, see :func:`load_routing` and
 docs/operations.md); the roll-up goes to REPORT_TO and the file's ``rollup`` addresses.
