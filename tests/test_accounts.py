@@ -215,7 +215,7 @@ def test_writers_apply_the_kpi_file_and_leave_other_values_alone(tmp_path: Path)
     kpi = tmp_path / "kpi.toml"
     kpi.write_text(
         "service_level_s = 30\nrecovery_window_s = 172800\nwork_days = [6, 1, 2, 3, 4, 5, 6]\n"
-        'work_start = 08:30:00\nwork_end = "20:00"\n',
+        'work_start = 08:30:00\nwork_end = "20:00"\nrecovery_window_basis = "working"\n',
         "utf-8",
     )
     with warehouse.connect(
@@ -230,8 +230,10 @@ def test_writers_apply_the_kpi_file_and_leave_other_values_alone(tmp_path: Path)
         pass
     assert kpi_row(db) == ("Asia/Omsk", 7, 30, 172800)
     with duckdb.connect(str(db), read_only=True) as con:
-        hours = con.execute("select work_days, work_start, work_end from kpi_settings").fetchall()
-    assert hours == [([1, 2, 3, 4, 5, 6], dt.time(8, 30), dt.time(20, 0))]
+        hours = con.execute(
+            "select work_days, work_start, work_end, recovery_window_basis from kpi_settings"
+        ).fetchall()
+    assert hours == [([1, 2, 3, 4, 5, 6], dt.time(8, 30), dt.time(20, 0), "working")]
     environ = {"VATS_KPI_SETTINGS": str(kpi)}
     assert load_settings(environ=environ, env_file=None).kpi_file == kpi
 
@@ -248,6 +250,7 @@ def test_writers_apply_the_kpi_file_and_leave_other_values_alone(tmp_path: Path)
         ("work_days = 'Mon'\n", "list of weekdays"),
         ("work_start = '25:00'\n", "a time of day"),
         ("work_end = 18\n", "a time of day"),
+        ("recovery_window_basis = 'business'\n", "calendar .* or working"),
     ],
 )
 def test_a_bad_kpi_file_fails_the_writer_clearly(text: str, message: str, tmp_path: Path) -> None:
