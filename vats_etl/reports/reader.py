@@ -75,8 +75,14 @@ _AS_OF = """
         ) as outcome
     ) from {table} as x)
 """
-# The counts of the list's rows ("кому позвонить": sql/callback_list.sql) by the segment of
-# their misses: the tiles of lost clients, which add up to the list.
+# "Кому позвонить" (sql/callback_list.sql) of a period at `as_of` (its resolutions recorded
+# by then too), or now: at the data cut-off with every resolution recorded so far.
+_LIST_SQL = (
+    "select * from callback_list(?, ?, coalesce(?, (select cutoff_at from data_cutoff)), "
+    "coalesce(?, 'infinity'::timestamptz))"
+)
+# The counts of the list's rows by the segment of their misses: the tiles of lost clients,
+# which add up to the list.
 LIST_TILES = {
     "in_hours": "lost_clients_in_hours",
     "unrouted": "lost_clients_unrouted",
@@ -150,9 +156,10 @@ class Reader:
 
     The first query copies the rows of the period, of the period before and of the trend
     weeks from ``inbound_calls``, ``missed_calls`` and ``ratings`` into temporary tables
-    (one pass over each view, ~1 s for a year of a 200-agent company); every figure is then
-    aggregated from those with the views' own macros. Readers made by
-    :meth:`for_department` share the copies."""
+    (one pass over each view, ~1 s for a year of a 200-agent company), with the employees'
+    names and the list "кому позвонить" of the period and of the period before (every
+    department's rows); every figure is then aggregated from those with the views' own
+    macros. Readers made by :meth:`for_department` share the copies."""
 
     def __init__(
         self,
@@ -216,6 +223,23 @@ class Reader:
         for key, sql in sources.items():
             self.con.execute(
                 f"create or replace temp table {names[key]} as {sql} where {bounds}", params
+            )
+        # the names of employees (every department's pages ask), and the list "кому
+        # позвонить" of the period and of the period before at the same age (every
+        # department's rows: a department's page filters them)
+        names["en"] = f"report_names_{n}"
+        self.con.execute(
+            f"create or replace temp table {names['en']} as "
+            "select en.user_login, en.user_name from employee_names as en"
+        )
+        for key, period, as_of in (
+            ("list", self.period, None),
+            ("list_before", self.period.previous(), self.previous_as_of()),
+        ):
+            names[key] = f"report_{key}_{n}"
+            self.con.execute(
+                f"create or replace temp table {names[key]} as {_LIST_SQL}",
+                [period.first, period.last, as_of, as_of],
             )
         return names
 
@@ -352,9 +376,9 @@ class Reader:
             )[0]
         )
         counts = dict.fromkeys(LIST_TILES.values(), 0)
+        source, params = self._list("list" if as_of is None else "list_before")
         for segment, rows in self.con.sql(
-            f"select cl.segment, count(*) from ({self._list_sql()}) as cl group by cl.segment",
-            params=self._list_params(period, as_of),
+            f"select cl.segment, count(*) from {source} group by cl.segment", params=params
         ).fetchall():
             counts[LIST_TILES[segment]] = int(rows)
         found.update(counts)
@@ -438,22 +462,13 @@ class Reader:
         rows = pl.DataFrame({"segment": list(labels), "label": list(labels.values())})
         return _zero_counts(rows.join(found, on="segment", how="left"))
 
-    def _list_sql(self) -> str:
-        """The list at `as_of` (its resolutions recorded by then too), or now: at the data
-        cut-off with every resolution recorded so far."""
-        sql = (
-            "select * from callback_list(?, ?, coalesce(?, (select cutoff_at from data_cutoff)), "
-            "coalesce(?, 'infinity'::timestamptz))"
-        )
-        if self.department is not None:
-            sql += " where department = ?"
-        return sql
-
-    def _list_params(self, period: Period, as_of: datetime | None) -> list[Any]:
-        params: list[Any] = [period.first, period.last, as_of, as_of]
-        if self.department is not None:
-            params.append(self.department)
-        return params
+    def _list(self, key: str) -> tuple[str, list[Any]]:
+        """`<the copied list> as cl [where department]`: "list" of the period, "list_before"
+        of the period before at the same age."""
+        sql = f"{self.tables[key]} as cl"
+        if self.department is None:
+            return sql, []
+        return f"{sql} where cl.department = ?", [self.department]
 
     def action_list(self) -> pl.DataFrame:
         """Whom to call (sql/callback_list.sql): the lost rows of the call-back worklist — one
@@ -466,9 +481,8 @@ class Reader:
         windows are all still open. `missed`: the row's misses (a list of structs), times in
         the company zone, with the Russian `reason_ru` and `hours_ru` of each; `segment_ru`
         and `status_ru` of the row."""
-        frame = self.frame(
-            self._list_sql() + " order by priority", self._list_params(self.period, None)
-        )
+        source, params = self._list("list")
+        frame = self.frame(f"select cl.* from {source} order by cl.priority", params)
         return localize_worklist(frame, self.settings.tz)
 
     def recovery_bins(self) -> pl.DataFrame:
@@ -516,7 +530,7 @@ class Reader:
         frame = self.frame(
             "select mc.uid, mc.client, mc.started_at, mc.recovered_at, mc.time_to_recovery_s, "
             "mc.department, mc.diversion, mc.recovered_by_login, mc.callback_attempts, "
-            "(select en.user_name from employee_names as en "
+            f"(select en.user_name from {self.tables['en']} as en "
             "where en.user_login = mc.recovered_by_login) "
             f"as recovered_by_name from {source} "
             "and mc.recovery = 'callback' and mc.time_to_recovery_s > ? "
@@ -572,7 +586,7 @@ class Reader:
             "left join answering as a on a.user_login = l.user_login "
             "left join not_picked_up as n on n.user_login = l.user_login "
             "left join callbacks as c on c.user_login = l.user_login "
-            "left join employee_names as en on en.user_login = l.user_login "
+            f"left join {self.tables['en']} as en on en.user_login = l.user_login "
             "order by missed desc, callbacks_made desc, answered desc, user_name, user_login",
             [
                 *params,
