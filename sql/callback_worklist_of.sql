@@ -42,6 +42,16 @@ open_misses as (
             when rf.user_login is not null then 'events'
         end as employee_source
     from missed_calls as mc
+    inner join (
+        -- the open misses found first from the outcomes alone, so that only they are joined
+        -- to what missed_calls adds (department, hours, reason, ...)
+        select io.uid
+        from inbound_outcomes as io
+        where
+            io.is_missed
+            and not coalesce(io.next_contact_at <= as_of, false)
+            and not coalesce(io.resolved_at <= resolved_by, false)
+    ) as open_miss on open_miss.uid = mc.uid
     left join rang_first as rf on rf.callid = mc.uid
     where
         mc.client is not null

@@ -87,14 +87,23 @@ outcomes as (
     where (select st.is_cached from state as st)
 ),
 
+resolutions as (
+    -- a client's manual resolutions, in time order (few clients have any)
+    select
+        mr.client,
+        list(mr.resolved_at order by mr.resolved_at) as resolved_at
+    from manual_resolutions as mr
+    group by mr.client
+),
+
 resolved as (
-    -- each call with the first manual resolution of its client at or after it, if any
+    -- each call with the first manual resolution of its client at or after it, if any (a
+    -- join on the client, not an as-of join: that sorted every inbound call, ~0.3 s a year)
     select
         io.*,
-        mr.resolved_at
+        list_filter(r.resolved_at, lambda t: t >= io.started_at)[1] as resolved_at
     from outcomes as io
-    asof left join manual_resolutions as mr
-        on mr.client = io.client and io.started_at <= mr.resolved_at
+    left join resolutions as r on r.client = io.client
 )
 
 -- the outcome depends on the cut-off and on manual resolutions, so it is derived here,
