@@ -49,8 +49,8 @@ EXAMPLES = (
     ),
     Example(
         "Whom to call back first: one row per client and department, in priority order",
-        "select priority, client, department, status, misses, hours, first_missed_at,"
-        " deadline_at from callback_worklist order by priority limit 5",
+        "select priority, client, department, status, misses, hours, first_missed_at"
+        " from callback_worklist order by priority limit 5",
     ),
     Example(
         "Employees ranked by client ratings (Wilson lower bound of CSAT, minimum sample)",
