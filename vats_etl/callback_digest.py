@@ -2,13 +2,13 @@
 back today, and nothing when there are none.
 
 Its rows are the call-back worklist's (sql/callback_worklist_of.sql) that are due
-(sql/callback_due.sql): every lost row with a miss in the last ``days`` days, and every
-pending row whose window ends by the end of the day; one row per client and department,
-each miss as it was, in the worklist's priority order. A message lists at most ``cap``
-rows, the first by priority (fewer when more would not fit in 100 KB; the whole list is on
-the dashboards and in the worklist): a phone number is a
-``tel:`` link, every time is local (VATS_TZ), the HTML has inline styles only and one
-column, and a plain-text part says the same.
+(sql/callback_due.sql): of the rows with a miss in the last ``days`` days, the lost ones and
+the pending ones whose window ends by the end of the day; one row per client and
+department, each miss as it was, in the worklist's priority order. A message lists at most
+``cap`` rows, the first by priority (fewer when more would not fit in 100 KB; the whole list
+is on the dashboards and in the worklist): a phone number is a ``tel:`` link, every time is
+local (VATS_TZ), the HTML has inline styles only and one column, and a plain-text part says
+the same.
 
 Routing is the weekly email's (:func:`vats_etl.weekly_email.load_routing`): one message per
 department of the routing file with due rows, and a roll-up of every department's rows to
