@@ -2,36 +2,39 @@
 -- Open the read copy (data/vats.read.duckdb) with the duckdb CLI, DBeaver, Python or Jupyter
 -- and run any of them as written. "Last week" is the last complete week before the latest
 -- loaded call (data_cutoff.last_complete_week_start), so they work on any weekday and on an
--- old copy alike. Headline figures are in working hours (hours = 'in_hours'; the schedule is in
--- kpi_settings, department_hours and holidays). W, T_short and N come from kpi_settings, e.g.
+-- old copy alike. Headline figures — what the dashboards' tiles show — are the rows of the
+-- kpi_* views where is_headline: working hours (kpi_settings, department_hours, holidays),
+-- calls that reached a department; for every department, the total row where is_total and
+-- is_headline. W, T_short and N come from kpi_settings, e.g.
 --   update kpi_settings set recovery_window_s = 2 * 86400;  -- W = 48 h, every view follows
 -- Times are TIMESTAMPTZ: to see them in the company zone, first run
 --   set timezone = 'Europe/Moscow';
 
--- 1. Whom to call back: clients missed last week whom nobody has talked to since their window
---    W ended (a lost contact: the client's misses until someone talks to them), oldest first.
+-- 1. Whom to call back, first things first: clients missed last week whom nobody has talked
+--    to since the window W of their oldest miss ended — the dashboards' "кому позвонить":
+--    one row per client and department, in the worklist's priority order (its misses, each
+--    as it was, are in the column missed).
 select
-    mc.client,
-    min(mc.started_at) as first_missed_at,
-    max(mc.started_at) as last_missed_at,
-    count(*) as missed_calls,
-    string_agg(distinct mc.department, ', ') as departments,
-    bool_and(mc.hours = 'after_hours') as only_after_hours,
-    max(mc.callback_attempts) as failed_callbacks
-from missed_calls as mc
-where mc.lost_contact_id in (
-    select m.lost_contact_id
-    from missed_calls as m
-    where m.week_start = (select dc.last_complete_week_start from data_cutoff as dc)
-)
-group by mc.lost_contact_id, mc.client
-having bool_or(mc.outcome = 'lost')
-order by first_missed_at;
+    cl.client,
+    cl.first_missed_at,
+    cl.department,
+    cl.owner_name,
+    cl.misses,
+    cl.hours,
+    cl.deadline_at,
+    cl.priority
+from callback_list(
+    (select dc.last_complete_week_start from data_cutoff as dc),
+    (select dc.last_complete_week_start + 6 from data_cutoff as dc),
+    (select dc.cutoff_at from data_cutoff as dc),
+    'infinity'::timestamptz
+) as cl
+order by cl.priority;
 
--- 2. Answer rate by department by day in working hours, last 14 days (with the total).
+-- 2. Answer rate by department by day, as the tiles count it, last 14 days (with the total).
 select
     kd.local_date,
-    coalesce(kd.department, 'ВСЕГО') as department,
+    coalesce(kd.department, 'ВСЕ ОТДЕЛЫ') as department,
     kd.offered,
     kd.answered,
     kd.missed,
@@ -40,12 +43,12 @@ select
     round(100 * kd.service_level, 1) as service_level_pct
 from kpi_daily as kd
 where
-    kd.hours = 'in_hours'
+    kd.is_headline
     and kd.local_date > (select dc.cutoff_local::date from data_cutoff as dc) - 14
 order by kd.local_date, kd.is_total, kd.department;
 
--- 3. How fast does each department call back? Complete weeks, working hours: misses not
---    called back within W (reached later + lost), still lost, still pending.
+-- 3. How fast does each department call back? Complete weeks, as the tiles count them:
+--    misses not called back within W (reached later + lost), still lost, still pending.
 select
     kw.week_start,
     kw.department,
@@ -59,8 +62,8 @@ select
     round(kw.callback_p90_s / 60, 1) as callback_p90_min
 from kpi_weekly as kw
 where
-    not kw.is_total
-    and kw.hours = 'in_hours'
+    kw.is_headline
+    and not kw.is_total
     and kw.week_start <= (select dc.last_complete_week_start from data_cutoff as dc)
 order by kw.week_start desc, kw.not_called_back desc;
 
@@ -77,7 +80,8 @@ from rating_by_employee as rbe
 where rbe.is_ranked
 order by rbe.rating_rank;
 
--- 5. When do we lose calls? Weekday x hour of last week in working hours, worst cells first.
+-- 5. When do we lose calls? Weekday x hour of last week, the dashboards' heatmap cells
+--    (working hours, calls that reached a department), worst cells first.
 select
     kh.weekday,
     kh.local_hour,
@@ -88,7 +92,7 @@ select
 from kpi_heatmap as kh
 where
     kh.is_total
-    and kh.hours = 'in_hours'
+    and kh.is_headline
     and kh.week_start = (select dc.last_complete_week_start from data_cutoff as dc)
 order by kh.missed desc, kh.weekday, kh.local_hour
 limit 15;

@@ -6,6 +6,7 @@ Per account of the accounts file:
 |---|---|---|
 | `vats-daily/<name>` | daily cron (06:00) | `account` |
 | `vats-weekly-email/<name>` | weekly cron (Monday 08:00) | `account` |
+| `vats-callback-digest/<name>` | digest cron (working days 09:00) | `account` |
 | `vats-backfill/<name>` | none: run it with `date_from`, `date_to` | `account` |
 
 and a global concurrency limit `vats-api-<name>` with slot decay: the account's API rate
@@ -49,8 +50,9 @@ from vats_etl.accounts import Account, Accounts
 from vats_etl.flows.accounts import api_limit_name
 from vats_etl.flows.backfill import backfill
 from vats_etl.flows.daily import daily
+from vats_etl.flows.digest import callback_digest_flow
 from vats_etl.flows.weekly import weekly_email_flow
-from vats_etl.schedules import DAILY_CRON, WEEKLY_CRON
+from vats_etl.schedules import DAILY_CRON, DIGEST_CRON, WEEKLY_CRON
 
 DEFAULT_POOL = "vats"
 TAG = "vats-etl-account"
@@ -100,7 +102,12 @@ def ensure_pool(client: SyncPrefectClient, name: str, limit: int | None) -> int 
 
 
 def deployments_for(
-    account: Account, *, pool: str, daily_cron: str, weekly_cron: str
+    account: Account,
+    *,
+    pool: str,
+    daily_cron: str,
+    weekly_cron: str,
+    digest_cron: str = DIGEST_CRON,
 ) -> list[RunnerDeployment]:
     common: dict[str, Any] = {
         "name": account.name,
@@ -120,6 +127,11 @@ def deployments_for(
         weekly_email_flow.to_deployment(
             schedules=[Cron(weekly_cron, timezone=zone)],
             description=f"{account.name}: the weekly missed-call email",
+            **common,
+        ),
+        callback_digest_flow.to_deployment(
+            schedules=[Cron(digest_cron, timezone=zone)],
+            description=f"{account.name}: the clients to call back today",
             **common,
         ),
         backfill.to_deployment(
@@ -144,11 +156,12 @@ def deploy(
     pool_limit: int | None = None,
     daily_cron: str = DAILY_CRON,
     weekly_cron: str = WEEKLY_CRON,
+    digest_cron: str = DIGEST_CRON,
 ) -> DeployResult:
     """Create or update the pool, the rate limits and the deployments of `selected`; when
     every account is selected, delete what is left of removed accounts."""
     for account in selected:  # fail before changing anything
-        for cron in (daily_cron, weekly_cron):
+        for cron in (daily_cron, weekly_cron, digest_cron):
             try:
                 Cron(cron, timezone=account.tz or "UTC")
             except ValueError as exc:
@@ -165,7 +178,11 @@ def deploy(
     for account in selected:
         names = []
         for deployment in deployments_for(
-            account, pool=pool, daily_cron=daily_cron, weekly_cron=weekly_cron
+            account,
+            pool=pool,
+            daily_cron=daily_cron,
+            weekly_cron=weekly_cron,
+            digest_cron=digest_cron,
         ):
             deployment.apply()
             names.append(deployment.full_name)

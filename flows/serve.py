@@ -1,5 +1,6 @@
-"""Schedules: the daily load (06:00) and the weekly email (Monday 08:00), both in the
-company time zone, served against a Prefect server (`vats-etl serve`, docs/operations.md).
+"""Schedules: the daily load (06:00), the weekly email (Monday 08:00) and the call-back
+digest (working days at 09:00), all in the company time zone, served against a Prefect server
+(`vats-etl serve`, docs/operations.md).
 
 Flow runs execute in subprocesses of the serving process and build their settings from its
 environment (and `.env`), so `vats-etl serve` exports its options there first. Served for
@@ -16,11 +17,13 @@ from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
 from vats_etl.flows.daily import daily
+from vats_etl.flows.digest import callback_digest_flow
 from vats_etl.flows.weekly import weekly_email_flow
-from vats_etl.schedules import DAILY_CRON, WEEKLY_CRON
+from vats_etl.schedules import DAILY_CRON, DIGEST_CRON, WEEKLY_CRON
 
 DAILY_DEPLOYMENT = "vats-daily/daily"
 WEEKLY_DEPLOYMENT = "vats-weekly-email/weekly-email"
+DIGEST_DEPLOYMENT = "vats-callback-digest/callback-digest"
 
 
 def deployments(
@@ -28,13 +31,16 @@ def deployments(
     tz: str,
     daily_cron: str = DAILY_CRON,
     weekly_cron: str = WEEKLY_CRON,
+    digest_cron: str = DIGEST_CRON,
     routing: str | None = None,
     account: str | None = None,
 ) -> list[RunnerDeployment]:
     weekly_parameters: dict[str, Any] = {"routing": routing} if routing else {}
+    digest_parameters: dict[str, Any] = dict(weekly_parameters)
     daily_parameters: dict[str, Any] = {}
     if account is not None:
         weekly_parameters["account"] = daily_parameters["account"] = account
+        digest_parameters["account"] = account
     made = [
         daily.to_deployment(
             name=account or "daily",
@@ -52,6 +58,14 @@ def deployments(
             tags=["vats-etl"],
             entrypoint_type=EntrypointType.MODULE_PATH,
         ),
+        callback_digest_flow.to_deployment(
+            name=account or "callback-digest",
+            schedules=[Cron(digest_cron, timezone=tz)],
+            parameters=digest_parameters,
+            description="Call-back digest: the clients to call back today, per department.",
+            tags=["vats-etl"],
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        ),
     ]
     # to_deployment answers a coroutine only when called from async code; we are sync
     return [cast(RunnerDeployment, d) for d in made]
@@ -62,16 +76,18 @@ def serve(
     tz: str,
     daily_cron: str = DAILY_CRON,
     weekly_cron: str = WEEKLY_CRON,
+    digest_cron: str = DIGEST_CRON,
     routing: str | None = None,
     account: str | None = None,
     limit: int | None = 1,
 ) -> None:
-    """Register both deployments and run their scheduled runs until interrupted."""
+    """Register the deployments and run their scheduled runs until interrupted."""
     prefect_serve(
         *deployments(
             tz=tz,
             daily_cron=daily_cron,
             weekly_cron=weekly_cron,
+            digest_cron=digest_cron,
             routing=routing,
             account=account,
         ),

@@ -47,9 +47,9 @@ def refresh_directory() -> SnapshotSummary:
     return store_snapshot(read_directory())
 
 
-def summary_markdown(summary: SnapshotSummary) -> str:
+def summary_markdown(summary: SnapshotSummary, tz: str) -> str:
     lines = [
-        f"# Directory snapshot {summary.taken_at:%Y-%m-%d %H:%M:%S} UTC",
+        f"# Directory snapshot {summary_lines.snapshot_heading(summary, tz)}",
         "",
         f"{summary.requests} requests; " + ("changes recorded" if summary.changed else "no change"),
         "",
@@ -67,7 +67,7 @@ def snapshot() -> SnapshotSummary:
     summary = refresh_directory()
     publish_read_copy()
     create_markdown_artifact(
-        summary_markdown(summary),
+        summary_markdown(summary, runtime.current().settings.tz),
         key="snapshot-summary",
         description="changes recorded" if summary.changed else "no change",
     )

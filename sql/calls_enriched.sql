@@ -79,7 +79,7 @@ select
     l.user_role,
     l.user_ext,
     l.user_department,
-    coalesce(l.group_name, l.user_department, 'Без отдела') as department
+    call_department(l.group_name, l.user_department) as department
 from localized as l;
 
 comment on view calls_enriched is 'Every external call (calls) with local time buckets in kpi_settings.tz and the employee''s attributes valid at the call''s start (point in time, from users_history and group_members_history), not today''s. A rating that arrived by webhook before its call''s history (started_at null) gets the employee''s current attributes.';
@@ -95,3 +95,17 @@ comment on column calls_enriched.user_ext is 'Employee''s extension valid at cal
 comment on column calls_enriched.user_department is 'Department(s) the employee belonged to at the call''s start, comma separated (null when unknown).';
 comment on column calls_enriched.department is 'Department the call is counted for: the call''s group_name, else the employee''s department at call time, else ''Без отдела''.';
 comment on column calls_enriched.user_login is 'Login of the employee on the call (calls.user_login: user, or account when user is empty).';
+comment on column calls_enriched.uid is 'The call (calls.uid: the PBX''s unique call id).';
+comment on column calls_enriched.direction is 'in = inbound (client called us), out = outbound.';
+comment on column calls_enriched.status is 'Lower-case canonical status: success, missed, cancel, busy, notavailable, notallowed, notfound (the platform''s noanswer and not_available are stored as missed and notavailable). A status outside that list is stored lower-cased as delivered, never dropped: it counts as not answered, and data_quality lists it. CSV rows only know success/missed.';
+comment on column calls_enriched.client is 'The client''s phone number as the PBX reports it.';
+comment on column calls_enriched.diversion is 'Our number the inbound call came in on (the number dialled).';
+comment on column calls_enriched.destination is 'Where an inbound call ended (spec 4.2): user, group, telnum, ivr, onduty, offtime, hello, vm, am. Null for outbound and CSV rows.';
+comment on column calls_enriched.group_name is 'Department the inbound call went through, as delivered with the call.';
+comment on column calls_enriched.started_at is 'Call start, UTC (TIMESTAMPTZ). Convert with VATS_TZ for local hours and days.';
+comment on column calls_enriched.wait_s is 'Seconds the client waited on the line before answer or hang-up.';
+comment on column calls_enriched.duration_s is 'Duration in seconds AS DELIVERED by the PBX. Its meaning is disputed across clients (talk time vs. whole call); we store it unchanged.';
+comment on column calls_enriched.record_url is 'Link to the recording, when recording is on.';
+comment on column calls_enriched.rating is 'Client''s rating 1-5 of the employee; null = not rated (never a score).';
+comment on column calls_enriched.source is 'Which feed last set this row: api_json, api_csv or webhook (rank api_json > webhook > api_csv).';
+comment on column calls_enriched.loaded_at is 'When this row last changed in the warehouse (UTC).';

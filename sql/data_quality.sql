@@ -102,6 +102,30 @@ pbx_disagreements as (
     group by all
 ),
 
+unknown_logins as (
+    -- employees on calls whom no directory snapshot has listed (most often people who left
+    -- before the first snapshot): the reports name them from the calls' own user_name
+    select
+        (max(c.started_at) at time zone s.tz)::date as local_date,
+        'external' as kind,
+        arg_max(c.source, c.started_at) as source,
+        c.user_login as detail,
+        count(*) as rows,
+        coalesce(
+            arg_max(c.user_name, c.started_at) filter (
+                where nullif(trim(c.user_name), '') is not null
+            ),
+            min(c.uid)
+        ) as example
+    from calls as c
+    cross join settings as s
+    where
+        c.user_login is not null
+        and exists (select 1 from users_history as known)
+        and c.user_login not in (select uh.user_login from users_history as uh)
+    group by c.user_login, s.tz
+),
+
 latest_runs as (
     -- a day is re-read by later runs: its notes are those of the run that read it last
     select
@@ -146,13 +170,16 @@ select f.local_date, f.kind, f.source, 'format_fallback' as issue, f.detail, f.r
 from fallbacks as f
 union all
 select p.local_date, p.kind, p.source, 'pbx_disagrees' as issue, p.detail, p.rows, p.example
-from pbx_disagreements as p;
+from pbx_disagreements as p
+union all
+select ul.local_date, ul.kind, ul.source, 'unknown_login' as issue, ul.detail, ul.rows, ul.example
+from unknown_logins as ul;
 
-comment on view data_quality is 'What the API sent that we did not expect, per local day (VATS_TZ) and source: one row per day, kind, source, issue and detail. Nothing here stopped a load: unknown statuses are loaded as delivered, quarantined rows wait in quarantine (until a replay after a fix loads them), a skipped directory endpoint leaves its entity''s versions open, normalised values are stored canonically, a history format the account lacks is replaced by the other one, and where the PBX''s own missed-call verdict differs from ours, ours counts (pbx_missed_verdicts).';
-comment on column data_quality.local_date is 'Local day (VATS_TZ): of the call for unknown_status; of the chunk that delivered the row for quarantined and normalised; of the snapshot for skipped_endpoint.';
+comment on view data_quality is 'What the API sent that we did not expect, per local day (VATS_TZ) and source: one row per day, kind, source, issue and detail. Nothing here stopped a load: unknown statuses are loaded as delivered, quarantined rows wait in quarantine (until a replay after a fix loads them), a skipped directory endpoint leaves its entity''s versions open, normalised values are stored canonically, a history format the account lacks is replaced by the other one, where the PBX''s own missed-call verdict differs from ours, ours counts (pbx_missed_verdicts), and an employee the directory never listed is named from the calls.';
+comment on column data_quality.local_date is 'Local day (VATS_TZ): of the call for unknown_status; of the chunk that delivered the row for quarantined and normalised; of the snapshot for skipped_endpoint; of the login''s latest call for unknown_login.';
 comment on column data_quality.kind is 'external or internal history, or directory (snapshot endpoints).';
 comment on column data_quality.source is 'The feed: api_json, api_csv, webhook (calls.source for unknown statuses; api for internal calls).';
-comment on column data_quality.issue is 'unknown_status (a status outside the canonical list, loaded lower-cased as delivered), quarantined (rows rejected and not loaded since, one row per reason), skipped_endpoint (a directory endpoint the account does not offer: 404/405/501 or {"error": ...}), normalised (values stored in their canonical form: see load_notes.note), format_fallback (a history format the account does not offer: 404/405/501; the day was loaded in the other one, and so is every later day: history_format_fallbacks), pbx_disagrees (calls where the PBX''s missedStatus and our rules differ: pbx_missed_verdicts).';
-comment on column data_quality.detail is 'The unknown status; the quarantine reason with its values replaced by …; the skipped entity (sims, blacklist, telnums, ...); the load_notes note; the format missing → the one loaded; what the PBX and we said (e.g. "miss: pbx open, ours closed").';
-comment on column data_quality.rows is 'Calls, quarantined rows (per reason), snapshots that skipped the endpoint, rows normalised, chunks that found a format missing, or calls judged otherwise by the PBX, that day.';
-comment on column data_quality.example is 'One instance: a call uid with the unknown status, a full quarantine reason, the skip''s or the fallback''s message, or a call uid the PBX judged otherwise.';
+comment on column data_quality.issue is 'unknown_status (a status outside the canonical list, loaded lower-cased as delivered), quarantined (rows rejected and not loaded since, one row per reason), skipped_endpoint (a directory endpoint the account does not offer: 404/405/501 or {"error": ...}), normalised (values stored in their canonical form: see load_notes.note), format_fallback (a history format the account does not offer: 404/405/501; the day was loaded in the other one, and so is every later day: history_format_fallbacks), pbx_disagrees (calls where the PBX''s missedStatus and our rules differ: pbx_missed_verdicts), unknown_login (an employee login on calls that no directory snapshot has listed, one row per login: the reports name them from the calls'' own user_name, see employee_names).';
+comment on column data_quality.detail is 'The unknown status; the quarantine reason with its values replaced by …; the skipped entity (sims, blacklist, telnums, ...); the load_notes note; the format missing → the one loaded; what the PBX and we said (e.g. "miss: pbx open, ours closed"); the unknown login.';
+comment on column data_quality.rows is 'Calls, quarantined rows (per reason), snapshots that skipped the endpoint, rows normalised, chunks that found a format missing, calls judged otherwise by the PBX, or calls with the unknown login, that day.';
+comment on column data_quality.example is 'One instance: a call uid with the unknown status, a full quarantine reason, the skip''s or the fallback''s message, a call uid the PBX judged otherwise, or the name the calls carry for an unknown login (its first call''s uid when they carry none).';

@@ -36,3 +36,13 @@ comment on column groups.calls_enabled_count is 'Members who take the department
 comment on column groups.member_logins is 'Members'' logins in the department''s order (the ringing order for BYORDER).';
 comment on column groups.valid_from is 'Since when (UTC snapshot time) the department''s settings look like this.';
 comment on column groups.group_id is 'Department id (natural key of groups_history).';
+comment on column groups.group_name is 'Department name; calls.group_name carries the name delivered with each call.';
+comment on column groups.ext is 'Short internal number of the department.';
+comment on column groups.call_order is 'How calls are distributed among members, e.g. ALL, EVENLY, BYORDER (spec 8.1).';
+comment on column groups.call_duration_s is 'Seconds each member rings before the next one (0 when call_order is ALL).';
+comment on column groups.timeout_s is 'timeout.time: seconds the department rings before the timeout target takes the call.';
+comment on column groups.timeout_target is 'timeout.target: where an unanswered call goes: voicemail, user, group or telnum.';
+comment on column groups.timeout_user is 'timeout.user: login, when timeout_target is user.';
+comment on column groups.timeout_group is 'timeout.group: department id, when timeout_target is group.';
+comment on column groups.timeout_telnum is 'timeout.telnum: external number, when timeout_target is telnum.';
+comment on column groups.advanced is 'The "for impatient clients" option as delivered (e.g. off).';

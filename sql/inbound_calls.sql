@@ -102,6 +102,7 @@ select
     io.recovery_deadline_at,
     io.lost_contact_id,
     io.next_contact_at,
+    io.resolved_at,
     io.outcome,
     case
         when not io.is_missed then null
@@ -136,3 +137,24 @@ comment on column inbound_calls.weekday is 'Local ISO weekday of the call: 1 = M
 comment on column inbound_calls.reason is 'For a miss, why it was missed: offtime (out of hours), voicemail (destination vm/am), ivr (hung up in the menu), busy, cancel (the client hung up while ringing), no_answer (anything else); null for other calls.';
 comment on column inbound_calls.segment is 'in_hours (working hours, a department took the call), after_hours (hours = after_hours) or unrouted (working hours, no department: department ''Без отдела'', e.g. hung up in the IVR). Every call is in one segment: offered = the three added up.';
 comment on column inbound_calls.is_headline is 'segment = in_hours: the calls the headline figures of the dashboards and the weekly email count.';
+comment on column inbound_calls.resolved_at is 'For a miss: when its client was marked reached outside the PBX (manual_resolutions), the first such mark at or after the miss; null otherwise.';
+comment on column inbound_calls.uid is 'The call (calls.uid: the PBX''s unique call id).';
+comment on column inbound_calls.client is 'The client''s phone number as the PBX reports it.';
+comment on column inbound_calls.diversion is 'Our number the inbound call came in on (the number dialled).';
+comment on column inbound_calls.destination is 'Where an inbound call ended (spec 4.2): user, group, telnum, ivr, onduty, offtime, hello, vm, am. Null for outbound and CSV rows.';
+comment on column inbound_calls.status is 'Lower-case canonical status: success, missed, cancel, busy, notavailable, notallowed, notfound (the platform''s noanswer and not_available are stored as missed and notavailable). A status outside that list is stored lower-cased as delivered, never dropped: it counts as not answered, and data_quality lists it. CSV rows only know success/missed.';
+comment on column inbound_calls.user_login is 'Login of the employee on the call (calls.user_login: user, or account when user is empty).';
+comment on column inbound_calls.user_name is 'Employee name delivered with the call, else the name of the employee''s version valid at call time.';
+comment on column inbound_calls.group_name is 'Department the inbound call went through, as delivered with the call.';
+comment on column inbound_calls.user_department is 'Department(s) the employee belonged to at the call''s start, comma separated (null when unknown).';
+comment on column inbound_calls.started_at is 'Call start, UTC (TIMESTAMPTZ). Convert with VATS_TZ for local hours and days.';
+comment on column inbound_calls.started_local is 'Call start as local wall-clock time in kpi_settings.tz (TIMESTAMP without zone).';
+comment on column inbound_calls.local_date is 'Local calendar day of the call (kpi_settings.tz).';
+comment on column inbound_calls.local_hour is 'Local hour of the call start, 0-23 (kpi_settings.tz).';
+comment on column inbound_calls.week_start is 'Monday (local date) of the call''s week.';
+comment on column inbound_calls.wait_s is 'Seconds the client waited on the line before answer or hang-up.';
+comment on column inbound_calls.duration_s is 'Duration in seconds AS DELIVERED by the PBX. Its meaning is disputed across clients (talk time vs. whole call); we store it unchanged.';
+comment on column inbound_calls.record_url is 'Link to the recording, when recording is on.';
+comment on column inbound_calls.rating is 'Client''s rating 1-5 of the employee; null = not rated (never a score).';
+comment on column inbound_calls.next_contact_at is 'For a miss: start (UTC) of the first conversation with the client after it, at any distance: a successful callback (duration > 0) or an answered inbound call. Equals recovered_at when that came within W; null while nobody has talked to the client since.';
+comment on column inbound_calls.outcome is 'For a miss, as of the data cut-off (data_cutoff.cutoff_at, the latest loaded call; miss_outcome): recovered (a callback or the client''s answered call within W, the end of W included), recovered_late (the first conversation, in either direction, came after W), resolved_manually (the client was reached outside the PBX: a row of manual_resolutions after the miss and before any later conversation; never a callback), pending (W has not ended at the cut-off and nobody has talked to the client yet), lost (W ended before the cut-off and nobody has talked to the client since). Null for calls that are not misses. Re-evaluated at every read: a client reached later is never lost.';

@@ -3,7 +3,7 @@
 -- tables of counts (by day, hour, segment, department, number, reason) aggregate with it
 -- when they need no times (the medians and percentiles of inbound_kpis cost more).
 -- An aggregate macro over whatever group the caller forms.
--- Misses add up: missed = recovered + not_called_back + pending,
+-- Misses add up: missed = recovered + not_called_back + pending + resolved_manually,
 -- recovered = recovered_callback + recovered_client, not_called_back = recovered_late + lost.
 -- Shares of calls are of the calls a person could answer: answerable = offered - short_abandons.
 create or replace macro inbound_counts(
@@ -25,5 +25,7 @@ create or replace macro inbound_counts(
     not_called_back := count(*) filter (where is_not_called_back(outcome)),
     recovered_late := count(*) filter (where outcome = 'recovered_late'),
     lost := count(*) filter (where outcome = 'lost'),
-    pending := count(*) filter (where outcome = 'pending')
+    pending := count(*) filter (where outcome = 'pending'),
+    -- reached outside the PBX (manual_resolutions): neither recovered nor called back
+    resolved_manually := count(*) filter (where outcome = 'resolved_manually')
 );

@@ -56,6 +56,7 @@ create or replace macro inbound_kpis(
         csat_share := k.ratings.csat_share,
         recovered := k.calls.recovered,
         answerable := k.calls.answerable,
-        missed_rate := k.calls.missed_rate
+        missed_rate := k.calls.missed_rate,
+        resolved_manually := k.calls.resolved_manually
     )
 )[1];

@@ -5,6 +5,9 @@
 -- which the cache keeps to know what a later change of a call touches. Everything here
 -- depends on the client's calls only; a miss's outcome (pending or lost) also depends on the
 -- data cut-off, so the view inbound_outcomes derives it at read time from next_contact_at.
+-- W ends at started_at + W of calendar time, or, when kpi_settings.recovery_window_basis is
+-- 'working', after W of the department's working time (working_deadlines_of): then a miss's
+-- department (call_department, as calls_enriched names it) and the schedules count too.
 create or replace macro inbound_outcomes_of(source_calls, settings) as table
 with classified as materialized (
     select
@@ -12,6 +15,8 @@ with classified as materialized (
         c.client,
         c.started_at,
         c.user_login,
+        c.group_name,
+        coalesce(ls.recovery_window_basis = 'working', false) as is_working_window,
         c.direction = 'in' as is_inbound,
         c.direction = 'out' as is_outbound,
         is_answered_call(c.direction, c.status) as is_answered,
@@ -27,8 +32,38 @@ with classified as materialized (
     where c.started_at is not null and c.direction in ('in', 'out')
 ),
 
+working_misses as (
+    -- only when W counts working time (else empty): each miss with its department
+    select
+        cl.uid,
+        cl.started_at,
+        call_department(cl.group_name, uds.user_department) as department
+    from classified as cl
+    left join user_department_spans as uds
+        on
+            uds.user_login = cl.user_login
+            and cl.started_at >= uds.span_from
+            and (cl.started_at < uds.span_to or uds.span_to = 'infinity')
+    where
+        cl.is_working_window
+        and cl.is_inbound
+        and not cl.is_answered
+        and not cl.is_short_abandon
+),
+
+deadlines as materialized (
+    -- every miss's end of W: started_at + W, or W of working time after it
+    select
+        cl.uid,
+        coalesce(wd.recovery_deadline_at, cl.started_at + cl.recovery_window)
+            as recovery_deadline_at
+    from classified as cl
+    left join working_deadlines_of(working_misses, settings) as wd on wd.uid = cl.uid
+    where cl.is_inbound and not cl.is_answered and not cl.is_short_abandon
+),
+
 timeline as (
-    -- every call of a known client, plus a marker at each miss's deadline (started_at + W)
+    -- every call of a known client, plus a marker at each miss's deadline (the end of W)
     select
         cl.*,
         cl.is_inbound and not cl.is_answered and not cl.is_short_abandon as is_missed,
@@ -39,8 +74,10 @@ timeline as (
     select
         cl.uid,
         cl.client,
-        cl.started_at + cl.recovery_window as started_at,
+        dl.recovery_deadline_at as started_at,
         cl.user_login,
+        cl.group_name,
+        cl.is_working_window,
         false as is_inbound,
         false as is_outbound,
         false as is_answered,
@@ -52,11 +89,8 @@ timeline as (
         false as is_missed,
         true as is_marker
     from classified as cl
-    where
-        cl.client is not null
-        and cl.is_inbound
-        and not cl.is_answered
-        and not cl.is_short_abandon
+    inner join deadlines as dl on dl.uid = cl.uid
+    where cl.client is not null
 ),
 
 sequenced as materialized (
@@ -91,7 +125,6 @@ conversations as (
 misses as (
     select
         sq.*,
-        sq.started_at + sq.recovery_window as recovery_deadline_at,
         first_value(sq.uid) over (
             partition by sq.client, sq.conversations_before
             order by sq.started_at, sq.uid
@@ -101,17 +134,17 @@ misses as (
 ),
 
 recoveries as (
+    -- the marker mk is the miss's end of W (its started_at)
     select
         m.uid,
-        m.recovery_deadline_at,
         m.lost_contact_id,
         case
-            when cb.started_at <= m.recovery_deadline_at
+            when cb.started_at <= mk.started_at
                 and cb.started_at <= coalesce(ai.started_at, cb.started_at) then 'callback'
-            when ai.started_at <= m.recovery_deadline_at then 'client_called_again'
+            when ai.started_at <= mk.started_at then 'client_called_again'
         end as recovery,
-        case when cb.started_at <= m.recovery_deadline_at then cb.started_at end as callback_at,
-        case when ai.started_at <= m.recovery_deadline_at then ai.started_at end as answered_at,
+        case when cb.started_at <= mk.started_at then cb.started_at end as callback_at,
+        case when ai.started_at <= mk.started_at then ai.started_at end as answered_at,
         -- the first conversation after the miss at any distance (the recovery when within W)
         least(cb.started_at, ai.started_at) as next_contact_at,
         cb.user_login as callback_login,
@@ -134,7 +167,6 @@ inbound as (
         sq.is_answered,
         sq.is_short_abandon,
         sq.is_quick,
-        sq.recovery_window,
         coalesce(
             sq.started_at - sq.previous_inbound_at <= sq.repeat_window
             or sq.next_inbound_at - sq.started_at <= sq.repeat_window,
@@ -150,7 +182,6 @@ inbound as (
         cl.is_answered,
         cl.is_short_abandon,
         cl.is_quick,
-        cl.recovery_window,
         false as is_repeat_caller
     from classified as cl
     where cl.is_inbound and cl.client is null
@@ -178,10 +209,7 @@ live as (
             when 'client_called_again' then r.attempts_to_answer
             else r.attempts_in_window
         end as callback_attempts,
-        case
-            when not i.is_answered and not i.is_short_abandon
-                then i.started_at + i.recovery_window
-        end as recovery_deadline_at,
+        dl.recovery_deadline_at,
         case
             when not i.is_answered and not i.is_short_abandon
                 then coalesce(r.lost_contact_id, i.uid)
@@ -191,6 +219,7 @@ live as (
         i.started_at
     from inbound as i
     left join recoveries as r on r.uid = i.uid
+    left join deadlines as dl on dl.uid = i.uid
 )
 
 select

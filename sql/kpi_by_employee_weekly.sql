@@ -64,11 +64,11 @@ callbacks as (
     select
         date_trunc('week', timezone(ks.tz, io.recovered_at))::date as week_start,
         io.recovered_by_login as user_login,
-        count(*) as callbacks_made
+        unnest(callback_kpis(io.recovery, io.time_to_recovery_s))
     from outcomes as io
     cross join kpi_settings as ks
     where io.recovery = 'callback' and io.recovered_by_login is not null
-    group by all
+    group by date_trunc('week', timezone(ks.tz, io.recovered_at))::date, io.recovered_by_login
 )
 
 select
@@ -103,7 +103,9 @@ select
     ec.outbound_calls,
     ec.outbound_connected,
     coalesce(ec.outbound_talk_s, 0)::bigint as outbound_talk_s,
-    coalesce(cb.callbacks_made, 0) as callbacks_made
+    coalesce(cb.callbacks_made, 0) as callbacks_made,
+    cb.callbacks_made_median_s,
+    coalesce(i.resolved_manually, 0) as resolved_manually
 from employee as ec
 left join inbound as i
     on i.week_start = ec.week_start and i.user_login = ec.user_login
@@ -130,7 +132,7 @@ comment on column kpi_by_employee_weekly.talk_mean_s is 'Mean duration_s of answ
 comment on column kpi_by_employee_weekly.talk_median_s is 'Median duration_s of answered calls.';
 comment on column kpi_by_employee_weekly.recovered_callback is 'Missed calls recovered by a callback within W (missed_calls.recovery = callback).';
 comment on column kpi_by_employee_weekly.recovered_client is 'Missed calls recovered because the client called again within W and was answered.';
-comment on column kpi_by_employee_weekly.not_called_back is 'Missed calls whose W ended without a recovery: recovered_late + lost (never the pending ones). missed = recovered_callback + recovered_client + not_called_back + pending.';
+comment on column kpi_by_employee_weekly.not_called_back is 'Missed calls whose W ended without a recovery: recovered_late + lost (never the pending ones, nor those resolved manually). missed = recovered_callback + recovered_client + not_called_back + pending + resolved_manually.';
 comment on column kpi_by_employee_weekly.recovered_late is 'Missed calls whose first conversation with the client (either direction) came after W (missed_calls.outcome = recovered_late).';
 comment on column kpi_by_employee_weekly.lost is 'Missed calls whose W ended before the data cut-off with nobody talking to the client since (outcome = lost).';
 comment on column kpi_by_employee_weekly.pending is 'Missed calls whose W had not ended at the data cut-off, client not reached yet (outcome = pending).';
@@ -142,3 +144,6 @@ comment on column kpi_by_employee_weekly.repeat_caller_share is 'Share of offere
 comment on column kpi_by_employee_weekly.rated_calls is 'Inbound calls with a client rating (ratings without a loaded call are in ratings only).';
 comment on column kpi_by_employee_weekly.rating_mean is 'Mean rating 1-5 of rated_calls; not rated is never a score.';
 comment on column kpi_by_employee_weekly.csat_share is 'Share of rated_calls rated 4 or 5.';
+comment on column kpi_by_employee_weekly.resolved_manually is 'Missed calls whose client was reached outside the PBX before anyone talked to them over it (outcome = resolved_manually, manual_resolutions): not called back, not lost.';
+comment on column kpi_by_employee_weekly.callbacks_made_median_s is 'Median seconds from those misses to this employee''s callback that recovered them.';
+comment on column kpi_by_employee_weekly.user_login is 'Login of the employee on the call (calls.user_login: user, or account when user is empty).';

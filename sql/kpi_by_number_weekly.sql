@@ -3,15 +3,19 @@ select
     ic.week_start,
     ic.diversion,
     ic.hours,
+    ic.segment,
+    ic.segment = 'in_hours' as is_headline,
     unnest(inbound_kpis(
         ic.is_short_abandon, ic.is_answered, ic.is_missed, ic.is_within_service_level,
         ic.is_repeat_caller, ic.wait_s, ic.duration_s, ic.recovery, ic.time_to_recovery_s,
         ic.uid, ic.lost_contact_id, ic.rating, ic.outcome
     ))
 from inbound_calls as ic
-group by ic.week_start, ic.diversion, ic.hours;
+group by ic.week_start, ic.diversion, ic.hours, ic.segment;
 
-comment on view kpi_by_number_weekly is 'Call-center KPIs per local week, number dialled (calls.diversion) and hours (in_hours / after_hours): which of our numbers lose calls. Route details of each number are in telnums / telnums_history.';
+comment on view kpi_by_number_weekly is 'Call-center KPIs per local week, number dialled (calls.diversion), hours (in_hours / after_hours) and segment: which of our numbers lose calls. The tables by number of the dashboards and the emails are the rows where is_headline. Route details of each number are in telnums / telnums_history.';
+comment on column kpi_by_number_weekly.segment is 'inbound_calls.segment of the row''s calls: in_hours, unrouted (working hours, no department) or after_hours.';
+comment on column kpi_by_number_weekly.is_headline is 'segment = in_hours: the rows the tables by number of the dashboards and the emails show.';
 comment on column kpi_by_number_weekly.week_start is 'Monday (local date) of the week.';
 comment on column kpi_by_number_weekly.diversion is 'Our number the calls came in on (null when the PBX did not report it).';
 comment on column kpi_by_number_weekly.hours is 'in_hours or after_hours (inbound_calls.hours): each row counts one of the two; add both for every call.';
@@ -27,7 +31,7 @@ comment on column kpi_by_number_weekly.talk_mean_s is 'Mean duration_s of answer
 comment on column kpi_by_number_weekly.talk_median_s is 'Median duration_s of answered calls.';
 comment on column kpi_by_number_weekly.recovered_callback is 'Missed calls recovered by a callback within W (missed_calls.recovery = callback).';
 comment on column kpi_by_number_weekly.recovered_client is 'Missed calls recovered because the client called again within W and was answered.';
-comment on column kpi_by_number_weekly.not_called_back is 'Missed calls whose W ended without a recovery: recovered_late + lost (never the pending ones). missed = recovered_callback + recovered_client + not_called_back + pending.';
+comment on column kpi_by_number_weekly.not_called_back is 'Missed calls whose W ended without a recovery: recovered_late + lost (never the pending ones, nor those resolved manually). missed = recovered_callback + recovered_client + not_called_back + pending + resolved_manually.';
 comment on column kpi_by_number_weekly.recovered_late is 'Missed calls whose first conversation with the client (either direction) came after W (missed_calls.outcome = recovered_late).';
 comment on column kpi_by_number_weekly.lost is 'Missed calls whose W ended before the data cut-off with nobody talking to the client since (outcome = lost).';
 comment on column kpi_by_number_weekly.pending is 'Missed calls whose W had not ended at the data cut-off, client not reached yet (outcome = pending).';
@@ -42,3 +46,4 @@ comment on column kpi_by_number_weekly.csat_share is 'Share of rated_calls rated
 comment on column kpi_by_number_weekly.recovered is 'Missed calls recovered within W, either way: recovered_callback + recovered_client.';
 comment on column kpi_by_number_weekly.answerable is 'offered - short_abandons: the calls every share of calls here is a share of.';
 comment on column kpi_by_number_weekly.missed_rate is 'missed / (offered - short_abandons), 0..1.';
+comment on column kpi_by_number_weekly.resolved_manually is 'Missed calls whose client was reached outside the PBX before anyone talked to them over it (outcome = resolved_manually, manual_resolutions): not called back, not lost.';

@@ -4,6 +4,8 @@ select
     ic.department,
     ic.hours,
     grouping(ic.department) = 1 as is_total,
+    ic.segment,
+    ic.segment = 'in_hours' as is_headline,
     ic.weekday,
     ic.local_hour,
     unnest(inbound_kpis(
@@ -13,11 +15,13 @@ select
     ))
 from inbound_calls as ic
 group by grouping sets (
-    (ic.week_start, ic.department, ic.hours, ic.weekday, ic.local_hour),
-    (ic.week_start, ic.hours, ic.weekday, ic.local_hour)
+    (ic.week_start, ic.department, ic.hours, ic.segment, ic.weekday, ic.local_hour),
+    (ic.week_start, ic.hours, ic.segment, ic.weekday, ic.local_hour)
 );
 
-comment on view kpi_heatmap is 'Call-center KPIs per local week, weekday, hour of the day (kpi_settings.tz) and hours (in_hours / after_hours), per department and in total (department null, is_total): the weekday x hour heatmap. Cells without calls have no row; an hour the schedule splits has a row of each. To span several weeks sum the counts, do not average the rates.';
+comment on view kpi_heatmap is 'Call-center KPIs per local week, weekday, hour of the day (kpi_settings.tz), hours (in_hours / after_hours) and segment, per department and in total (department null, is_total): the weekday x hour heatmap. The dashboards'' and the emails'' heatmap cells are the rows where is_headline (the total rows for every department). Cells without calls have no row; an hour the schedule splits has a row of each. To span several weeks sum the counts, do not average the rates.';
+comment on column kpi_heatmap.segment is 'inbound_calls.segment of the row''s calls: in_hours, unrouted (working hours, no department) or after_hours.';
+comment on column kpi_heatmap.is_headline is 'segment = in_hours: the rows the heatmaps of the dashboards and the emails colour (for every department: is_total and is_headline).';
 comment on column kpi_heatmap.week_start is 'Monday (local date) of the week.';
 comment on column kpi_heatmap.department is 'calls_enriched.department; null on total rows.';
 comment on column kpi_heatmap.is_total is 'True on rows that add up every department.';
@@ -36,7 +40,7 @@ comment on column kpi_heatmap.talk_mean_s is 'Mean duration_s of answered calls 
 comment on column kpi_heatmap.talk_median_s is 'Median duration_s of answered calls.';
 comment on column kpi_heatmap.recovered_callback is 'Missed calls recovered by a callback within W (missed_calls.recovery = callback).';
 comment on column kpi_heatmap.recovered_client is 'Missed calls recovered because the client called again within W and was answered.';
-comment on column kpi_heatmap.not_called_back is 'Missed calls whose W ended without a recovery: recovered_late + lost (never the pending ones). missed = recovered_callback + recovered_client + not_called_back + pending.';
+comment on column kpi_heatmap.not_called_back is 'Missed calls whose W ended without a recovery: recovered_late + lost (never the pending ones, nor those resolved manually). missed = recovered_callback + recovered_client + not_called_back + pending + resolved_manually.';
 comment on column kpi_heatmap.recovered_late is 'Missed calls whose first conversation with the client (either direction) came after W (missed_calls.outcome = recovered_late).';
 comment on column kpi_heatmap.lost is 'Missed calls whose W ended before the data cut-off with nobody talking to the client since (outcome = lost).';
 comment on column kpi_heatmap.pending is 'Missed calls whose W had not ended at the data cut-off, client not reached yet (outcome = pending).';
@@ -51,3 +55,4 @@ comment on column kpi_heatmap.csat_share is 'Share of rated_calls rated 4 or 5.'
 comment on column kpi_heatmap.recovered is 'Missed calls recovered within W, either way: recovered_callback + recovered_client.';
 comment on column kpi_heatmap.answerable is 'offered - short_abandons: the calls every share of calls here is a share of.';
 comment on column kpi_heatmap.missed_rate is 'missed / (offered - short_abandons), 0..1.';
+comment on column kpi_heatmap.resolved_manually is 'Missed calls whose client was reached outside the PBX before anyone talked to them over it (outcome = resolved_manually, manual_resolutions): not called back, not lost.';

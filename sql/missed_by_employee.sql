@@ -45,3 +45,8 @@ comment on column missed_by_employee.recovered_by_login is 'Employee who recover
 comment on column missed_by_employee.client is 'The client''s phone number (missed_calls.client).';
 comment on column missed_by_employee.diversion is 'Our number the missed call came in on (missed_calls.diversion).';
 comment on column missed_by_employee.started_at is 'Start of the missed call (UTC).';
+comment on column missed_by_employee.reason is 'Why it was missed: offtime (out of hours), voicemail (destination vm/am), ivr (hung up in the menu), busy, cancel (the client hung up while ringing), no_answer (anything else).';
+comment on column missed_by_employee.local_date is 'Local calendar day of the call (kpi_settings.tz).';
+comment on column missed_by_employee.local_hour is 'Local hour of the call start, 0-23 (kpi_settings.tz).';
+comment on column missed_by_employee.weekday is 'Local ISO weekday of the call: 1 = Monday ... 7 = Sunday.';
+comment on column missed_by_employee.week_start is 'Monday (local date) of the call''s week.';

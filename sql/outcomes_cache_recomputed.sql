@@ -3,7 +3,7 @@
 -- on (`scope`: rows of outcomes_cache_scope), and of the changed calls that have no client
 -- (`changes`: rows of outcomes_cache_changes). Columns of inbound_outcomes_cache.
 create or replace macro outcomes_cache_recomputed(context, changes, scope) as table
-select o.* exclude (client, started_at)
+select o.*
 from inbound_outcomes_of(context, kpi_settings) as o
 left join query_table(scope) as s on s.client = o.client
 where

@@ -1,7 +1,8 @@
 -- For each client a change touches (`changes`: rows of outcomes_cache_changes; the client a
 -- changed call belongs to, and the one it belonged to), from when its outcomes may differ
 -- (zone_start) and from which of its calls they must be recomputed (context_start).
--- zone_start reaches back max(W, repeat window) before the earliest change, and further, to
+-- zone_start reaches back max(W, repeat window) before the earliest change (W as the longest
+-- window a cached miss has: with W in working time it may span a weekend), and further, to
 -- the client's last conversation before it: every miss since then may take the change as
 -- its next contact (next_contact_at looks arbitrarily far ahead). context_start is the last
 -- conversation before zone_start - repeat window, so lost contacts and repeat callers see
@@ -9,7 +10,13 @@
 create or replace macro outcomes_cache_scope(changes) as table
 with reach as (
     select
-        to_seconds(greatest(ks.recovery_window_s, ks.repeat_window_s)) as ahead,
+        greatest(
+            to_seconds(greatest(ks.recovery_window_s, ks.repeat_window_s)),
+            (
+                select max(oc.recovery_deadline_at - oc.started_at)
+                from inbound_outcomes_cache as oc
+            )
+        ) as ahead,
         to_seconds(ks.repeat_window_s) as back
     from kpi_settings as ks
     limit 1

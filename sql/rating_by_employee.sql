@@ -66,3 +66,4 @@ comment on column rating_by_employee.csat_calls is 'Ratings of 4 or 5.';
 comment on column rating_by_employee.dsat_calls is 'Ratings of 1 or 2.';
 comment on column rating_by_employee.first_rated_call_at is 'Start (UTC) of the employee''s first rated call whose history is loaded.';
 comment on column rating_by_employee.last_rated_call_at is 'Start (UTC) of the employee''s last rated call whose history is loaded.';
+comment on column rating_by_employee.user_login is 'Login of the employee on the call (calls.user_login: user, or account when user is empty).';

@@ -66,3 +66,4 @@ comment on column user_department_spans.span_from is 'Start of the span (UTC, in
 comment on column user_department_spans.span_to is 'End of the span (UTC, exclusive); infinity while current.';
 comment on column user_department_spans.user_department is 'Names of the departments the employee belonged to during the span, sorted, comma separated.';
 comment on column user_department_spans.group_ids is 'Ids of those departments, sorted.';
+comment on column user_department_spans.user_login is 'Member''s login (users_history.user_login).';

@@ -223,8 +223,16 @@ def environment() -> Environment:
         is_http=is_http,
         tel=tel_href,
         schedule_text=fmt_schedule,
+        miss_text=lambda miss: miss_text(miss),
+        plain=plain_text,
     )
     return env
+
+
+def plain_text(value: Any) -> str:
+    """PBX text for an email's plain-text part: its angle brackets shown as ‹ › so that no
+    part of a message carries markup (a name like ``<script>`` reads ‹script›)."""
+    return ("" if value is None else str(value)).translate({ord("<"): "‹", ord(">"): "›"})
 
 
 @cache
@@ -445,10 +453,10 @@ def chart_breakdown(frame: pl.DataFrame, column: str) -> go.Figure | None:
     labels = [_esc(v) for v in frame[column].to_list()]
     fig = go.Figure()
     for key, name, color in (
-        ("recovered_callback", "перезвонили", COLORS["callback"]),
+        ("recovered_callback", "перезвонили в окне", COLORS["callback"]),
         ("recovered_client", "клиент дозвонился сам", COLORS["client"]),
         ("pending", "ждут перезвона", COLORS["short"]),
-        ("not_called_back", "не перезвонили вовремя", COLORS["not_called_back"]),
+        ("not_called_back", "не перезвонили за окно", COLORS["not_called_back"]),
     ):
         fig.add_bar(
             y=labels,
@@ -469,9 +477,9 @@ def chart_reason(frame: pl.DataFrame) -> go.Figure | None:
     labels = frame["reason_ru"].to_list()
     fig = go.Figure()
     for column, name, color in (
-        ("recovered", "перезвонили вовремя", COLORS["callback"]),
+        ("recovered", "поговорили в окне", COLORS["callback"]),
         ("pending", "ждут перезвона", COLORS["short"]),
-        ("not_called_back", "не перезвонили вовремя", COLORS["not_called_back"]),
+        ("not_called_back", "не перезвонили за окно", COLORS["not_called_back"]),
     ):
         fig.add_bar(
             y=labels,
@@ -644,6 +652,7 @@ def render_overview(data: Overview) -> str:
         charts,
         segment_rows=data.segments.to_dicts(),
         partial_weeks=partial_weeks(data.weekly),
+        employee_rows=data.employees.head(TABLE_ROWS).to_dicts(),
     )
 
 
@@ -661,6 +670,7 @@ def render_missed(data: Missed) -> str:
         charts,
         action_rows=data.action.head(ACTION_ROWS).to_dicts(),
         action_misses=int(data.action["misses"].sum()) if data.action.height else 0,
+        action_counts=list_counts(data.action),
         late_rows=data.late.head(TABLE_ROWS).to_dicts(),
         department_rows=data.by_department.to_dicts(),
         number_rows=data.by_number.head(TABLE_ROWS).to_dicts(),
@@ -705,26 +715,56 @@ def recordings_href(settings: Settings, out: Path) -> str:
 # -- CSV ----------------------------------------------------------------------------------------
 
 ACTION_CSV_COLUMNS = (
+    ("priority", "Приоритет"),
     ("client", "Клиент"),
+    ("department", "Отдел"),
+    ("owner_name", "Сотрудник"),
+    ("status_ru", "Статус"),
+    ("deadline_at", "Окно первого пропуска до"),
+    ("misses", "Пропусков"),
     ("first_missed_at", "Первый пропуск"),
     ("last_missed_at", "Последний пропуск"),
-    ("misses", "Пропусков"),
-    ("diversion", "Номер, на который звонили"),
-    ("department", "Отдел"),
     ("segment_ru", "Когда звонил"),
-    ("reason_ru", "Причина"),
-    ("callback_attempts", "Попыток перезвонить"),
-    ("deadline_at", "Окно последнего пропуска до"),
-    ("is_window_open", "Окно последнего пропуска открыто"),
+    ("missed_text", "Пропуски"),
 )
 _FORMULA = r"^([=@\t\r]|[+\-]([^0-9]|$))"
 
 
+def miss_text(miss: Mapping[str, Any]) -> str:
+    """One miss of a call-back row in words, as it was: ``05.06.2024 13:00, номер
+    74950000001, в рабочее время, не ответили, попыток 0, Иванова Анна``."""
+    parts = [
+        fmt_dt(miss["started_at"]),
+        f"номер {miss['diversion'] or '—'}",
+        str(miss["hours_ru"]),
+        str(miss["reason_ru"]),
+        f"попыток {miss['callback_attempts']}",
+    ]
+    if miss.get("employee_name"):
+        parts.append(str(miss["employee_name"]))
+    return ", ".join(parts)
+
+
+def list_counts(action: pl.DataFrame) -> dict[str, int]:
+    """Rows of the list by the segment of their misses, and the misses they list."""
+    counts = dict.fromkeys(reports.MISS_HOURS_RU, 0)
+    for segment in action["segment"].to_list() if action.height else []:
+        counts[segment] = counts.get(segment, 0) + 1
+    counts["misses"] = int(action["misses"].sum()) if action.height else 0
+    return counts
+
+
 def action_csv(action: pl.DataFrame) -> str:
-    """The whole list of lost clients as CSV for a spreadsheet: UTF-8 with a BOM, `;`,
+    """The whole call-back list as CSV for a spreadsheet: one row per client and department
+    (its misses in one cell, each as it was), in priority order; UTF-8 with a BOM, `;`,
     local times; a text cell that a spreadsheet would run as a formula gets a leading `'`."""
+    if "missed" in action.columns:
+        texts = [" | ".join(miss_text(m) for m in misses) for misses in action["missed"]]
+        action = action.with_columns(missed_text=pl.Series(texts, dtype=pl.String))
     columns = []
     for key, label in ACTION_CSV_COLUMNS:
+        if key not in action.columns:
+            action = action.with_columns(pl.lit(None, dtype=pl.String).alias(key))
         column = pl.col(key)
         dtype = action.schema[key]
         if isinstance(dtype, pl.Datetime):

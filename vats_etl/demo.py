@@ -29,6 +29,7 @@ DEMO_DB = Path("data/demo/vats.duckdb")
 DEMO_RAW = Path("data/demo/raw")
 DEMO_DASHBOARDS = Path("data/demo/dashboards")
 DEMO_EMAIL = Path("data/demo/weekly-email")
+DEMO_DIGEST = Path("data/demo/daily-email")
 DEMO_FAULTS = "error=0.02,429=0.01,drop=0.01"
 
 
@@ -40,16 +41,16 @@ class Example:
 
 EXAMPLES = (
     Example(
-        "Answer rate and service level by day in working hours (all departments), last 7 days",
+        "The headline tiles by day (working hours, calls that reached a department), last 7 days",
         "select local_date, offered, answered, missed, not_called_back, pending,"
         " round(100 * answer_rate, 1) as answer_pct,"
         " round(100 * service_level, 1) as sl20_pct, round(asa_s, 1) as asa_s"
-        " from kpi_daily where is_total and hours = 'in_hours' order by local_date desc limit 7",
+        " from kpi_daily where is_total and is_headline order by local_date desc limit 7",
     ),
     Example(
-        "Clients to call back: their window W is over and nobody has talked to them since",
-        "select client, started_at, department, hours, reason from missed_calls"
-        " where outcome = 'lost' order by started_at limit 5",
+        "Whom to call back first: one row per client and department, in priority order",
+        "select priority, client, department, status, misses, hours, first_missed_at"
+        " from callback_worklist order by priority limit 5",
     ),
     Example(
         "Employees ranked by client ratings (Wilson lower bound of CSAT, minimum sample)",
@@ -135,8 +136,10 @@ def _python_c(code: str) -> str:
 
 
 def next_steps(settings: Settings, dashboards: Path, week: str) -> list[str]:
-    """Commands that work on the demo's data as printed: dashboards for a week, the weekly
-    email without sending it, and a query on the read copy (times in VATS_TZ)."""
+    """Commands that work on the demo's data as printed: dashboards for a week (in a folder
+    of their own, next to the daily's, which they would otherwise replace), the weekly email
+    and the morning's call-back digest without sending them, and a query on the read copy
+    (times in VATS_TZ)."""
     script = Path(sys.argv[0])
     vats = _runnable(str(script), "vats-etl") if script.name == "vats-etl" else "vats-etl"
     python = _runnable(sys.executable, "python3")
@@ -145,11 +148,13 @@ def next_steps(settings: Settings, dashboards: Path, week: str) -> list[str]:
     code = (
         f"import duckdb; con = duckdb.connect('{read_copy}', read_only=True); "
         f"con.execute('set timezone = \\'{settings.tz}\\''); "
-        "con.sql('select client, started_at, department, reason from missed_calls "
-        "where outcome = \\'lost\\' order by started_at limit 10').show()"
+        "con.sql('select priority, client, department, status, misses, first_missed_at "
+        "from callback_worklist order by priority limit 10').show()"
     )
+    weekly_pages = dashboards.with_name(f"{dashboards.name}-{week}")
     return [
-        f"{vats} --db {db} report --week {week} --out {shlex.quote(str(dashboards))}",
+        f"{vats} --db {db} report --week {week} --out {shlex.quote(str(weekly_pages))}",
         f"{vats} --db {db} email-weekly --dry-run --out {shlex.quote(str(DEMO_EMAIL))}",
+        f"{vats} --db {db} email-daily --dry-run --out {shlex.quote(str(DEMO_DIGEST))}",
         f"{python} {_python_c(code)}",
     ]

@@ -63,6 +63,14 @@ def load_table(summary: RunSummary) -> Table:
     return Table("kind", LOAD_COLUMNS, rows)
 
 
+def snapshot_heading(summary: SnapshotSummary, tz: str) -> str:
+    """When the snapshot was taken, in the company zone like every other time shown:
+    ``2024-06-10 15:00:00 Europe/Moscow``."""
+    from zoneinfo import ZoneInfo
+
+    return f"{summary.taken_at.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M:%S} {tz}"
+
+
 def snapshot_table(summary: SnapshotSummary) -> Table:
     """Each history table of the snapshot, in the order it was stored."""
     rows = tuple(

@@ -1,15 +1,18 @@
 """The weekly missed-call email: one message per department plus a roll-up.
 
-Each message: a subject with the headline figures (department, week, missed and not called
-back in working hours); an HTML body with inline CSS and no JavaScript, readable on a 400 px
-phone screen (KPI tiles with the change to the week before; whom to call — the lost clients,
-oldest first, capped, with ``tel:`` links and local times; every call of the week in working
-hours, after hours and without a department; the department's employees: who did not pick
-up, from event webhooks, and who called back; late callbacks; by department with bars; by
-number dialled; a weekday x hour table of the working hours coloured by missed rate;
-definitions and the data cut-off in the footer); a plain-text alternative; the whole list of
-lost clients attached as CSV; a link to the hosted dashboards when VATS_DASHBOARD_URL is set.
-No HTML attachment: a message stays well under 300 KB. A week without misses still sends.
+Each message: a subject with the headline figures, each with its unit (department, week,
+calls missed and not called back in working hours, clients to call); an HTML body with
+inline CSS and no JavaScript, one column on a 400 px phone screen with no word broken in two
+(KPI tiles with the change to the week before at the same age, none of zeros for a
+department without headline calls; whom to call — the lost rows of the call-back worklist,
+one per client and department, in priority order, capped, each miss as it was, with
+``tel:`` links and local times; every call of the week in working hours, after hours and
+without a department; the employees: answered, missed (event webhooks), callbacks, talk
+time, rating; slow callbacks; by department with bars; by number dialled; a weekday x hour
+table of the working hours coloured by missed rate; definitions and the data cut-off in the
+footer); a plain-text alternative; the whole list attached as CSV; a link to the hosted
+dashboards when VATS_DASHBOARD_URL is set. No HTML attachment: a message stays under
+300 KB. A week without misses still sends.
 
 Who gets what comes from a routing file (TOML, see :func:`load_routing` and
 docs/operations.md); the roll-up goes to REPORT_TO and the file's ``rollup`` addresses.
@@ -66,7 +69,8 @@ class Routing:
     rollup: tuple[str, ...] = ()
 
 
-def _addresses(where: str, value: Any) -> tuple[str, ...]:
+def parse_addresses(where: str, value: Any) -> tuple[str, ...]:
+    """An address or a list of them (a routing file's value, REPORT_TO), checked."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise errors.ConfigError(f"{where}: expected an address or a list of addresses")
@@ -98,10 +102,10 @@ def parse_routing(text: str, where: str = "routing") -> Routing:
         raise errors.ConfigError(f"{where}: [departments] must be a table")
     return Routing(
         departments={
-            str(name): _addresses(f"{where}: departments.{name}", value)
+            str(name): parse_addresses(f"{where}: departments.{name}", value)
             for name, value in departments.items()
         },
-        rollup=_addresses(f"{where}: rollup", data.get("rollup", [])),
+        rollup=parse_addresses(f"{where}: rollup", data.get("rollup", [])),
     )
 
 
@@ -132,11 +136,17 @@ class Outgoing:
         return str(self.message["Subject"])
 
 
-def subject(period: Period, department: str | None, missed: int, not_called_back: int) -> str:
+def subject(
+    period: Period, department: str | None, missed: int, not_called_back: int, to_call: int
+) -> str:
+    """What a manager reads first, each figure with its unit: the headline calls missed and
+    not called back within W (working hours, a department), and the clients to call (the
+    list, any hours)."""
     who = department or "все отделы"
     return (
         f"Пропущенные звонки · {who} · {period.iso_week}: "
-        f"пропущено {missed}, не перезвонили {not_called_back}"
+        f"пропущено звонков {missed}, не перезвонили {not_called_back}; "
+        f"позвонить клиентам: {to_call}"
     )
 
 
@@ -231,7 +241,7 @@ def compose(
         int(kpis.get("missed") or 0),
         int(kpis.get("not_called_back") or 0),
     )
-    title = subject(meta.period, department, n_missed, n_not_called_back)
+    title = subject(meta.period, department, n_missed, n_not_called_back, missed.action.height)
     tag = meta.period.iso_week + dashboards.suffix(department)
     csv_name = f"lost-clients-{tag}.csv"
     segments = missed.segments.to_dicts()
@@ -241,8 +251,10 @@ def compose(
         "department": department,
         "kpis": kpis,
         "tiles": reports.tiles(reports.EMAIL_TILES, meta.settings, kpis, overview.previous),
+        "has_headline": reports.has_headline_calls(kpis, overview.previous),
         "action_rows": missed.action.head(cap).to_dicts(),
         "action_total": missed.action.height,
+        "action_counts": dashboards.list_counts(missed.action),
         "late_rows": missed.late.head(late_cap).to_dicts(),
         "late_total": missed.late.height,
         "late_after_s": missed.late_after_s,
@@ -253,6 +265,7 @@ def compose(
         "segment_rows": segments,
         "segment_total": next(r for r in segments if r["segment"] == "total"),
         "employee_rows": missed.employees.head(EMPLOYEE_ROWS).to_dicts(),
+        "employee_total": missed.employees.height,
         "has_events": missed.has_events,
         "heat": heat_table(overview.heatmap, meta.schedule),
         "csv_name": csv_name,
@@ -281,6 +294,11 @@ def to_message(
     message.add_alternative(composed.html, subtype="html", charset="utf-8")
     for name, subtype, content in composed.attachments:
         message.add_attachment(content, maintype="text", subtype=subtype, filename=name)
+    # Python 3.11 folds a long non-ASCII header at a space between two encoded words, and
+    # that space is then lost when read (RFC 2047 ignores whitespace between encoded words):
+    # "окно истекает" arrived as "окноистекает". Headers are written unfolded up to SMTP's
+    # line limit instead; the bodies above are already encoded in 76-character lines.
+    message.policy = message.policy.clone(max_line_length=998)
     return message
 
 
@@ -572,7 +590,7 @@ def prepare(
 ) -> tuple[list[Outgoing], list[str]]:
     """Read the week from the warehouse (read copy) and compose every message."""
     sender = sender_of(settings, dry_run=dry_run)
-    rollup_to = _addresses("REPORT_TO", list(settings.report_to))
+    rollup_to = parse_addresses("REPORT_TO", list(settings.report_to))
     if not dry_run and not rollup_to and not routing.rollup:
         raise errors.ConfigError(
             "REPORT_TO is not set (who receives the roll-up); or give rollup in the routing file"

@@ -231,7 +231,7 @@ def test_writers_apply_the_kpi_file_and_leave_other_values_alone(tmp_path: Path)
     kpi = tmp_path / "kpi.toml"
     kpi.write_text(
         "service_level_s = 30\nrecovery_window_s = 172800\nwork_days = [6, 1, 2, 3, 4, 5, 6]\n"
-        'work_start = 08:30:00\nwork_end = "20:00"\n',
+        'work_start = 08:30:00\nwork_end = "20:00"\nrecovery_window_basis = "working"\n',
         "utf-8",
     )
     with warehouse.connect(
@@ -246,8 +246,10 @@ def test_writers_apply_the_kpi_file_and_leave_other_values_alone(tmp_path: Path)
         pass
     assert kpi_row(db) == ("Asia/Omsk", 7, 30, 172800)
     with duckdb.connect(str(db), read_only=True) as con:
-        hours = con.execute("select work_days, work_start, work_end from kpi_settings").fetchall()
-    assert hours == [([1, 2, 3, 4, 5, 6], dt.time(8, 30), dt.time(20, 0))]
+        hours = con.execute(
+            "select work_days, work_start, work_end, recovery_window_basis from kpi_settings"
+        ).fetchall()
+    assert hours == [([1, 2, 3, 4, 5, 6], dt.time(8, 30), dt.time(20, 0), "working")]
     environ = {"VATS_KPI_SETTINGS": str(kpi)}
     assert load_settings(environ=environ, env_file=None).kpi_file == kpi
 
@@ -264,6 +266,7 @@ def test_writers_apply_the_kpi_file_and_leave_other_values_alone(tmp_path: Path)
         ("work_days = 'Mon'\n", "list of weekdays"),
         ("work_start = '25:00'\n", "a time of day"),
         ("work_end = 18\n", "a time of day"),
+        ("recovery_window_basis = 'business'\n", "calendar .* or working"),
     ],
 )
 def test_a_bad_kpi_file_fails_the_writer_clearly(text: str, message: str, tmp_path: Path) -> None:
@@ -283,19 +286,25 @@ def test_deployments_of_an_account_carry_only_its_name(tmp_path: Path) -> None:
         accounts.get("acme"), pool="p", daily_cron="0 6 * * *", weekly_cron="0 8 * * 1"
     )
     assert [d.full_name for d in made] == [
-        "vats-daily/acme", "vats-weekly-email/acme", "vats-backfill/acme"
+        "vats-daily/acme", "vats-weekly-email/acme", "vats-callback-digest/acme",
+        "vats-backfill/acme",
     ]  # fmt: skip
     assert {d.work_queue_name for d in made} == {"host-a"}
     assert all(d.parameters == {"account": "acme"} and d.job_variables == {} for d in made)
-    assert [[s.schedule.timezone for s in d.schedules] for d in made] == [  # type: ignore[union-attr]
-        ["Asia/Yekaterinburg"],
-        ["Asia/Yekaterinburg"],
+    assert [
+        [(s.schedule.cron, s.schedule.timezone) for s in d.schedules]  # type: ignore[union-attr]
+        for d in made
+    ] == [
+        [("0 6 * * *", "Asia/Yekaterinburg")],
+        [("0 8 * * 1", "Asia/Yekaterinburg")],
+        [("0 9 * * 1-5", "Asia/Yekaterinburg")],  # working mornings in the account's zone
         [],
     ]
     # the flows are imported from the one installed package, whatever the worker's folder
     assert [d.entrypoint for d in made] == [
         "vats_etl.flows.daily.daily",
         "vats_etl.flows.weekly.weekly_email_flow",
+        "vats_etl.flows.digest.callback_digest_flow",
         "vats_etl.flows.backfill.backfill",
     ]
 
@@ -333,6 +342,7 @@ def test_deploy_moves_deployments_off_the_former_entry_points(
     assert entrypoints() == {
         "vats-daily/acme": "vats_etl.flows.daily.daily",
         "vats-weekly-email/acme": "vats_etl.flows.weekly.weekly_email_flow",
+        "vats-callback-digest/acme": "vats_etl.flows.digest.callback_digest_flow",
         "vats-backfill/acme": "vats_etl.flows.backfill.backfill",
     }
 
@@ -341,13 +351,22 @@ def test_serve_for_one_account_names_its_deployments_after_it() -> None:
     from vats_etl.flows.serve import deployments
 
     made = deployments(tz="Asia/Omsk", routing="/etc/r.toml", account="acme")
-    assert [d.full_name for d in made] == ["vats-daily/acme", "vats-weekly-email/acme"]
-    assert [d.parameters for d in made] == [
-        {"account": "acme"}, {"routing": "/etc/r.toml", "account": "acme"}
+    assert [d.full_name for d in made] == [
+        "vats-daily/acme", "vats-weekly-email/acme", "vats-callback-digest/acme"
     ]  # fmt: skip
-    single = deployments(tz="Asia/Omsk")
-    assert [d.full_name for d in single] == ["vats-daily/daily", "vats-weekly-email/weekly-email"]
-    assert [d.parameters for d in single] == [{}, {}]
+    assert [d.parameters for d in made] == [
+        {"account": "acme"},
+        {"routing": "/etc/r.toml", "account": "acme"},
+        {"routing": "/etc/r.toml", "account": "acme"},
+    ]
+    single = deployments(tz="Asia/Omsk", digest_cron="0 10 * * 1-6")
+    assert [d.full_name for d in single] == [
+        "vats-daily/daily", "vats-weekly-email/weekly-email", "vats-callback-digest/callback-digest"
+    ]  # fmt: skip
+    assert [d.parameters for d in single] == [{}, {}, {}]
+    assert [(s.schedule.cron, s.schedule.timezone) for s in single[2].schedules] == [  # type: ignore[union-attr]
+        ("0 10 * * 1-6", "Asia/Omsk")
+    ]
 
 
 def test_requests_spend_the_rate_limit_s_slots_taken_a_few_at_a_time(monkeypatch) -> None:

@@ -268,13 +268,18 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def main(argv: list[str]) -> None:
+    """`python -m tests.browser.cdp [--width 400] OUT PAGE.html ...`: a full-page screenshot
+    of each page into OUT (1400 px wide unless --width, e.g. a phone's 400)."""
+    width = 1400
+    if argv[:1] == ["--width"]:
+        width, argv = int(argv[1]), argv[2:]
     out, *pages = argv
     with chromium() as browser:
-        tab = browser.new_tab()
+        tab = browser.new_tab(width=width)
         for page in pages:
             tab.open(Path(page).resolve().as_uri())
             tab.settle(1.0)
-            shot = tab.screenshot(Path(out) / (Path(page).stem + ".png"))
+            shot = tab.screenshot(Path(out) / (Path(page).stem + ".png"), width=width)
             problems = tab.log.problems + tab.log.dialogs
             print(f"{shot}" + (f"  problems: {problems}" if problems else ""))
 

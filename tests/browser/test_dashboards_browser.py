@@ -142,6 +142,34 @@ def _count_scripts(path: Path) -> int:
     return body.count("<script")
 
 
+# Every word of the page whose letters do not all sit on one line: a word is a run of
+# characters between spaces, hyphens, dashes and slashes (where a line may break), so a
+# phone number, a time, a label or a name split in two is found; each as [word, lines].
+SPLIT_WORDS_JS = """
+(function () {
+  var found = [];
+  var walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  var word = /[^\\s\\-\u2010-\u2015\\/]+/g;
+  for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+    var text = node.nodeValue, match;
+    word.lastIndex = 0;
+    while ((match = word.exec(text)) !== null) {
+      var range = document.createRange();
+      range.setStart(node, match.index);
+      range.setEnd(node, match.index + match[0].length);
+      var tops = {};
+      Array.from(range.getClientRects()).forEach(function (r) {
+        if (r.width > 0) { tops[Math.round(r.top)] = true; }
+      });
+      var lines = Object.keys(tops).length;
+      if (lines > 1) { found.push([match[0], lines]); }
+    }
+  }
+  return found;
+})()
+"""
+
+
 def test_the_weekly_email_fits_a_phone_screen(
     browser: Browser, settings: Settings, tmp_path: Path
 ) -> None:
@@ -160,6 +188,8 @@ def test_the_weekly_email_fits_a_phone_screen(
             "[document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]"
         )
         assert widths[0] <= 400 and widths[1] <= 400 and widths[2] == 400, (page.name, widths)
+        # nothing breaks in the middle of a word: labels, phone numbers, times, names
+        assert tab.evaluate(SPLIT_WORDS_JS) == [], page.name
         assert tab.evaluate("document.querySelectorAll('script').length") == 0
         assert tab.evaluate("document.querySelectorAll('a[href^=\"tel:\"]').length") > 0
         text = tab.evaluate("document.body.innerText")
@@ -167,3 +197,33 @@ def test_the_weekly_email_fits_a_phone_screen(
         assert tab.log.dialogs == [] and tab.log.problems == []
         if "roll-up" in page.name:
             tab.screenshot(tmp_path / "email-400.png", width=400)
+
+
+def test_the_call_back_digest_reads_on_a_phone(
+    browser: Browser, settings: Settings, tmp_path: Path
+) -> None:
+    """The morning's digest at 400 px: no sideways scrolling, no word broken in two, a tap
+    calls each client."""
+    from datetime import date
+
+    from vats_etl import callback_digest
+
+    routing = weekly_email.Routing({"Отдел продаж": ("s@example.ru",)})
+    messages, _ = callback_digest.prepare(
+        settings, routing, day=date(2024, 6, 10), dry_run=True, now=small.NOW
+    )
+    written = weekly_email.write_dry_run(messages, tmp_path)
+    assert len(written) == 2
+    for eml in written:
+        page = eml.with_suffix(".html")
+        tab = browser.new_tab(width=400, height=800)
+        tab.open(page.resolve().as_uri())
+        tab.settle(0.3)
+        widths = tab.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+        assert widths[0] <= 400 and widths[1] == 400, (page.name, widths)
+        assert tab.evaluate(SPLIT_WORDS_JS) == [], page.name
+        rows = tab.evaluate("document.querySelectorAll('tr[data-client]').length")
+        assert rows > 0
+        tel = "document.querySelectorAll('tr[data-client] a[href^=\"tel:\"]').length"
+        assert tab.evaluate(tel) == rows
+        assert tab.log.dialogs == [] and tab.log.problems == []

@@ -20,8 +20,8 @@ COMMANDS = sorted(main.commands)
 def test_the_group_lists_every_command():
     assert set(COMMANDS) == {
         "accounts", "backfill", "catalog", "check", "contacts-import", "daily", "demo",
-        "deploy", "email-weekly", "emulator", "group-email", "group-report", "recordings",
-        "replay", "report", "serve", "snapshot", "webhook",
+        "deploy", "email-daily", "email-weekly", "emulator", "group-email", "group-report",
+        "recordings", "replay", "report", "resolve", "serve", "snapshot", "webhook",
     }  # fmt: skip
 
 

@@ -102,6 +102,8 @@ def test_a_cron_that_is_not_one_is_a_usage_error(args):
 def test_a_cron_from_the_environment_is_checked_too():
     ran = vats("serve", env={schedules.DAILY_CRON_VAR: "61 6 * * *"})
     assert ran.code == 2 and "--daily-cron" in ran.stderr
+    ran = vats("serve", env={schedules.DIGEST_CRON_VAR: "0 25 * * 1-5"})
+    assert ran.code == 2 and "--digest-cron" in ran.stderr
 
 
 @pytest.mark.parametrize("command", ["serve", "deploy"])
@@ -110,13 +112,19 @@ def test_the_schedules_default_to_what_the_flows_deploy(command):
     from vats_etl.flows.deploy import deploy
     from vats_etl.flows.serve import deployments
 
+    names = ("daily_cron", "weekly_cron", "digest_cron")
     defaults = {
         p.name: p.default
         for p in main.commands[command].params
-        if isinstance(p, click.Option) and p.name in ("daily_cron", "weekly_cron")
+        if isinstance(p, click.Option) and p.name in names
     }
-    assert defaults == {"daily_cron": schedules.DAILY_CRON, "weekly_cron": schedules.WEEKLY_CRON}
+    assert defaults == {
+        "daily_cron": schedules.DAILY_CRON,
+        "weekly_cron": schedules.WEEKLY_CRON,
+        "digest_cron": schedules.DIGEST_CRON,
+    }
+    assert schedules.DIGEST_CRON == "0 9 * * 1-5"  # working days at 09:00
     for flow_side in (deployments, deploy):
         parameters = inspect.signature(flow_side).parameters
-        assert parameters["daily_cron"].default == defaults["daily_cron"]
-        assert parameters["weekly_cron"].default == defaults["weekly_cron"]
+        for name in names:
+            assert parameters[name].default == defaults[name], name

@@ -81,14 +81,17 @@ def test_a_snapshot_summary_on_the_terminal_and_in_the_artifact(capsys):
         },
         skipped={"sims": "GET sims: 404 Not Found"},
     )
-    output.snapshot_summary(summary)
+    output.snapshot_summary(summary, "Europe/Moscow")
     shown = capsys.readouterr().err
-    markdown = summary_markdown(summary)
+    markdown = summary_markdown(summary, "Europe/Moscow")
     rows, table = terminal_rows(shown), markdown_rows(markdown)
     assert rows["table"] == ["table", "seen", "new versions", "closed", "unchanged"]
     assert table["table"] == ["table", "rows seen", "new versions", "closed", "unchanged"]
     assert list(rows) == list(table) == ["table", "users_history", "sims_history"]
     assert rows["users_history"][1:] == ["1,234", "2", "1", "1,231"]
     assert table["users_history"][1:] == ["1234", "2", "1", "1231"]
-    assert "snapshot 2024-06-10 12:00:00 UTC" in shown
+    # in the company zone (VATS_TZ), like every other time shown: 12:00 UTC is 15:00 there
+    assert "snapshot 2024-06-10 15:00:00 Europe/Moscow" in shown
+    assert "# Directory snapshot 2024-06-10 15:00:00 Europe/Moscow" in markdown
+    assert "UTC" not in shown and "UTC" not in markdown
     assert "7 requests; changes recorded" in shown and "7 requests; changes recorded" in markdown

@@ -1,6 +1,6 @@
-"""`vats-etl serve` against a real Prefect server on loopback: both deployments registered with
-their cron and time zone, and a triggered run of the daily deployment loads from the emulator
-(over a socket) and rebuilds the dashboards."""
+"""`vats-etl serve` against a real Prefect server on loopback: the daily load, the weekly email
+and the call-back digest registered with their cron and time zone, and a triggered run of the
+daily deployment loads from the emulator (over a socket) and rebuilds the dashboards."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def test_serve_registers_schedules_and_runs_daily(tmp_path: Path) -> None:
             VATS_RAW_DIR=str(tmp_path / "data" / "raw"),
             VATS_DASHBOARDS_DIR=str(tmp_path / "dashboards"),
             VATS_TZ=TZ,
+            VATS_DIGEST_CRON="30 8 * * 1-5",  # the digest's schedule is configurable too
         )
         serve_log = (tmp_path / "serve.log").open("w")
         serve = subprocess.Popen(
@@ -70,7 +71,7 @@ def test_serve_registers_schedules_and_runs_daily(tmp_path: Path) -> None:
                 deadline = time.monotonic() + 60
                 while True:
                     found = {d.name: d for d in client.read_deployments()}
-                    if {"daily", "weekly-email"} <= set(found):
+                    if {"daily", "weekly-email", "callback-digest"} <= set(found):
                         break
                     assert serve.poll() is None, (tmp_path / "serve.log").read_text()
                     assert time.monotonic() < deadline, "deployments never appeared"
@@ -80,8 +81,15 @@ def test_serve_registers_schedules_and_runs_daily(tmp_path: Path) -> None:
                     name: [(s.schedule.cron, s.schedule.timezone) for s in d.schedules]  # type: ignore[union-attr]
                     for name, d in found.items()
                 }
-                assert crons == {"daily": [("15 6 * * *", TZ)], "weekly-email": [("0 8 * * 1", TZ)]}
+                assert crons == {
+                    "daily": [("15 6 * * *", TZ)],
+                    "weekly-email": [("0 8 * * 1", TZ)],
+                    "callback-digest": [("30 8 * * 1-5", TZ)],  # working days, VATS_TZ
+                }
                 assert weekly.parameters == {"routing": str(routing)}
+                digest = found["callback-digest"]
+                assert digest.parameters == {"routing": str(routing)}
+                assert digest.entrypoint == "vats_etl.flows.digest.callback_digest_flow"
                 assert daily.entrypoint == "vats_etl.flows.daily.daily"
 
                 run = client.create_flow_run_from_deployment(daily.id)

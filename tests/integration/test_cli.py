@@ -246,14 +246,21 @@ def test_demo_ends_with_where_things_are_and_next_commands_that_work(tmp_path, p
         line.strip() for line in out.split("next (times in Europe/Moscow):")[1].splitlines()
     ]
     commands = [c for c in commands if c]
-    assert len(commands) == 3 and all(c.startswith(str(script.parent)) for c in commands)
+    assert len(commands) == 4 and all(c.startswith(str(script.parent)) for c in commands)
+    linked = overview.read_bytes()
     runs = [
         subprocess.run(
             ["bash", "-c", c], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120
         )
         for c in commands
     ]
-    assert [r.returncode for r in runs] == [0, 0, 0], [r.stderr for r in runs]
-    assert "overview.html" in runs[0].stdout
+    assert [r.returncode for r in runs] == [0, 0, 0, 0], [r.stderr for r in runs]
+    # the week's pages go to a folder of their own: the pages the demo linked stay as they were
+    week = re.search(r"report --week (\S+) ", commands[0])
+    assert week is not None
+    assert (tmp_path / f"data/demo/dashboards-{week.group(1)}/overview.html").exists()
+    assert f"dashboards-{week.group(1)}/overview.html" in runs[0].stdout
+    assert overview.read_bytes() == linked
     assert list((tmp_path / "data/demo/weekly-email").glob("*.eml"))
-    assert "started_at" in runs[2].stdout and "+03" in runs[2].stdout
+    assert "dry run: " in runs[2].stderr and "data/demo/daily-email" in runs[2].stderr
+    assert "first_missed_at" in runs[3].stdout and "+03" in runs[3].stdout

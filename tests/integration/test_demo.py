@@ -14,7 +14,14 @@ import duckdb
 import pytest
 
 from tests.support.emulated import DIALECTS, environment
-from tests.support.kpi_truth import hours, kpis, repeat_callers, truth_misses
+from tests.support.kpi_truth import (
+    NO_DEPARTMENT,
+    hours,
+    kpis,
+    repeat_callers,
+    segment,
+    truth_misses,
+)
 from tests.support.processes import vats
 from vats_etl.emulator import Emulator
 from vats_etl.periods import Window, local_midnight
@@ -80,18 +87,31 @@ def test_demo_loads_every_call_and_the_kpis_equal_the_truth(
     everything = [r for r in emu.external_calls(loaded_window) if not r["malformed"]]
     settled = last - timedelta(days=8)
     misses, repeat = truth_misses(everything), repeat_callers(everything)
-    by_day: dict[tuple[date, str], list[dict[str, Any]]] = defaultdict(list)
+    # the departments as the demo's one snapshot saw them (its first versions hold since
+    # -infinity): a call's own group, else its employee's department then
+    (snapshot,) = select(db, "select max(valid_from) as at from group_members_history")
+    directory = emu.directory(snapshot["at"])
+
+    def department(row: dict[str, Any]) -> str:
+        if row["group_name"]:
+            return str(row["group_name"])
+        user = directory.user(row["user_login"]) if row["user_login"] else None
+        if user is not None and user.group_id:
+            return str(directory.group_names[user.group_id])
+        return NO_DEPARTMENT
+
+    by_day: dict[tuple[date, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in truth:
         day = row["started_at"].astimezone(MSK).date()
         if row["direction"] == "in" and day <= settled:
-            by_day[(day, hours(row))].append(row)
+            by_day[(day, hours(row), segment(hours(row), department(row)))].append(row)
     expected = {key: kpis(day_rows, misses, repeat) for key, day_rows in by_day.items()}
     names = ", ".join(next(iter(expected.values())))
     got = {
-        (r.pop("local_date"), r.pop("hours")): r
+        (r.pop("local_date"), r.pop("hours"), r.pop("segment")): r
         for r in select(
             db,
-            f"select local_date, hours, {names} from kpi_daily where is_total "
+            f"select local_date, hours, segment, {names} from kpi_daily where is_total "
             f"and local_date <= '{settled}'",
         )
     }

@@ -26,6 +26,9 @@ from vats_etl import errors, pipeline, warehouse
 from vats_etl.client import PbxClient
 from vats_etl.config import Secret, Settings
 
+# the emulator over sockets, whole loads, Prefect: the full suite's, not the fast lane's
+pytestmark = pytest.mark.slow
+
 
 def plan_remembered(settings: Settings) -> list[pipeline.LoadChunk]:
     with warehouse.connect(settings.db_path, company=warehouse.Company("Europe/Moscow")) as con:

@@ -25,6 +25,7 @@ from tests.support.kpi_truth import (
     is_miss,
     kpis,
     repeat_callers,
+    segment,
     truth_misses,
 )
 from vats_etl import pipeline, snapshots, warehouse
@@ -112,24 +113,28 @@ def test_daily_kpis_by_department_and_total(month: Month) -> None:
     misses = truth_misses(month.truth)
     repeat = repeat_callers(month.truth)
     inbound = [r for r in month.truth if r["direction"] == "in" and in_month(r)]
-    groups: dict[tuple[date, str | None, str], list[dict[str, Any]]] = defaultdict(list)
+    # a department's rows by hours; the totals by segment (the headline one is what the
+    # tiles show: working hours, calls that reached a department)
+    groups: dict[tuple[date, str | None, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in inbound:
         day = row["started_at"].astimezone(MSK).date()
-        groups[(day, department(month.emu, row), hours(row))].append(row)
-        groups[(day, None, hours(row))].append(row)
+        dept, when = department(month.emu, row), hours(row)
+        groups[(day, dept, when, segment(when, dept))].append(row)
+        groups[(day, None, when, segment(when, dept))].append(row)
     expected = {key: kpis(rows, misses, repeat) for key, rows in groups.items()}
     columns = ", ".join(next(iter(expected.values())))
     got = {
-        (r.pop("local_date"), r.pop("department"), r.pop("hours")): r
+        (r.pop("local_date"), r.pop("department"), r.pop("hours"), r.pop("segment")): r
         for r in query(
             month.settings,
-            f"select local_date, department, hours, {columns} from kpi_daily "
+            f"select local_date, department, hours, segment, {columns} from kpi_daily "
             f"where local_date between '{FIRST}' and '{LAST}'",
         )
     }
     assert set(got) == set(expected)
-    assert len({dept for _, dept, _ in got}) >= 4  # several departments (and the totals)
-    assert {h for _, _, h in got} == {"in_hours", "after_hours"}
+    assert len({dept for _, dept, _, _ in got}) >= 4  # several departments (and the totals)
+    assert {h for _, _, h, _ in got} == {"in_hours", "after_hours"}
+    assert {s for _, _, _, s in got} == {"in_hours", "unrouted", "after_hours"}
     for key, want in expected.items():
         nulls = {k for k, v in want.items() if v is None}
         assert {k for k, v in got[key].items() if v is None} == nulls, key

@@ -23,6 +23,9 @@ from tests.support.emulated import (
 from vats_etl.emulator import Emulator
 from vats_etl.periods import local_date
 
+# the emulator over sockets, whole loads, Prefect: the full suite's, not the fast lane's
+pytestmark = pytest.mark.slow
+
 TODAY = local_date(clock(), company().zone)
 
 

@@ -36,6 +36,9 @@ from vats_etl.emulator import Emulator, EmulatorServer
 from vats_etl.emulator.recordings import audio
 from vats_etl.periods import local_date
 
+# the emulator over sockets, whole loads, Prefect: the full suite's, not the fast lane's
+pytestmark = pytest.mark.slow
+
 TODAY = local_date(clock(), company().zone)
 
 

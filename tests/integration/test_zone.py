@@ -17,6 +17,9 @@ from vats_etl.client import PbxClient
 from vats_etl.config import Settings, load_settings
 from vats_etl.emulator import Emulator
 
+# the emulator over sockets, whole loads, Prefect: the full suite's, not the fast lane's
+pytestmark = pytest.mark.slow
+
 PBX_TZ = "Asia/Yekaterinburg"  # UTC+05:00, two hours east of Moscow
 DAY = date(2024, 6, 7)
 

@@ -165,11 +165,13 @@ def test_russian_labels_and_figures(pages: dict[str, str]) -> None:
     ):
         assert label in overview
     for label in (
-        "Не перезвонили: кому позвонить",
+        "Кому позвонить — клиентов:",
         "Через сколько восстановили контакт",
         "по причинам",
+        "Сотрудники: ответили, пропустили, перезвонили",
     ):
         assert label in missed
+    assert "Сотрудники: ответили, пропустили, перезвонили" in overview  # the roll-up's too
     for label in ("Распределение оценок", "Нижняя граница Вильсона", "Низкие оценки (1–2)"):
         assert label in ratings
     assert '"Пн","Вт","Ср","Чт","Пт","Сб","Вс"' in overview  # heatmap rows
@@ -207,12 +209,21 @@ def test_only_http_recordings_become_links(pages: dict[str, str]) -> None:
 
 def test_action_list_csv(pages: dict[str, str], settings: Settings) -> None:
     text = pages["missed-calls.csv"]
-    assert text.startswith("\ufeffКлиент;Первый пропуск;")
+    assert text.startswith("\ufeffПриоритет;Клиент;Отдел;Сотрудник;Статус;")
     lines = text.strip("\ufeff").splitlines()
     with reports.open_read(settings) as con:
         expected = Reader(con, small.WEEK).action_list()
     assert len(lines) == expected.height + 1 > 2
-    assert "79990008888;05.06.2024 13:00;05.06.2024 13:00;1;" in text  # the hostile miss
+    assert [line.split(";")[1] for line in lines[1:]] == expected["client"].to_list()
+    # the hostile miss: its department, status, the first window's end, one miss as it was
+    hostile = next(line for line in lines if ";79990008888;" in line)
+    assert hostile.split(";")[2:10] == [
+        small.XSS_DEPARTMENT, "", "потерян", "06.06.2024 13:00", "1",
+        "05.06.2024 13:00", "05.06.2024 13:00", "В рабочее время, в отделах",
+    ]  # fmt: skip
+    assert hostile.split(";")[10].startswith(
+        "05.06.2024 13:00, номер <b onmouseover=alert(3)>74950000000</b>, в рабочее время, "
+    )
     assert '"\'<b onmouseover=alert(3)>74950000000</b>"' not in text  # not a formula: kept
     assert "<b onmouseover=alert(3)>74950000000</b>" in text  # CSV is data, not HTML
 
@@ -226,7 +237,7 @@ def test_csv_cells_that_would_be_formulas_are_quoted() -> None:
             for c, _ in dashboards.ACTION_CSV_COLUMNS
         },
         schema={c: pl.String for c, _ in dashboards.ACTION_CSV_COLUMNS},
-    ).with_columns(client=pl.lit("+79001234567"), diversion=pl.lit("-cmd"))
+    ).with_columns(client=pl.lit("+79001234567"), owner_name=pl.lit("-cmd"))
     text = dashboards.action_csv(action)
     assert "'=HYPERLINK" in text and "'-cmd" in text
     assert ";+79001234567;" in f";{text.splitlines()[1]}"  # a phone number stays as it is

@@ -5,10 +5,13 @@ calls that reached no department, a hostile department name).
 The figures are read as the pages and the messages show them (the tiles' text, the subject,
 the plain-text tables, the heat table's cells) and as the renderer was given them (the
 tiles' numbers); the expected values are read straight from the analyst layer's views:
-``kpi_weekly`` (a department's headline figures are its in-hours row; the company's add up
-the departments' rows), ``kpi_heatmap``, ``missed_calls``, ``inbound_calls`` and ``ratings``.
-A page query that drifts from its view (another filter, another population, a formula of
-its own) fails here.
+``kpi_weekly`` (every tile is the row its ``is_headline`` flag picks: a department's own, the
+company's total row — which also equals its departments' rows added up),
+``kpi_by_number_weekly``, ``kpi_heatmap``, ``callback_worklist``, ``missed_calls``,
+``inbound_calls`` and ``ratings``. The week before is compared at the same age: what became
+of its misses, and its list, as they stood a week before the data cut-off, worked out here
+from missed_calls. A page query that drifts from its view (another filter, another
+population, a formula of its own) fails here.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import re
 import statistics
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -29,6 +33,7 @@ from vats_etl import dashboards, reports, weekly_email
 from vats_etl.config import Settings
 from vats_etl.reports import (
     EMAIL_TILES,
+    LIST_TILES,
     MISSED_TILES,
     NO_DEPARTMENT,
     OVERVIEW_TILES,
@@ -49,6 +54,11 @@ COUNTS = (
     "lost", "pending", "recovered_callback", "recovered_client", "lost_contacts",
 )  # fmt: skip
 RATING_KEYS = ("rated_calls", "response_rate", "rating_mean", "csat_share", "dsat_share")
+# Figures of what became of the misses: the week before is judged at the same age.
+OUTCOME_KEYS = (
+    "recovered_callback", "recovered_client", "not_called_back", "recovered_late", "lost",
+    "pending", "callback_median_s", "callback_p90_s",
+)  # fmt: skip
 Figures = dict[str, Any]
 
 
@@ -115,43 +125,113 @@ def _quantile_cont(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def headline(con: duckdb.DuckDBPyConnection, week: Period, department: str | None) -> Figures:
-    """The headline figures (working hours, calls that reached a department) of a department
-    — its in-hours row of kpi_weekly — or of the company: its departments' rows added up,
-    shares weighted by what they are shares of, callback times from missed_calls."""
-    if department == NO_DEPARTMENT:  # its calls reached no department: never headline
-        rows: list[Figures] = []
-    elif department is not None:
-        rows = _kpi_weekly(
-            con, week, "k.hours = 'in_hours' and not k.is_total and k.department = ?", [department]
-        )
-        assert len(rows) <= 1
-        if rows:
-            return rows[0]
+def view_row(con: duckdb.DuckDBPyConnection, week: Period, department: str | None) -> Figures:
+    """The one row of kpi_weekly the headline tiles show (is_headline): a department's own,
+    or for every department the total row; zeros for a department without headline calls
+    ('Без отдела': its calls are after hours or reached no department)."""
+    if department is None:
+        rows = _kpi_weekly(con, week, "k.is_headline and k.is_total")
     else:
         rows = _kpi_weekly(
-            con, week, "k.hours = 'in_hours' and not k.is_total and k.department <> ?",
-            [NO_DEPARTMENT],
-        )  # fmt: skip
-    found: Figures = {key: _sum(rows, key) for key in COUNTS}
-    answerable = found["offered"] - found["short_abandons"]
-    found["answer_rate"] = found["answered"] / answerable if answerable else None
-    for row in rows:
+            con, week, "k.is_headline and not k.is_total and k.department = ?", [department]
+        )
+    assert len(rows) <= 1, (department, rows)
+    if rows:
+        return rows[0]
+    counts = {*COUNTS, "answerable", "recovered", "resolved_manually", "unreached_contacts"}
+    return {c: 0 if c in counts else None for c in con.sql("from kpi_weekly limit 0").columns}
+
+
+def headline_total_adds_up(con: duckdb.DuckDBPyConnection, week: Period) -> None:
+    """The company's headline row is its departments' headline rows added up (the calls that
+    reached no department are in neither)."""
+    total = view_row(con, week, None)
+    parts = _kpi_weekly(con, week, "k.is_headline and not k.is_total")
+    assert NO_DEPARTMENT not in {r["department"] for r in parts}
+    for key in COUNTS:
+        assert total[key] == _sum(parts, key), key
+    answerable = total["offered"] - total["short_abandons"]
+    assert _same(total["answer_rate"], total["answered"] / answerable if answerable else None)
+    for row in parts:
         row["answerable"] = row["offered"] - row["short_abandons"]
-    found["service_level"] = _weighted(rows, "service_level", "answerable")
-    found["asa_s"] = _weighted(rows, "asa_s", "answered")
+    assert _same(total["service_level"], _weighted(parts, "service_level", "answerable"))
+    assert _same(total["asa_s"], _weighted(parts, "asa_s", "answered"))
+
+
+# -- the week before, at the same age ------------------------------------------------------------
+
+
+def outcome_at(miss: Mapping[str, Any], at: datetime) -> str:
+    """Where a miss stood at instant `at`, worked out here from its columns (not with the
+    warehouse's macro): recovered by then, reached late by then, resolved by hand by then,
+    its W still open then, or lost."""
+    if miss["recovered_at"] is not None and miss["recovered_at"] <= at:
+        return "recovered"
+    contact, resolved = miss["next_contact_at"], miss["resolved_at"]
+    if contact is not None and contact <= at and not (resolved is not None and resolved < contact):
+        return "recovered_late"
+    if resolved is not None and resolved <= at:
+        return "resolved_manually"
+    return "pending" if miss["recovery_deadline_at"] >= at else "lost"
+
+
+def outcomes_at(
+    con: duckdb.DuckDBPyConnection, week: Period, department: str | None, at: datetime
+) -> Figures:
+    """The headline misses' figures of `week` as they stood at `at`, from missed_calls."""
     sql = (
-        "select mc.time_to_recovery_s from missed_calls as mc where mc.is_headline "
-        "and mc.recovery = 'callback' and mc.local_date between ? and ?"
+        "select mc.recovery, mc.recovered_at, mc.next_contact_at, mc.resolved_at, "
+        "mc.recovery_deadline_at, mc.time_to_recovery_s from missed_calls as mc "
+        "where mc.is_headline and mc.local_date between ? and ?"
     )
     params: list[Any] = [week.first, week.last]
     if department is not None:
         sql += " and mc.department = ?"
         params.append(department)
-    callbacks = [float(r[0]) for r in con.sql(sql, params=params).fetchall()]
-    found["callback_median_s"] = statistics.median(callbacks) if callbacks else None
-    found["callback_p90_s"] = _quantile_cont(callbacks, 0.9)
-    return found
+    misses = _dicts(con, sql, params)
+    outcome = [outcome_at(m, at) for m in misses]
+    recovered = [m for m, o in zip(misses, outcome, strict=True) if o == "recovered"]
+    callbacks = [float(m["time_to_recovery_s"]) for m in recovered if m["recovery"] == "callback"]
+    return {
+        "recovered_callback": sum(m["recovery"] == "callback" for m in recovered),
+        "recovered_client": sum(m["recovery"] == "client_called_again" for m in recovered),
+        "recovered_late": outcome.count("recovered_late"),
+        "lost": outcome.count("lost"),
+        "pending": outcome.count("pending"),
+        "not_called_back": outcome.count("recovered_late") + outcome.count("lost"),
+        "callback_median_s": statistics.median(callbacks) if callbacks else None,
+        "callback_p90_s": _quantile_cont(callbacks, 0.9),
+    }
+
+
+def list_at(
+    con: duckdb.DuckDBPyConnection, week: Period, department: str | None, at: datetime
+) -> Figures:
+    """The lost clients of the list "кому позвонить" as it stood at `at`, worked out here
+    from missed_calls: a client's misses nobody had talked to them about by then, one row
+    per client and department, lost when the first of them had its W over, listed when one
+    miss is in the week; counted by the segment of their misses."""
+    rows: dict[tuple[str, str], list[Figures]] = {}
+    for m in _dicts(con, "select * from missed_calls as mc where mc.client is not null", []):
+        if m["started_at"] > at:
+            continue
+        if m["next_contact_at"] is not None and m["next_contact_at"] <= at:
+            continue
+        if m["resolved_at"] is not None and m["resolved_at"] <= at:
+            continue
+        rows.setdefault((m["client"], m["department"]), []).append(m)
+    counts = {key: 0 for key in LIST_TILES}
+    for (_, row_department), misses in rows.items():
+        if department is not None and row_department != department:
+            continue
+        if min(m["recovery_deadline_at"] for m in misses) >= at:
+            continue  # every window still open: pending, not on the list
+        if not any(week.first <= m["local_date"] <= week.last for m in misses):
+            continue
+        segments = {m["segment"] for m in misses}
+        segment = next(s for s in ("in_hours", "unrouted", "after_hours") if s in segments)
+        counts[f"lost_clients_{segment}"] += 1
+    return counts
 
 
 def scope_rows(
@@ -188,8 +268,45 @@ def rating_figures(con: duckdb.DuckDBPyConnection, week: Period, department: str
     }
 
 
+def cutoff(con: duckdb.DuckDBPyConnection) -> datetime:
+    return con.sql("select dc.cutoff_at from data_cutoff as dc").fetchall()[0][0]
+
+
 def expected(con: duckdb.DuckDBPyConnection, week: Period, department: str | None) -> Figures:
-    return {**headline(con, week, department), **rating_figures(con, week, department)}
+    """The week's tiles: its headline row of kpi_weekly, its ratings, the lost clients of
+    the list (callback_worklist, by segment)."""
+    listed = _dicts(
+        con,
+        "select cw.segment, cw.missed from callback_worklist as cw where cw.status = 'lost'"
+        + ("" if department is None else " and cw.department = ?"),
+        [] if department is None else [department],
+    )
+    counts = {key: 0 for key in LIST_TILES}
+    for row in listed:
+        if any(week.first <= m["local_date"] <= week.last for m in row["missed"]):
+            counts[f"lost_clients_{row['segment']}"] += 1
+    at, row = cutoff(con), view_row(con, week, department)
+    # what this test works out at an instant agrees with the views at the cut-off
+    worked_out = outcomes_at(con, week, department, at)
+    for key in OUTCOME_KEYS:
+        assert _same(worked_out[key], row[key]), (department, key)
+    assert list_at(con, week, department, at) == counts
+    return {**row, **rating_figures(con, week, department), **counts}
+
+
+def expected_before(
+    con: duckdb.DuckDBPyConnection, week: Period, department: str | None
+) -> Figures:
+    """The week before `week` at the same age: its calls' figures from kpi_weekly, what
+    became of its misses and its list as they stood a week before the data cut-off."""
+    before = week.previous()
+    at = cutoff(con) - timedelta(days=7)
+    return {
+        **view_row(con, before, department),
+        **rating_figures(con, before, department),
+        **outcomes_at(con, before, department, at),
+        **list_at(con, before, department, at),
+    }
 
 
 # -- comparing -----------------------------------------------------------------------------------
@@ -245,10 +362,12 @@ def check_tiles(
 def test_every_dashboard_tile_is_its_view_row(
     con: duckdb.DuckDBPyConnection, reader: Reader, scopes: list[str | None]
 ) -> None:
+    headline_total_adds_up(con, WEEK)
+    headline_total_adds_up(con, WEEK.previous())
     checked = 0
     for department in scopes:
         part = reader.for_department(department)
-        now, before = expected(con, WEEK, department), expected(con, WEEK.previous(), department)
+        now, before = expected(con, WEEK, department), expected_before(con, WEEK, department)
         files = dict(dashboards.build(part))
         names = dashboards.filenames(department)
         pages = (
@@ -257,13 +376,18 @@ def test_every_dashboard_tile_is_its_view_row(
             (names["ratings"], part.ratings().tiles, RATING_TILES),
         )
         for name, given, keys in pages:
-            assert [t.key for t in given] == list(keys)
+            # without headline calls ('Без отдела'), no tile of zeros: only the list's and
+            # the ratings'
+            shown_keys = [k for k in keys if now["offered"] or k in LIST_TILES or k in RATING_TILES]
+            assert [t.key for t in given] == shown_keys, name
             check_tiles(name, given, tiles_of(files[name]), now, before)
             checked += len(given)
         if department is None:  # the company's week is not an empty one
             assert now["offered"] > 0 and now["not_called_back"] > 0 and now["rated_calls"] > 0
-            assert before["offered"] > 0
-    assert checked == len(scopes) * (len(OVERVIEW_TILES) + len(MISSED_TILES) + len(RATING_TILES))
+            assert before["offered"] > 0 and sum(now[k] for k in LIST_TILES) > 0
+        if department == NO_DEPARTMENT:
+            assert now["offered"] == 0 and sum(now[k] for k in LIST_TILES) > 0
+    assert checked > len(scopes) * len(RATING_TILES)
 
 
 # -- the weekly email ----------------------------------------------------------------------------
@@ -309,15 +433,19 @@ def test_every_email_figure_is_its_view_row(
     for message in messages:
         department = message.department
         what = message.key
-        now, before = expected(con, WEEK, department), expected(con, WEEK.previous(), department)
+        now, before = expected(con, WEEK, department), expected_before(con, WEEK, department)
         html_body, text = _parts(message)
 
-        # the subject: missed and not called back, headline
-        numbers = re.search(r"пропущено (\d+), не перезвонили (\d+)$", message.subject)
+        # the subject: calls missed and not called back (headline), and the list's clients
+        numbers = re.search(
+            r"пропущено звонков (\d+), не перезвонили (\d+); позвонить клиентам: (\d+)$",
+            message.subject,
+        )
         assert numbers is not None, message.subject
-        assert (int(numbers.group(1)), int(numbers.group(2))) == (
+        assert (int(numbers.group(1)), int(numbers.group(2)), int(numbers.group(3))) == (
             now["missed"],
             now["not_called_back"],
+            sum(now[k] for k in LIST_TILES),
         ), what
 
         # the tiles: as shown, and the numbers compose() made them from
@@ -326,23 +454,20 @@ def test_every_email_figure_is_its_view_row(
         check_tiles(what, given, tiles_of(html_body), now, before)
 
         # every call of the week by segment: headline, after hours, no department, all
-        after = scope_rows(con, WEEK, department, "after_hours")
-        if department is None:
-            unrouted = _kpi_weekly(
-                con, WEEK, "k.hours = 'in_hours' and not k.is_total and k.department = ?",
-                [NO_DEPARTMENT],
-            )  # fmt: skip
-        elif department == NO_DEPARTMENT:
-            unrouted = scope_rows(con, WEEK, department, "in_hours")
-        else:
-            unrouted = []
-        everything = scope_rows(con, WEEK, department, None)
+        def of_segment(segment: str | None, department: str | None = department) -> list[Figures]:
+            where = "k.is_total" if department is None else "not k.is_total and k.department = ?"
+            params: list[Any] = [] if department is None else [department]
+            if segment is not None:
+                where += " and k.segment = ?"
+                params.append(segment)
+            return _kpi_weekly(con, WEEK, where, params)
+
         wanted = []
         for label, rows in (
             (SEGMENTS_RU["in_hours"], [now]),
-            (SEGMENTS_RU["after_hours"], after),
-            (SEGMENTS_RU["unrouted"], unrouted),
-            ("Все звонки", everything),
+            (SEGMENTS_RU["after_hours"], of_segment("after_hours")),
+            (SEGMENTS_RU["unrouted"], of_segment("unrouted")),
+            ("Все звонки", of_segment(None)),
         ):
             wanted.append(
                 _line(
@@ -356,18 +481,17 @@ def test_every_email_figure_is_its_view_row(
             )
         assert _section(text, "ВСЕ ЗВОНКИ ПЕРИОДА") == wanted, what
 
-        # by department (the company's, in every message): each department's in-hours row
+        # by department (the company's, in every message): each department's headline row
+        # (PBX names in the plain part read ‹ › for < >)
         shown_departments = {
             line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in _section(text, "ПО ОТДЕЛАМ")
         }
-        rows = _kpi_weekly(
-            con, WEEK, "k.hours = 'in_hours' and not k.is_total and k.department <> ?",
-            [NO_DEPARTMENT],
-        )  # fmt: skip
-        assert set(shown_departments) == {r["department"] for r in rows}, what
+        rows = _kpi_weekly(con, WEEK, "k.is_headline and not k.is_total")
+        plain = dashboards.plain_text
+        assert set(shown_departments) == {plain(r["department"]) for r in rows}, what
         for row in rows:
             rate = row["missed"] / (row["offered"] - row["short_abandons"])
-            assert shown_departments[row["department"]] == _rates_line(
+            assert shown_departments[plain(row["department"])] == _rates_line(
                 row["offered"], row["missed"], rate, row["not_called_back"]
             ), (what, row["department"])
 
@@ -392,11 +516,22 @@ def check_numbers(
     calls = con.sql(sql, params=params).fetchall()
     numbers: dict[str, list[int]] = {}
     for number, short, missed, outcome in calls:
-        counts = numbers.setdefault(number, [0, 0, 0, 0])
+        counts = numbers.setdefault(dashboards.plain_text(number), [0, 0, 0, 0])
         counts[0] += 1
         counts[1] += bool(short)
         counts[2] += bool(missed)
         counts[3] += outcome in ("recovered_late", "lost")
+    if department is None:  # every department's: the headline rows of kpi_by_number_weekly
+        by_view = {
+            dashboards.plain_text(coalesce): [offered, short, missed, not_called_back]
+            for coalesce, offered, short, missed, not_called_back in con.sql(
+                "select coalesce(k.diversion, '—'), k.offered, k.short_abandons, k.missed, "
+                "k.not_called_back from kpi_by_number_weekly as k "
+                "where k.is_headline and k.week_start = ?",
+                params=[WEEK.first],
+            ).fetchall()
+        }
+        assert by_view == numbers, what
     if not numbers:
         assert lines == ["звонков не было"], what
         return
@@ -411,10 +546,10 @@ def check_numbers(
 def check_heat(
     con: duckdb.DuckDBPyConnection, what: str, department: str | None, html_body: str
 ) -> None:
-    where = "k.hours = 'in_hours' and not k.is_total and k.department <> ?"
-    params: list[Any] = [WEEK.first, NO_DEPARTMENT]
+    where = "k.is_headline and k.is_total"
+    params: list[Any] = [WEEK.first]
     if department is not None:
-        where += " and k.department = ?"
+        where = "k.is_headline and not k.is_total and k.department = ?"
         params.append(department)
     cells = {
         (int(day), int(hour)): (int(missed), int(answerable))

@@ -24,7 +24,7 @@ from tests.support.warehouse_rows import (
     miss,
     set_kpi,
 )
-from vats_etl import errors, reports, warehouse
+from vats_etl import dashboards, errors, reports, warehouse
 from vats_etl.config import Settings
 from vats_etl.reports import Period, Reader, Tile
 
@@ -94,6 +94,13 @@ def test_tile_change_and_verdict() -> None:
     assert tile("share", "up", 0.9310, 0.9300).verdict == "good"  # +0,1 p.p.
     assert tile("count", "down", 1004, 1000).verdict == "same"  # +0,4 % shows as 0 %
     assert tile("count", "down", 1006, 1000).verdict == "bad"
+    # both values read the same where the tile shows them ("11 с", "было 11 с"): no change,
+    # grey, although the change itself would round to +1 %
+    same = tile("seconds", "down", 11.2, 11.1)
+    assert (same.verdict, dashboards.fmt_change(same)) == ("same", "= без изменений")
+    assert tile("seconds", "down", 11.6, 11.4).verdict == "bad"  # 12 с against 11 с
+    assert tile("seconds", "down", 245.4, 244.6).verdict == "same"  # 4 мин 05 с both
+    assert tile("count", "down", 0, 0).verdict == "same"
 
 
 # -- every query against calls with known answers ----------------------------------------------
@@ -158,12 +165,60 @@ def test_kpis_of_the_week_and_the_week_before(con: duckdb.DuckDBPyConnection) ->
     assert now["rated_calls"] == 3 and now["rating_mean"] == pytest.approx(11 / 3)
     assert now["csat_share"] == pytest.approx(2 / 3) and now["dsat_share"] == pytest.approx(1 / 3)
     assert now["response_rate"] == pytest.approx(3 / 4)
-    assert (before["offered"], before["missed"], before["not_called_back"]) == (2, 1, 1)
-    assert (before["lost"], before["pending"]) == (1, 0)  # p2: nobody called back, ever
+    # the week before at the same age: as it stood Tuesday 27 February 12:00, a week before
+    # the cut-off, when p2 (Monday 13:00) was still inside its W — pending, as m2 and m3 are
+    # now — although nobody ever called back (lost today)
+    assert (before["offered"], before["missed"], before["not_called_back"]) == (2, 1, 0)
+    assert (before["lost"], before["pending"]) == (0, 1)
     assert before["rated_calls"] == 0 and before["response_rate"] == 0
     tiles = {t.key: t for t in Reader(con, WEEK).overview().tiles}
     assert tiles["missed"].value == 4 and tiles["missed"].previous == 1
     assert tiles["missed"].verdict == "bad"
+
+
+def test_the_week_before_is_judged_at_the_same_age() -> None:
+    """A Sunday-evening miss judged on Monday morning is still pending; the week before is
+    judged as it stood on its own Monday morning (pending too, although its miss was called
+    back later that day), never as it stands now: like is compared with like."""
+    con = fresh()
+    msk = timedelta(hours=3)
+    insert_calls(
+        con,
+        [
+            miss(
+                "prev", client="79000000001", started_at=datetime(2024, 3, 3, 20, tzinfo=UTC) - msk
+            ),
+            callback(
+                "prev-cb",
+                client="79000000001",
+                started_at=datetime(2024, 3, 4, 10, tzinfo=UTC) - msk,
+            ),
+            miss(
+                "now", client="79000000002", started_at=datetime(2024, 3, 10, 20, tzinfo=UTC) - msk
+            ),
+            call(
+                "monday",
+                client="79000000099",
+                started_at=datetime(2024, 3, 11, 8, tzinfo=UTC) - msk,
+            ),
+        ],
+    )
+    set_kpi(con, work_days=[1, 2, 3, 4, 5, 6, 7], work_start="00:00", work_end="24:00")
+    reader = Reader(con, WEEK)
+    assert reader.previous_as_of() == datetime(2024, 3, 4, 5, tzinfo=UTC)  # Monday 08:00
+    now, before = reader.kpis()
+    judged = ("missed", "pending", "recovered_callback", "lost", "not_called_back")
+    assert {k: now[k] for k in judged} == {k: before[k] for k in judged} == {
+        "missed": 1, "pending": 1, "recovered_callback": 0, "lost": 0, "not_called_back": 0,
+    }  # fmt: skip
+    # the views, as of today, know that the week before's miss was called back
+    assert con.sql("select outcome from missed_calls where uid = 'prev'").fetchall() == [
+        ("recovered",)
+    ]
+    tiles = {t.key: t for t in reader.missed().tiles}
+    assert tiles["pending"].verdict == "none" and tiles["recovered_callback"].verdict == "same"
+    page = dashboards.render_missed(reader.missed())
+    assert "взятой в том же возрасте" in page  # the footnote says how it compares
 
 
 def test_department_filter(con: duckdb.DuckDBPyConnection) -> None:
@@ -220,7 +275,7 @@ def test_missed_page(con: duckdb.DuckDBPyConnection) -> None:
     assert Reader(con, WEEK).late_callbacks(3600).is_empty()
 
 
-def test_the_list_is_lost_contacts_with_an_open_window_flagged(
+def test_the_list_is_lost_clients_each_miss_with_its_own_window(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
     # the data now reaches Sunday 12:10: m2/m3's window is over (lost); 79001117777 missed
@@ -236,13 +291,19 @@ def test_the_list_is_lost_contacts_with_an_open_window_flagged(
         ],
     )
     action = Reader(con, WEEK).action_list()
-    assert action.select("client", "misses", "is_window_open").rows() == [
-        ("79001110002", 2, False),
-        ("79001117777", 2, True),
+    windows = [[m["is_window_over"] for m in misses] for misses in action["missed"]]
+    assert action.select("client", "status", "misses").rows() == [
+        ("79001110002", "lost", 2),
+        ("79001117777", "lost", 2),  # the Sunday miss is listed with the Friday one
     ]
+    assert windows == [[True, True], [True, False]]  # Sunday's window is still open
     row = action.row(0, named=True)
-    assert row["first_missed_at"] == datetime(2024, 3, 4, 15, 0, tzinfo=reports.KpiSettings().zone)
-    assert row["diversion"] == "74950000002" and row["reason_ru"] == "не ответили"
+    zone = reports.KpiSettings().zone
+    assert row["first_missed_at"] == datetime(2024, 3, 4, 15, 0, tzinfo=zone)
+    assert row["deadline_at"] == datetime(2024, 3, 5, 15, 0, tzinfo=zone)  # the first's W
+    first = row["missed"][0]
+    assert first["started_at"] == datetime(2024, 3, 4, 15, 0, tzinfo=zone)  # local, too
+    assert first["diversion"] == "74950000002" and first["reason_ru"] == "не ответили"
 
 
 def test_ratings_page(con: duckdb.DuckDBPyConnection) -> None:
@@ -268,6 +329,7 @@ def test_an_empty_period_has_zeros_not_errors(con: duckdb.DuckDBPyConnection) ->
     assert now["offered"] == 0 and now["answer_rate"] is None and before["offered"] == 0
     assert reader.daily()["offered"].sum() == 0
     assert reader.action_list().is_empty() and reader.employees().is_empty()
+    assert reader.employee_table().is_empty()
     assert reader.meta().is_incomplete  # the period is after the data
 
 

@@ -151,14 +151,15 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
         who = department or "все отделы"
         assert message["Subject"] == (
             f"Пропущенные звонки · {who} · 2024-W23: "
-            f"пропущено {missed}, не перезвонили {not_called_back}"
+            f"пропущено звонков {missed}, не перезвонили {not_called_back}; "
+            f"позвонить клиентам: {to_call}"
         )
         assert message["To"] == ", ".join(recipients)
         assert message.get_content_type() == "multipart/mixed"
         assert len(message.as_bytes()) < 300_000  # light: no dashboard attached
         plain, html, attachments = parts(message)
         assert f"КОМУ ПОЗВОНИТЬ — клиентов: {to_call}" in plain
-        assert f"кому позвонить — клиентов: {to_call}</h2>" in html
+        assert f"Кому позвонить — клиентов: {to_call}</h2>" in html
         for part in message.walk():  # no script anywhere, not even in an attachment
             payload = part.get_payload(decode=True)
             if isinstance(payload, bytes):
@@ -174,7 +175,8 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
         assert [n for n in attachments if n.endswith(".html")] == []
         if to_call:  # the whole list of lost clients goes along as CSV
             csv_text = attachments[f"lost-clients-{tag}.csv"].decode("utf-8-sig")
-            assert csv_text.startswith("Клиент;") and len(csv_text.splitlines()) == to_call + 1
+            assert csv_text.startswith("Приоритет;Клиент;")
+            assert len(csv_text.splitlines()) == to_call + 1
             assert 'href="tel:+7' in html  # whom to call: one tap on a phone
         if to_call > 3:  # capped in the body
             assert "весь список — во вложении" in html
@@ -184,10 +186,13 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
     assert "&lt;b onmouseover=alert(3)&gt;74950000000&lt;/b&gt;" in html  # by number dialled
     # the miss nobody called back, at its local time (Wednesday 13:00 in Moscow)
     assert (
-        '<a href="tel:+79990008888" style="color:#0b5cad;">79990008888</a></b> · 05.06.2024 13:00'
-        in html
+        '<b><a href="tel:+79990008888" style="color:#0b5cad;white-space:nowrap;">79990008888</a>'
+        "</b>" in html
     )
-    assert "79990008888 — 05.06.2024 13:00" in plain
+    assert '<span style="white-space:nowrap;">05.06.2024 13:00</span> · номер' in html
+    assert "1. 79990008888; окно закончилось 06.06.2024 13:00" in plain
+    # PBX text in the plain part carries no markup either: its angle brackets read ‹ ›
+    assert "   - 05.06.2024 13:00, номер ‹b onmouseover=alert(3)›74950000000‹/b›, " in plain
     assert "Кто не взял трубку, видно только по событиям звонков" in html  # no event webhooks
     assert list(attachments) == ["lost-clients-2024-W23-отдел-img-src-x-onerror-alert-2.csv"]
 
@@ -292,7 +297,9 @@ def test_a_week_without_misses_still_sends(tmp_path: Path) -> None:
     assert code == 0, err
     [(_, rcpt, message)] = inbox.received
     assert rcpt == ["ops@example.ru"]
-    assert message["Subject"].endswith("2024-W10: пропущено 0, не перезвонили 0")
+    assert message["Subject"].endswith(
+        "2024-W10: пропущено звонков 0, не перезвонили 0; позвонить клиентам: 0"
+    )
     plain, html, attachments = parts(message)
     assert "пропущенных звонков не было" in html and "пропущенных звонков не было" in plain
     assert attachments == {}  # nobody to call: no list to attach
@@ -321,7 +328,10 @@ def test_a_hostile_employee_name_in_the_employee_table_is_escaped() -> None:
     table = composed.html.split(">Сотрудники</h2>", 1)[1].split("</table>", 1)[0]
     rows = re.sub(r' style="[^"]*"', "", table)  # inline CSS aside
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
-    assert f"<tr><td>{escaped}</td><td>1</td></tr>" in rows  # one callback in time
+    assert (
+        f'<tr data-login="xss"><td><b>{escaped}</b><br><span>ответил 0 · перезвонил в окне 1 '
+        "(медиана <span>1\u00a0ч</span>)</span></td></tr>" in rows
+    )  # one callback in time, an hour after the miss
     assert small.XSS_NAME not in composed.html and "<script" not in composed.html.lower()
 
 

@@ -236,3 +236,50 @@ def test_repeat_callers_within_seven_days(con: duckdb.DuckDBPyConnection) -> Non
         con, "select week_start, repeat_caller_share from kpi_weekly where is_total order by 1"
     )
     assert [s["repeat_caller_share"] for s in shares] == [pytest.approx(1 / 3), 0.5]
+
+
+def test_the_headline_rows_are_what_the_tiles_count(loaded: duckdb.DuckDBPyConnection) -> None:
+    """is_headline picks the rows the tiles show: a department's working-hours row, and for
+    every department the total row of the in_hours segment — without the calls in working
+    hours that reached no department (unrouted) and those after hours, whose total rows are
+    their own. The total rows still add up to every call."""
+    insert_calls(
+        loaded,
+        [
+            # in working hours, no department: an IVR hang-up
+            miss("ivr", client="79000000020", group_name=None, destination="ivr"),
+            # after hours (Monday 20:00 in Moscow)
+            miss("night", client="79000000021", started_at=T0 + 8 * HOUR),
+        ],
+    )
+    for view in ("kpi_daily", "kpi_weekly"):
+        found = rows(
+            loaded,
+            f"select department, hours, segment, is_total, is_headline, offered, missed "
+            f"from {view} order by is_total, is_headline desc, department, segment",
+        )
+        assert found == [
+            {"department": SUPPORT, "hours": "in_hours", "segment": "in_hours",
+             "is_total": False, "is_headline": True, "offered": 2, "missed": 1},
+            {"department": SALES, "hours": "in_hours", "segment": "in_hours",
+             "is_total": False, "is_headline": True, "offered": 9, "missed": 2},
+            {"department": "Без отдела", "hours": "in_hours", "segment": "unrouted",
+             "is_total": False, "is_headline": False, "offered": 1, "missed": 1},
+            {"department": SALES, "hours": "after_hours", "segment": "after_hours",
+             "is_total": False, "is_headline": False, "offered": 1, "missed": 1},
+            # the tiles of every department: the headline total, unrouted calls left out
+            {"department": None, "hours": "in_hours", "segment": "in_hours",
+             "is_total": True, "is_headline": True, "offered": 11, "missed": 3},
+            {"department": None, "hours": "after_hours", "segment": "after_hours",
+             "is_total": True, "is_headline": False, "offered": 1, "missed": 1},
+            {"department": None, "hours": "in_hours", "segment": "unrouted",
+             "is_total": True, "is_headline": False, "offered": 1, "missed": 1},
+        ], view  # fmt: skip
+    heat = rows(
+        loaded,
+        "select sum(offered) as offered from kpi_heatmap where is_total and is_headline",
+    )
+    numbers = rows(
+        loaded, "select sum(offered) as offered from kpi_by_number_weekly where is_headline"
+    )
+    assert heat == numbers == [{"offered": 11}]

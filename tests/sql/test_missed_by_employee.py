@@ -80,14 +80,19 @@ def test_employees_whose_phone_rang_on_a_miss(con: duckdb.DuckDBPyConnection) ->
 
     reader = Reader(con, WEEK)
     assert reader.has_events()
-    table = {r["user_login"]: r for r in reader.employee_activity().to_dicts()}
+    rows = reader.employee_table().to_dicts()
+    table = {r["user_login"]: r for r in rows}
     counts = {
-        k: (v["rang"], v["answered"], v["missed"], v["callbacks_made"]) for k, v in table.items()
+        k: (v["answered"], v["missed"], v["callbacks_made"], v["callbacks_made_median_s"])
+        for k, v in table.items()
     }
     assert counts == {
-        "u1": (3, 1, 1, 1),  # rang on three calls, accepted one, missed one, called one back
-        "u2": (3, 1, 2, 0),
+        # answered: the history's (nobody answered as u1); missed: the events'; called the
+        # client of "rang-two" back an hour later
+        "u1": (0, 1, 1, 3600),
+        "u2": (1, 2, 0, None),
     }
+    assert [r["user_login"] for r in rows] == ["u2", "u1"]  # most misses first
     assert table["u1"]["user_name"] == "Иванов"
     per_view: dict[str, int] = {}
     for _, login, _, _ in found:
@@ -101,9 +106,10 @@ def test_without_event_webhooks_nobody_is_blamed(con: duckdb.DuckDBPyConnection)
     reader = Reader(con, WEEK)
     assert not reader.has_events()
     # callbacks per employee still come from the call history alone
-    rows: list[dict[str, Any]] = reader.employee_activity().to_dicts()
-    assert [(r["user_login"], r["rang"], r["missed"], r["callbacks_made"]) for r in rows] == [
-        ("u1", 0, 0, 1)
+    rows: list[dict[str, Any]] = reader.employee_table().to_dicts()
+    assert [(r["user_login"], r["answered"], r["missed"], r["callbacks_made"]) for r in rows] == [
+        ("u1", 0, 0, 1),
+        ("u2", 1, 0, 0),
     ]
     assert by_uid(con, "missed_calls", "recovered_by_login")["rang-two"] == {
         "recovered_by_login": "u1"

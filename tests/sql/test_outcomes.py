@@ -93,9 +93,11 @@ def contacts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
 
 
 def on_the_list(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, bool, str]]:
+    """client -> (misses, whether the window of its latest miss is open, segment)."""
     action = Reader(con, MARCH).action_list()
     return {
-        r["client"]: (r["misses"], r["is_window_open"], r["segment"]) for r in action.to_dicts()
+        r["client"]: (r["misses"], not r["missed"][-1]["is_window_over"], r["segment"])
+        for r in action.to_dicts()
     }
 
 

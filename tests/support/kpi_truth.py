@@ -150,6 +150,14 @@ def hours(row: dict[str, Any]) -> str:
     return "in_hours" if working else "after_hours"
 
 
+def segment(hours_of_call: str, department_of_call: str) -> str:
+    """inbound_calls.segment: after hours, else in working hours without a department
+    (unrouted), else the headline in_hours."""
+    if hours_of_call == "after_hours":
+        return "after_hours"
+    return "unrouted" if department_of_call == NO_DEPARTMENT else "in_hours"
+
+
 def department(emu: Emulator, row: dict[str, Any]) -> str:
     if row["group_name"]:
         return str(row["group_name"])

@@ -51,6 +51,25 @@ def test_every_column_of_the_analyst_views_is_described() -> None:
     assert missing == []
 
 
+def test_every_column_of_every_view_has_its_own_comment() -> None:
+    """What an analyst's tool shows (duckdb_columns().comment, as DBeaver or the duckdb CLI
+    read it): every view column says what it is itself, not only through the dictionary's
+    inheritance from the relation it reads."""
+    con = duckdb.connect()
+    warehouse.ensure_schema(con)
+    try:
+        found = con.execute(
+            "select v.view_name, c.column_name, c.comment from duckdb_views() as v "
+            "join duckdb_columns() as c on c.table_name = v.view_name "
+            "and c.schema_name = v.schema_name "
+            "where v.schema_name = 'main' and not v.internal and not v.temporary"
+        ).fetchall()
+    finally:
+        con.close()
+    assert len(found) > 400
+    assert [f"{view}.{column}" for view, column, comment in found if not comment] == []
+
+
 def test_view_columns_inherit_comments_and_own_comments_win(tmp_path: Path) -> None:
     (tmp_path / "base.sql").write_text(
         "create table base (a integer, b integer);\n"

@@ -139,6 +139,8 @@ for _command in (
     demo.demo,
     reports.report,
     reports.email_weekly,
+    reports.email_daily,
+    reports.resolve,
     contacts.contacts_import,
     accounts.accounts,
     accounts.deploy,

@@ -154,6 +154,18 @@ def weekly_cron(help: str) -> Callable[[FC], FC]:
     )
 
 
+def digest_cron(help: str) -> Callable[[FC], FC]:
+    """--digest-cron [VATS_DIGEST_CRON]: when the daily call-back digest goes."""
+    return click.option(
+        "--digest-cron",
+        envvar=schedules.DIGEST_CRON_VAR,
+        default=schedules.DIGEST_CRON,
+        show_default=True,
+        callback=_cron,
+        help=help,
+    )
+
+
 # The weekly email and the group email trust the same SMTP server.
 cafile = click.option(
     "--cafile",

@@ -66,9 +66,10 @@ def run_summary(summary: RunSummary, seconds: float, waited_s: float) -> None:
         out.print(quarantined)
 
 
-def snapshot_summary(summary: SnapshotSummary) -> None:
+def snapshot_summary(summary: SnapshotSummary, tz: str) -> None:
+    """The snapshot's table, its time in the company zone `tz` (VATS_TZ)."""
     out = console()
-    title = f"snapshot {summary.taken_at:%Y-%m-%d %H:%M:%S} UTC"
+    title = f"snapshot {summary_lines.snapshot_heading(summary, tz)}"
     out.print(_summary_table(title, summary_lines.snapshot_table(summary)))
     warnings(out, summary.warnings)
     out.print(

@@ -38,6 +38,14 @@ SEGMENTS_RU = {
     "unrouted": "В рабочее время, не дошли до отдела",
 }
 TOTAL_RU = "Все звонки"
+# One miss's hours, as a row of the call-back list says it (its segment).
+MISS_HOURS_RU = {
+    "in_hours": "в рабочее время",
+    "unrouted": "в рабочее время, не дошёл до отдела",
+    "after_hours": "вне рабочего времени",
+}
+# callback_worklist.status
+STATUS_RU = {"lost": "потерян", "pending": "ждёт перезвона"}
 # Upper edges of the time-to-recovery chart's bins; the last bin ends at W.
 RECOVERY_EDGES_S = (300, 900, 1800, 3600, 7200, 14_400, 28_800, 86_400, 172_800, 604_800)
 
@@ -52,15 +60,25 @@ class KpiSettings:
     recovery_window_s: int = 86_400
     min_rating_sample: int = 10
     repeat_window_s: int = 604_800
+    recovery_window_basis: str = "calendar"  # or "working": W counts working time only
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
 
     @property
+    def is_working_window(self) -> bool:
+        return self.recovery_window_basis == "working"
+
+    @property
     def window_text(self) -> str:
-        """W in words: ``24 ч``, ``2 сут``, ``90 мин``."""
+        """W in words: ``24 ч``, ``2 сут``, ``90 мин``; counted in working time: ``4 рабочих ч``
+        (working days are never counted in сут)."""
         w = self.recovery_window_s
+        if self.is_working_window:
+            if w % 3600 == 0:
+                return f"{w // 3600}\u00a0рабочих\u00a0ч"
+            return f"{w // 60}\u00a0рабочих\u00a0мин"
         if w % 86_400 == 0 and w >= 172_800:
             return f"{w // 86_400}\u00a0сут"
         if w % 3600 == 0:
@@ -79,6 +97,24 @@ class KpiDef:
 
 # What a change must reach to show in the tile's text (fmt_change): 0.1 p.p., 0.01, 1 %.
 _SHOWN = {"share": 1000, "score": 100, "count": 100, "seconds": 100}
+
+
+def shown_precision(kpi_format: KpiFormat, value: float) -> float:
+    """`value` rounded as a tile shows it (vats_etl.dashboards' formats): counts whole,
+    shares to 0.1 %, scores to 0.01, times to the second below a minute and up to an hour
+    (4 мин 05 с), to the minute up to two days (2 ч 05 мин), to the hour beyond."""
+    if kpi_format == "count":
+        return round(value)
+    if kpi_format == "share":
+        return round(value * 1000)
+    if kpi_format == "score":
+        return round(value * 100)
+    seconds = round(value)
+    if seconds < 3600:
+        return seconds
+    if seconds < 172_800:
+        return round(value / 60)
+    return round(value / 3600)
 
 
 @dataclass(frozen=True)
@@ -107,17 +143,27 @@ class Tile:
 
     @property
     def is_unchanged(self) -> bool:
-        """The change rounds to nothing in the precision the tile shows it."""
-        change = self.change
-        return change is not None and round(abs(change) * _SHOWN[self.format]) == 0
+        """Nothing changed that the tile can show: both values read the same in the tile's
+        precision (11 с and 11 с, even when they were 11.2 and 11.1 s), or the change rounds
+        to nothing in the precision it is shown in."""
+        value, previous, change = self.value, self.previous, self.change
+        if value is not None and previous is not None:
+            return shown_precision(self.format, value) == shown_precision(
+                self.format, previous
+            ) or (change is not None and round(abs(change) * _SHOWN[self.format]) == 0)
+        return False
 
     @property
     def verdict(self) -> Literal["good", "bad", "same", "none"]:
+        """good / bad: a change the tile can show, in the better / worse direction; same:
+        none it can show (grey, never red); none: nothing to compare or no better way."""
         change = self.change
-        if change is None or self.better == "none":
+        if self.better == "none":
             return "none"
         if self.is_unchanged:
             return "same"
+        if change is None:
+            return "none"
         return "good" if (change > 0) == (self.better == "up") else "bad"
 
 
@@ -132,40 +178,40 @@ def kpi_defs(ks: KpiSettings) -> dict[str, KpiDef]:
             "none",
             "= отвечено + пропущено + короткие сбросы",
         ),
-        KpiDef("answered", "Отвечено", "count", "up"),
+        KpiDef("answered", "Отвечено звонков", "count", "up"),
         KpiDef("answer_rate", "Доля отвеченных", "share", "up", f"отвечено / ({not_short})"),
-        KpiDef("missed", "Пропущено", "count", "down", f"без ответа, клиент ждал ≥ {t} с"),
+        KpiDef("missed", "Пропущено звонков", "count", "down", f"без ответа, клиент ждал ≥ {t} с"),
         KpiDef(
             "short_abandons",
-            f"Короткие сбросы (< {t} с)",
+            f"Короткие сбросы (< {t} с), звонков",
             "count",
             "none",
             f"положили трубку раньше {t} с; не пропущенные",
         ),
         KpiDef(
             "not_called_back",
-            f"Не перезвонили за {w}",
+            f"Не перезвонили за {w}, звонков",
             "count",
             "down",
             "окно закончилось без разговора: поговорили позже + потеряны",
         ),
         KpiDef(
             "lost",
-            "Потеряны",
+            "Потеряно звонков",
             "count",
             "down",
             f"окно {w} закончилось, с клиентом так и не поговорили",
         ),
         KpiDef(
             "pending",
-            "Ждут перезвона",
+            "Ждут перезвона, звонков",
             "count",
             "none",
             f"окно {w} ещё открыто, разговора пока не было",
         ),
         KpiDef(
             "recovered_late",
-            "Поговорили позже окна",
+            "Поговорили позже окна, звонков",
             "count",
             "none",
             f"первый разговор — позже {w}",
@@ -185,11 +231,15 @@ def kpi_defs(ks: KpiSettings) -> dict[str, KpiDef]:
             f"обращения, где окно {w} закончилось, а разговора так и не было",
         ),
         KpiDef(
-            "recovered_callback", "Перезвонили", "count", "up", f"исходящий состоялся в течение {w}"
+            "recovered_callback",
+            "Перезвонили в окне, звонков",
+            "count",
+            "up",
+            f"наш исходящий состоялся в течение {w}",
         ),
         KpiDef(
             "recovered_client",
-            "Клиент дозвонился сам",
+            "Клиент дозвонился сам, звонков",
             "count",
             "none",
             f"его входящий отвечен в течение {w}",
@@ -218,6 +268,34 @@ def kpi_defs(ks: KpiSettings) -> dict[str, KpiDef]:
             "down",
             f"перезвоны в течение {w}",
         ),
+        KpiDef(
+            "resolved_manually",
+            "Решено вне АТС, звонков",
+            "count",
+            "none",
+            "клиенту ответили иначе (vats-etl resolve); не перезвон",
+        ),
+        KpiDef(
+            "lost_clients_in_hours",
+            "Позвонить: клиенты в рабочее время",
+            "count",
+            "down",
+            f"список «кому позвонить»: окно {w} закончилось, пропуск в рабочее время в отделе",
+        ),
+        KpiDef(
+            "lost_clients_unrouted",
+            "Позвонить: клиенты без отдела",
+            "count",
+            "down",
+            "список «кому позвонить»: пропуски в рабочее время, не дошедшие до отдела",
+        ),
+        KpiDef(
+            "lost_clients_after_hours",
+            "Позвонить: клиенты вне рабочего времени",
+            "count",
+            "down",
+            "список «кому позвонить»: пропуски только вне рабочего времени",
+        ),
         KpiDef("repeat_caller_share", "Повторные звонки (7 дней)", "share", "none"),
         KpiDef("rated_calls", "Оценённых звонков", "count", "up"),
         KpiDef("response_rate", "Доля оценённых", "share", "up", "оценённые / отвеченные"),
@@ -241,6 +319,9 @@ OVERVIEW_TILES = (
     "callback_median_s",
     "rating_mean",
 )
+# The lost clients of the list "кому позвонить", by the segment of their misses: they add
+# up to the list's rows (any hours), unlike the headline tiles (working hours only).
+LIST_TILES = ("lost_clients_in_hours", "lost_clients_unrouted", "lost_clients_after_hours")
 MISSED_TILES = (
     "missed",
     "recovered_callback",
@@ -252,6 +333,7 @@ MISSED_TILES = (
     "lost_contacts",
     "callback_median_s",
     "callback_p90_s",
+    *LIST_TILES,
 )
 RATING_TILES = ("rated_calls", "response_rate", "rating_mean", "csat_share", "dsat_share")
 EMAIL_TILES = (
@@ -266,13 +348,26 @@ EMAIL_TILES = (
     "callback_median_s",
     "service_level",
     "asa_s",
+    *LIST_TILES,
 )
+
+
+def has_headline_calls(now: Mapping[str, Any], before: Mapping[str, Any]) -> bool:
+    """Did the scope have calls in working hours that reached it, in the period or the one
+    before? A department without any ('Без отдела': only after hours and unrouted calls) has
+    no headline figures to show, only zeros."""
+    return bool(now.get("offered")) or bool(before.get("offered"))
 
 
 def tiles(
     keys: Sequence[str], ks: KpiSettings, now: Mapping[str, Any], before: Mapping[str, Any]
 ) -> list[Tile]:
+    """The tiles of `keys`, the period's value and the one before; without headline calls
+    (has_headline_calls) only the tiles that do not count them (the list's, ratings):
+    never a row of zeros above a list."""
     defs = kpi_defs(ks)
+    if not has_headline_calls(now, before):
+        keys = [k for k in keys if k in LIST_TILES or k in RATING_TILES]
     return [
         Tile(
             k,

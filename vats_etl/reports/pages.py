@@ -3,7 +3,7 @@ dataclasses of figures and polars frames, every instant aware and in the company
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -61,6 +61,10 @@ class Overview:
     heatmap: pl.DataFrame  # weekday 1-7, local_hour 0-23, offered, answerable, missed, rate
     weekly: pl.DataFrame  # week_start, is_complete, offered, service_level, asa_s, ...
     segments: pl.DataFrame  # in hours / after hours / unrouted / total: what became of them
+    # per employee: answered, talk time, ratings (history), missed (event webhooks),
+    # callbacks made and their median time
+    employees: pl.DataFrame = field(default_factory=pl.DataFrame)
+    has_events: bool = False  # event webhooks arrived for the period's calls
 
     @property
     def tiles(self) -> list[Tile]:
@@ -72,14 +76,14 @@ class Missed:
     meta: Meta
     kpis: dict[str, Any]
     previous: dict[str, Any]
-    action: pl.DataFrame  # lost contacts: whom to call, oldest first
+    action: pl.DataFrame  # whom to call: lost rows of the call-back worklist, by priority
     recovery_bins: pl.DataFrame  # bin (ordered), label, callback, client
     by_department: pl.DataFrame
     by_number: pl.DataFrame
     by_reason: pl.DataFrame
     late: pl.DataFrame  # callbacks later than late_after_s, slowest first
     segments: pl.DataFrame  # in hours / after hours / unrouted / total
-    employees: pl.DataFrame  # rang, answered, missed (event webhooks), callbacks (history)
+    employees: pl.DataFrame  # as Overview.employees
     has_events: bool  # event webhooks arrived for the period's calls
     late_after_s: int = 3600
 

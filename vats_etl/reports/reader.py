@@ -23,8 +23,10 @@ import polars as pl
 
 from vats_etl import errors
 from vats_etl.reports.catalogue import (
+    MISS_HOURS_RU,
     REASONS_RU,
     SEGMENTS_RU,
+    STATUS_RU,
     TOTAL_RU,
     KpiSettings,
     recovery_bin_labels,
@@ -56,25 +58,84 @@ RATING_KPIS = "unnest(rating_kpis(r.rating))"
 _INBOUND_COLUMNS = (
     "uid, local_date, weekday, local_hour, week_start, department, diversion, user_login, "
     "segment, is_headline, reason, is_short_abandon, is_answered, is_missed, "
-    "is_within_service_level, is_repeat_caller, recovery, time_to_recovery_s, "
+    "is_within_service_level, is_repeat_caller, recovery, recovered_at, time_to_recovery_s, "
+    "recovered_by_login, next_contact_at, resolved_at, recovery_deadline_at, "
     "lost_contact_id, outcome, wait_s, duration_s, rating"
 )
+# The period before is judged at the same age as the period (its outcomes as they stood the
+# same time after its end): `recovery` and `outcome` of its copy as of that instant
+# (sql/recovery_as_of.sql, sql/miss_outcome.sql), so that a week whose misses have had days
+# to be called back is never compared with one whose misses have had hours.
+_AS_OF = """
+    (select x.* replace (
+        recovery_as_of(x.recovery, x.recovered_at, $as_of) as recovery,
+        miss_outcome(
+            x.is_missed, x.recovered_at, x.next_contact_at, x.resolved_at,
+            x.recovery_deadline_at, $as_of
+        ) as outcome
+    ) from {table} as x)
+"""
+# "Кому позвонить" (sql/callback_list.sql) of a period at `as_of` (its resolutions recorded
+# by then too), or now: at the data cut-off with every resolution recorded so far.
+_LIST_SQL = (
+    "select * from callback_list(?, ?, coalesce(?, (select cutoff_at from data_cutoff)), "
+    "coalesce(?, 'infinity'::timestamptz))"
+)
+# The counts of the list's rows by the segment of their misses: the tiles of lost clients,
+# which add up to the list.
+LIST_TILES = {
+    "in_hours": "lost_clients_in_hours",
+    "unrouted": "lost_clients_unrouted",
+    "after_hours": "lost_clients_after_hours",
+}
 
 _scopes = itertools.count()
 
 
 def read_kpi_settings(con: duckdb.DuckDBPyConnection) -> KpiSettings:
-    names = [f for f in KpiSettings.__dataclass_fields__ if f != "tz"]
+    texts = ("tz", "recovery_window_basis")
+    names = [f for f in KpiSettings.__dataclass_fields__ if f not in texts]
     try:
-        found = con.sql(f"select tz, {', '.join(names)} from kpi_settings limit 1").fetchall()
+        found = con.sql(
+            f"select {', '.join(names)}, tz, recovery_window_basis from kpi_settings limit 1"
+        ).fetchall()
     except duckdb.CatalogException:
         raise errors.VatsError(
             "the warehouse has no analyst layer (kpi_settings): load first"
         ) from None
     if not found:
         return KpiSettings()
-    tz, *values = found[0]
-    return KpiSettings(tz, *(int(v) for v in values))
+    *values, tz, basis = found[0]
+    numbers = {name: int(v) for name, v in zip(names, values, strict=True)}
+    return KpiSettings(tz=tz, recovery_window_basis=basis or "calendar", **numbers)
+
+
+def localize_worklist(frame: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """Rows of the call-back worklist with their times in the company zone `tz`, the misses'
+    too; the Russian names of each miss's reason and hours, of the row's segment and status."""
+    frame = frame.with_columns(
+        pl.col(c).dt.convert_time_zone(tz)
+        for c in ("deadline_at", "first_missed_at", "last_missed_at")
+        if c in frame.columns
+    )
+    if frame.is_empty():
+        return frame
+    return frame.with_columns(
+        pl.col("missed").list.eval(
+            pl.element().struct.with_fields(
+                pl.field("started_at").dt.convert_time_zone(tz),
+                pl.field("recovery_deadline_at").dt.convert_time_zone(tz),
+                pl.field("reason")
+                .replace_strict(REASONS_RU, default=pl.field("reason"))
+                .alias("reason_ru"),
+                pl.field("segment")
+                .replace_strict(MISS_HOURS_RU, default=pl.field("segment"))
+                .alias("hours_ru"),
+            )
+        ),
+        segment_ru=pl.col("segment").replace_strict(SEGMENTS_RU, default=pl.col("segment")),
+        status_ru=pl.col("status").replace_strict(STATUS_RU, default=pl.col("status")),
+    )
 
 
 def _kpis_by(keys: Sequence[str], source: str) -> str:
@@ -95,9 +156,10 @@ class Reader:
 
     The first query copies the rows of the period, of the period before and of the trend
     weeks from ``inbound_calls``, ``missed_calls`` and ``ratings`` into temporary tables
-    (one pass over each view, ~1 s for a year of a 200-agent company); every figure is then
-    aggregated from those with the views' own macros. Readers made by
-    :meth:`for_department` share the copies."""
+    (one pass over each view, ~1 s for a year of a 200-agent company), with the employees'
+    names and the list "кому позвонить" of the period and of the period before (every
+    department's rows); every figure is then aggregated from those with the views' own
+    macros. Readers made by :meth:`for_department` share the copies."""
 
     def __init__(
         self,
@@ -162,16 +224,45 @@ class Reader:
             self.con.execute(
                 f"create or replace temp table {names[key]} as {sql} where {bounds}", params
             )
+        # the names of employees (every department's pages ask), and the list "кому
+        # позвонить" of the period and of the period before at the same age (every
+        # department's rows: a department's page filters them)
+        names["en"] = f"report_names_{n}"
+        self.con.execute(
+            f"create or replace temp table {names['en']} as "
+            "select en.user_login, en.user_name from employee_names as en"
+        )
+        for key, period, as_of in (
+            ("list", self.period, None),
+            ("list_before", self.period.previous(), self.previous_as_of()),
+        ):
+            names[key] = f"report_{key}_{n}"
+            self.con.execute(
+                f"create or replace temp table {names[key]} as {_LIST_SQL}",
+                [period.first, period.last, as_of, as_of],
+            )
         return names
 
     def _from(
-        self, key: str, alias: str, period: Period | None = None, *, headline: bool = False
+        self,
+        key: str,
+        alias: str,
+        period: Period | None = None,
+        *,
+        headline: bool = False,
+        as_of: datetime | None = None,
     ) -> tuple[str, list[Any]]:
         """`<copy> as alias where <the period's days> [and department] [and headline]`:
-        with `headline`, only the calls the headline figures count (``is_headline``)."""
+        with `headline`, only the calls the headline figures count (``is_headline``); with
+        `as_of`, the misses' recovery and outcome as they stood at that instant."""
         period = period or self.period
-        sql = f"{self.tables[key]} as {alias} where {alias}.local_date between ? and ?"
-        params: list[Any] = [period.first, period.last]
+        table = self.tables[key]
+        params: list[Any] = []
+        if as_of is not None:
+            table = _AS_OF.format(table=table).replace("$as_of", "?")
+            params = [as_of] * 2
+        sql = f"{table} as {alias} where {alias}.local_date between ? and ?"
+        params += [period.first, period.last]
         if self.department is not None:
             sql += f" and {alias}.department = ?"
             params.append(self.department)
@@ -245,16 +336,34 @@ class Reader:
                 days = {int(d): (float(start), float(end)) for d in work_days or ()}
         return tuple(days.get(d) for d in range(1, 8))
 
+    @property
+    def cutoff_at(self) -> datetime | None:
+        """The data cut-off (UTC): the instant every outcome of the period is judged at."""
+        found = self.con.sql("select dc.cutoff_at from data_cutoff as dc").fetchall()
+        return found[0][0] if found else None
+
+    def previous_as_of(self) -> datetime | None:
+        """The instant the period before is judged at: the same time after its end as the
+        data cut-off is after the period's end (the cut-off moved back by the period's
+        length). None without data."""
+        cutoff = self.cutoff_at
+        return None if cutoff is None else cutoff - timedelta(days=self.period.days)
+
     def kpis(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """KPIs of the period and of the period before (same length); read once."""
+        """KPIs of the period and of the period before (same length) at the same age; read
+        once."""
         if self._kpis is None:
-            self._kpis = (self._period_kpis(self.period), self._period_kpis(self.period.previous()))
+            self._kpis = (
+                self._period_kpis(self.period, None),
+                self._period_kpis(self.period.previous(), self.previous_as_of()),
+            )
         return dict(self._kpis[0]), dict(self._kpis[1])
 
-    def _period_kpis(self, period: Period) -> dict[str, Any]:
-        """The headline KPIs; the rating ones are of every rated call of the period, so
-        their response rate is of every answered call."""
-        source, params = self._from("ic", "ic", period, headline=True)
+    def _period_kpis(self, period: Period, as_of: datetime | None) -> dict[str, Any]:
+        """The headline KPIs (with `as_of`, the misses' outcomes as they stood then); the
+        rating ones are of every rated call of the period, so their response rate is of
+        every answered call; the lost clients of the list by segment."""
+        source, params = self._from("ic", "ic", period, headline=True, as_of=as_of)
         found = self.rows(_kpis_by((), source), params)[0]
         rated_source, rated_params = self._from("r", "r", period)
         all_source, all_params = self._from("ic", "ic", period)
@@ -266,6 +375,13 @@ class Reader:
                 [*rated_params, *all_params],
             )[0]
         )
+        counts = dict.fromkeys(LIST_TILES.values(), 0)
+        source, params = self._list("list" if as_of is None else "list_before")
+        for segment, rows in self.con.sql(
+            f"select cl.segment, count(*) from {source} group by cl.segment", params=params
+        ).fetchall():
+            counts[LIST_TILES[segment]] = int(rows)
+        found.update(counts)
         return found
 
     def _by_headline(self, *keys: str) -> pl.DataFrame:
@@ -346,41 +462,28 @@ class Reader:
         rows = pl.DataFrame({"segment": list(labels), "label": list(labels.values())})
         return _zero_counts(rows.join(found, on="segment", how="left"))
 
-    def action_list(self) -> pl.DataFrame:
-        """Whom to call: the lost contacts with a miss in the period, as of the data cut-off.
+    def _list(self, key: str) -> tuple[str, list[Any]]:
+        """`<the copied list> as cl [where department]`: "list" of the period, "list_before"
+        of the period before at the same age."""
+        sql = f"{self.tables[key]} as cl"
+        if self.department is None:
+            return sql, []
+        return f"{sql} where cl.department = ?", [self.department]
 
-        A lost contact is a client's misses until someone talks to them; it is lost when
-        the recovery window W of one of them ended before the cut-off and nobody has talked
-        to the client since (missed_calls.outcome = lost): a client reached later, in either
-        direction, is never on the list, and neither is one whose windows are still open.
-        One row per contact, oldest first, with every miss of it (from the period before
-        and the trend weeks too); calls after hours or without a department are listed as
-        well, marked by `segment`. `is_window_open`: W of its latest miss has not ended,
-        so a callback now still counts for that miss."""
-        source, params = self._from("mc", "m")
-        table = self.tables["mc"]
-        frame = self.frame(
-            "select mc.lost_contact_id, any_value(mc.client) as client, "
-            "min(mc.started_at) as first_missed_at, max(mc.started_at) as last_missed_at, "
-            "count(*) as misses, arg_max(mc.diversion, mc.started_at) as diversion, "
-            "arg_max(mc.department, mc.started_at) as department, "
-            "arg_max(mc.reason, mc.started_at) as reason, "
-            "arg_min(mc.segment, mc.started_at) as segment, "
-            "max(mc.callback_attempts) as callback_attempts, "
-            "max(mc.recovery_deadline_at) as deadline_at, "
-            "max(mc.recovery_deadline_at) >= (select dc.cutoff_at from data_cutoff as dc) "
-            f"as is_window_open from {table} as mc "
-            f"where mc.lost_contact_id in (select m.lost_contact_id from {source}) "
-            "group by mc.lost_contact_id having bool_or(mc.outcome = 'lost') "
-            "order by first_missed_at, mc.lost_contact_id",
-            params,
-        )
-        return self._localize(
-            frame, "first_missed_at", "last_missed_at", "deadline_at"
-        ).with_columns(
-            reason_ru=pl.col("reason").replace_strict(REASONS_RU, default=pl.col("reason")),
-            segment_ru=pl.col("segment").replace_strict(SEGMENTS_RU, default=pl.col("segment")),
-        )
+    def action_list(self) -> pl.DataFrame:
+        """Whom to call (sql/callback_list.sql): the lost rows of the call-back worklist — one
+        per client and department, that department's misses only, each as it was — with a
+        miss in the period, in the worklist's priority order, as of the data cut-off.
+
+        A row is lost when the recovery window W of its oldest miss ended before the cut-off
+        and nobody has talked to the client since (over the PBX, or marked with `vats-etl
+        resolve`); a client reached later is never on the list, and neither is one whose
+        windows are all still open. `missed`: the row's misses (a list of structs), times in
+        the company zone, with the Russian `reason_ru` and `hours_ru` of each; `segment_ru`
+        and `status_ru` of the row."""
+        source, params = self._list("list")
+        frame = self.frame(f"select cl.* from {source} order by cl.priority", params)
+        return localize_worklist(frame, self.settings.tz)
 
     def recovery_bins(self) -> pl.DataFrame:
         """Time from the headline miss to its recovery, binned up to W, per kind."""
@@ -427,7 +530,8 @@ class Reader:
         frame = self.frame(
             "select mc.uid, mc.client, mc.started_at, mc.recovered_at, mc.time_to_recovery_s, "
             "mc.department, mc.diversion, mc.recovered_by_login, mc.callback_attempts, "
-            "(select u.user_name from users as u where u.user_login = mc.recovered_by_login) "
+            f"(select en.user_name from {self.tables['en']} as en "
+            "where en.user_login = mc.recovered_by_login) "
             f"as recovered_by_name from {source} "
             "and mc.recovery = 'callback' and mc.time_to_recovery_s > ? "
             "order by mc.time_to_recovery_s desc, mc.started_at",
@@ -445,36 +549,53 @@ class Reader:
         ).fetchall()
         return bool(found[0][0])
 
-    def employee_activity(self) -> pl.DataFrame:
-        """Per employee, for the period's calls (of the department): calls that rang their
-        phone and those they answered (employee_rings), misses that rang them without an
-        answer (missed_by_employee) — from the event webhooks — and misses they recovered by
-        calling back, from the call history alone. Most misses first."""
+    def employee_table(self) -> pl.DataFrame:
+        """Per employee, for the period (and the department): the inbound calls they
+        answered, their mean talk time and their ratings (inbound_kpis over the calls the
+        history names them on, any hours, as kpi_by_employee_weekly counts them); the misses
+        that rang their phone without an answer (missed_by_employee: event webhooks only);
+        the misses they recovered by a callback made in the period and the median time to
+        it (callback_kpis, as kpi_by_employee_weekly). Names from employee_names: the
+        directory, else the calls' own user_name. Most misses first."""
         source, params = self._from("ic", "ic")
-        mc_source, mc_params = self._from("mc", "mc")
+        mc_source, mc_params = self._from("mc", "mc", self.scope)
+        calls = _kpis_by(("user_login",), f"{source} and ic.user_login is not null")
         return self.frame(
-            f"with calls_of_period as (select ic.uid from {source}), "
-            "ringing as (select er.user_login, count(*) as rang, "
-            "  count(*) filter (where er.is_accepted) as answered from employee_rings as er "
-            "  where er.callid in (select p.uid from calls_of_period as p) "
-            "  group by er.user_login), "
+            f"with answering as ({calls}), "
+            f"calls_of_period as (select ic.uid from {source}), "
             "not_picked_up as (select mbe.user_login, count(*) as missed "
             "  from missed_by_employee as mbe "
             "  where mbe.uid in (select p.uid from calls_of_period as p) "
             "  group by mbe.user_login), "
-            "callbacks as (select mc.recovered_by_login as user_login, "
-            f"  count(*) as callbacks_made from {mc_source} "
-            "  and mc.recovery = 'callback' and mc.recovered_by_login is not null "
-            "  group by all) "
-            "select coalesce(rg.user_login, cb.user_login) as user_login, "
-            "coalesce(u.user_name, coalesce(rg.user_login, cb.user_login)) as user_name, "
-            "coalesce(rg.rang, 0) as rang, coalesce(rg.answered, 0) as answered, "
-            "coalesce(np.missed, 0) as missed, coalesce(cb.callbacks_made, 0) as callbacks_made "
-            "from ringing as rg full join callbacks as cb on cb.user_login = rg.user_login "
-            "left join not_picked_up as np on np.user_login = rg.user_login "
-            "left join users as u on u.user_login = coalesce(rg.user_login, cb.user_login) "
-            "order by missed desc, callbacks_made desc, user_login",
-            [*params, *mc_params],
+            "callbacks as (select x.user_login, unnest(x.made) from ("
+            "  select mc.recovered_by_login as user_login, "
+            "  callback_kpis(mc.recovery, mc.time_to_recovery_s) as made "
+            f"  from {mc_source} and mc.recovery = 'callback' "
+            "  and mc.recovered_by_login is not null "
+            "  and timezone(?, mc.recovered_at)::date between ? and ? "
+            "  group by mc.recovered_by_login) as x), "
+            "logins as (select a.user_login from answering as a union "
+            "  select n.user_login from not_picked_up as n union "
+            "  select c.user_login from callbacks as c) "
+            "select l.user_login, coalesce(en.user_name, l.user_login) as user_name, "
+            "coalesce(a.answered, 0) as answered, a.talk_mean_s, "
+            "coalesce(n.missed, 0) as missed, coalesce(c.callbacks_made, 0) as callbacks_made, "
+            "c.callbacks_made_median_s, coalesce(a.rated_calls, 0) as rated_calls, "
+            "a.rating_mean "
+            "from logins as l "
+            "left join answering as a on a.user_login = l.user_login "
+            "left join not_picked_up as n on n.user_login = l.user_login "
+            "left join callbacks as c on c.user_login = l.user_login "
+            f"left join {self.tables['en']} as en on en.user_login = l.user_login "
+            "order by missed desc, callbacks_made desc, answered desc, user_name, user_login",
+            [
+                *params,
+                *params,
+                *mc_params,
+                self.settings.tz,
+                self.period.first,
+                self.period.last,
+            ],
         )
 
     def rating_distribution(self) -> pl.DataFrame:
@@ -550,6 +671,8 @@ class Reader:
             self.heatmap(),
             self.weekly(),
             self.segments(),
+            employees=self.employee_table(),
+            has_events=self.has_events(),
         )
 
     def missed(self, late_after_s: int = 3600) -> Missed:
@@ -565,7 +688,7 @@ class Reader:
             by_reason=self.by_reason(),
             late=self.late_callbacks(late_after_s),
             segments=self.segments(),
-            employees=self.employee_activity(),
+            employees=self.employee_table(),
             has_events=self.has_events(),
             late_after_s=late_after_s,
         )

@@ -12,7 +12,16 @@ import duckdb
 
 from vats_etl.warehouse.connection import transaction
 
-_CACHE_PARAMS = ("short_abandon_s", "service_level_s", "recovery_window_s", "repeat_window_s")
+# What the cache was computed with, besides calls: kpi_settings' parameters of the outcomes
+# and what the ends of W depend on when they count working time (recovery_window_inputs).
+_CACHE_PARAMS = (
+    "short_abandon_s",
+    "service_level_s",
+    "recovery_window_s",
+    "repeat_window_s",
+    "recovery_window_basis",
+    "recovery_window_inputs",
+)
 # Above this share of calls changed, recomputing everything is the cheaper refresh.
 FULL_REFRESH_SHARE = 0.2
 # What an incremental refresh stages (temporary tables of its connection, dropped at the end).
@@ -23,7 +32,8 @@ def refresh_outcomes_cache(con: duckdb.DuckDBPyConnection) -> str | None:
     """Refresh inbound_outcomes_cache if stale, in one transaction: "incremental", "full", or
     None (it was fresh).
 
-    Incremental when only calls changed (kpi_settings did not). A call's outcome depends
+    Incremental when only calls changed (kpi_settings did not, nor — when W counts working
+    time — the working hours, holidays or department history). A call's outcome depends
     only on its own client's calls: later ones up to max(W, repeat window) ahead and the next
     conversation at any distance (next_contact_at), earlier ones back a repeat window and back
     to the client's last conversation (lost contacts). So for each client a changed call
@@ -40,10 +50,10 @@ def refresh_outcomes_cache(con: duckdb.DuckDBPyConnection) -> str | None:
     existing = {row[0] for row in con.execute("select table_name from duckdb_tables()").fetchall()}
     if not {"view_caches", "inbound_outcomes_cache", "inbound_outcomes_inputs"} <= existing:
         return None
-    params = ", ".join(f"ks.{p}" for p in _CACHE_PARAMS)
+    params = ", ".join(f"ks.{p}" for p in _CACHE_PARAMS[:-1])
     with transaction(con):
         state = con.execute(
-            f"select {params}, (select count(*) from calls), "
+            f"select {params}, recovery_window_inputs(), (select count(*) from calls), "
             "(select max(loaded_at) from calls) from kpi_settings as ks limit 1"
         ).fetchall()[0]
         cached = con.execute(
@@ -68,7 +78,8 @@ def refresh_outcomes_cache(con: duckdb.DuckDBPyConnection) -> str | None:
         con.execute("delete from view_caches where relation = 'inbound_outcomes'")
         con.execute(
             f"insert into view_caches ({', '.join(_CACHE_PARAMS)}, relation, calls_rows, "
-            "calls_loaded_at, refreshed_at) values (?, ?, ?, ?, 'inbound_outcomes', ?, ?, now())",
+            f"calls_loaded_at, refreshed_at) values ({'?, ' * len(_CACHE_PARAMS)}"
+            "'inbound_outcomes', ?, ?, now())",
             list(state),
         )
     return mode

@@ -31,7 +31,8 @@ KPI_FILE_SECONDS = (
     "repeat_window_s",
 )
 KPI_FILE_HOURS = ("work_start", "work_end")
-KPI_FILE_KEYS = (*KPI_FILE_SECONDS, "work_days", *KPI_FILE_HOURS)
+WINDOW_BASES = ("calendar", "working")  # kpi_settings.recovery_window_basis
+KPI_FILE_KEYS = (*KPI_FILE_SECONDS, "work_days", *KPI_FILE_HOURS, "recovery_window_basis")
 _CLOCK = re.compile(r"^(([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?|24:00(:00)?)$")
 
 
@@ -59,7 +60,8 @@ class Company:
 
 def read_kpi_file(path: Path) -> dict[str, object]:
     """A TOML file of kpi_settings values, e.g. ``recovery_window_s = 172800``,
-    ``work_days = [1, 2, 3, 4, 5, 6]``, ``work_end = "20:00"``: the way to set W, T_short, N
+    ``work_days = [1, 2, 3, 4, 5, 6]``, ``work_end = "20:00"``,
+    ``recovery_window_basis = "working"``: the way to set W (and how it counts), T_short, N
     or the working hours for a warehouse nobody edits by hand (every account of an accounts
     file). A writer given its values (:meth:`Company.from_settings`) writes them whenever it
     opens the warehouse; keys the file does not name are left alone."""
@@ -80,6 +82,10 @@ def read_kpi_file(path: Path) -> dict[str, object]:
             text = value.isoformat() if isinstance(value, dt_time) else value
             ok = isinstance(text, str) and _CLOCK.match(text) is not None
             why = 'a time of day, e.g. 09:00 or "18:30"'
+        elif key == "recovery_window_basis":
+            text = value
+            ok = value in WINDOW_BASES
+            why = "calendar (W of clock time) or working (W of working hours)"
         elif key == "work_days":
             text = value
             ok = isinstance(value, list) and all(

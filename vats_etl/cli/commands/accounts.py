@@ -72,12 +72,21 @@ def accounts(ctx: Context, no_check: bool, group: str | None) -> int:
 @options.weekly_cron(
     f"When each account's weekly email goes, in its zone [{schedules.WEEKLY_CRON_VAR}]."
 )
+@options.digest_cron(
+    f"When each account's call-back digest goes, in its zone [{schedules.DIGEST_CRON_VAR}]."
+)
 @pass_context
 def deploy(
-    ctx: Context, pool: str, pool_limit: int | None, daily_cron: str, weekly_cron: str
+    ctx: Context,
+    pool: str,
+    pool_limit: int | None,
+    daily_cron: str,
+    weekly_cron: str,
+    digest_cron: str,
 ) -> int:
-    """Create or update every account's deployments in a Prefect process work pool: daily
-    and weekly email on schedules in the account's zone, backfill on demand; a rate limit
+    """Create or update every account's deployments in a Prefect process work pool: daily,
+    weekly email and call-back digest on schedules in the account's zone, backfill on
+    demand; a rate limit
     per account for its API calls; then rebuild the catalog.
 
     Needs a Prefect server at PREFECT_API_URL. Workers run the deployments:
@@ -109,6 +118,7 @@ def deploy(
             pool_limit=pool_limit,
             daily_cron=daily_cron,
             weekly_cron=weekly_cron,
+            digest_cron=digest_cron,
         )
     console = output.console(stderr=False)
     console.print(output.deployments_table(result))

@@ -144,5 +144,5 @@ def snapshot(ctx: Context) -> int:
         from vats_etl.flows.snapshot import snapshot as snapshot_flow
 
         summary = snapshot_flow()
-    output.snapshot_summary(summary)
+    output.snapshot_summary(summary, settings.tz)
     return 0

@@ -1,4 +1,5 @@
-"""What managers read: the dashboards (`report`) and the weekly missed-call email."""
+"""What managers read and do: the dashboards (`report`), the weekly missed-call email, the
+daily call-back digest (`email-daily`), and `resolve` (a client reached outside the PBX)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from vats_etl.cli.failures import fail
 
 if TYPE_CHECKING:
     from vats_etl.reports import Period
-    from vats_etl.weekly_email import Outgoing
+    from vats_etl.weekly_email import Outgoing, SmtpConfig
 
 
 @click.command()
@@ -146,10 +147,104 @@ def email_weekly(
         messages, warnings = weekly_email.prepare(
             settings, period, plan, dry_run=dry_run, cap=cap, late_after_s=late_after_min * 60
         )
+    return _deliver(messages, warnings, only, config, out, period.iso_week, dry_run)
+
+
+@click.command("email-daily")
+@click.option(
+    "--day",
+    type=options.DAY,
+    help="The morning's local day (YYYY-MM-DD) [default: today in VATS_TZ].",
+)
+@click.option(
+    "--routing",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="VATS_EMAIL_ROUTING",
+    help="TOML file: department -> addresses, as for email-weekly [VATS_EMAIL_ROUTING].",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(0, 60),
+    default=3,
+    show_default=True,
+    help="Lost clients with a miss this many days back at most (Monday's digest has Friday's).",
+)
+@click.option("--dry-run", is_flag=True, help="Write the messages to --out instead of sending.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("daily-email"),
+    show_default=True,
+    help="Folder for --dry-run (.eml and .html per message).",
+)
+@click.option(
+    "--cap",
+    type=click.IntRange(1, 500),
+    default=30,
+    show_default=True,
+    help="Clients in a message at most, the first by priority (fewer if a message would "
+    "pass 100 KB).",
+)
+@options.cafile
+@click.option(
+    "--only",
+    multiple=True,
+    help="Send only this message: a department of the routing file, or roll-up (repeatable).",
+)
+@pass_context
+def email_daily(
+    ctx: Context,
+    day: date | None,
+    routing: Path | None,
+    days: int,
+    dry_run: bool,
+    out: Path,
+    cap: int,
+    cafile: Path | None,
+    only: tuple[str, ...],
+) -> int:
+    """Send the daily call-back digest: the clients to call back today, one message per
+    department of the routing file that has any (none when its list is empty) plus a
+    roll-up to REPORT_TO, over the weekly email's SMTP settings.
+
+    A client is due when it is lost (its window W ended, nobody has talked to it since,
+    a miss in the last --days days) or its window ends today; one row per client and
+    department, each miss as it was, in priority order. `serve` sends it on working days at
+    09:00 (VATS_DIGEST_CRON). Exits 1 when any message did not go. Nothing is sent on a
+    company holiday (the holidays table).
+    """
+    from vats_etl import callback_digest, reports, weekly_email
+
+    settings = ctx.settings()
+    plan = weekly_email.load_routing(routing or settings.email_routing)
+    config = None if dry_run else weekly_email.SmtpConfig.from_settings(settings, cafile=cafile)
+    chosen = day or callback_digest.today(settings)
+    with output.console().status(f"composing the call-back digest for {chosen:%d.%m.%Y}"):
+        reports.prepare_read_copy(settings)
+        messages, warnings = callback_digest.prepare(
+            settings, plan, day=chosen, days=days, dry_run=dry_run, cap=cap
+        )
+    return _deliver(
+        messages, warnings, only, config, out, f"the digest of {chosen:%Y-%m-%d}", dry_run
+    )
+
+
+def _deliver(
+    messages: list[Outgoing],
+    warnings: list[str],
+    only: tuple[str, ...],
+    config: SmtpConfig | None,
+    out: Path,
+    what: str,
+    dry_run: bool,
+) -> int:
+    """Narrow to --only, tell the warnings, then write (--dry-run) or send; the exit code."""
+    from vats_etl import weekly_email
+
     if only:
         unknown = sorted(set(only) - {m.key for m in messages})
         if unknown:
-            keys = ", ".join(m.key for m in messages)
+            keys = ", ".join(m.key for m in messages) or "none"
             raise click.BadParameter(
                 f"no message {', '.join(unknown)}; messages: {keys}", param_hint="--only"
             )
@@ -157,10 +252,10 @@ def email_weekly(
         warnings = []
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-    if config is None:
+    if config is None or dry_run:
         for path in weekly_email.write_dry_run(messages, out):
             click.echo(str(path))
-        click.echo(f"dry run: {len(messages)} messages for {period.iso_week} in {out}", err=True)
+        click.echo(f"dry run: {len(messages)} messages for {what} in {out}", err=True)
         return 0
 
     def report_one(outgoing: Outgoing, error: str | None) -> None:
@@ -171,5 +266,28 @@ def email_weekly(
     result = weekly_email.send(messages, config, on_message=report_one)
     if not result.ok:
         return fail(result.summary())
-    click.echo(f"{result.summary()} for {period.iso_week}", err=True)
+    click.echo(f"{result.summary()} for {what}", err=True)
+    return 0
+
+
+@click.command()
+@click.argument("phone")
+@click.option("--note", help="What happened, for people (e.g. ответили в WhatsApp).")
+@pass_context
+def resolve(ctx: Context, phone: str, note: str | None) -> int:
+    """Record that client PHONE was reached outside the PBX (a messenger, e-mail, a visit).
+
+    Its misses so far leave the call-back list and the digest until it misses again; the
+    views show them as resolved_manually, never as a callback (manual_resolutions). PHONE as
+    the calls have it, or with +7 / 8, spaces and dashes. Then republishes the read copy.
+    """
+    from vats_etl import resolutions
+
+    settings = ctx.settings()
+    done = resolutions.resolve(settings, phone, note)
+    click.echo(
+        f"resolved {done.client} at {done.resolved_at.astimezone(settings.zone):%Y-%m-%d %H:%M} "
+        f"({settings.tz}): {done.closed} open misses closed"
+        + (f"; note: {done.note}" if done.note else "")
+    )
     return 0

@@ -292,20 +292,26 @@ def webhook(
 @click.command()
 @options.daily_cron(f"When the daily load runs, cron in VATS_TZ [{schedules.DAILY_CRON_VAR}].")
 @options.weekly_cron(f"When the weekly email goes, cron in VATS_TZ [{schedules.WEEKLY_CRON_VAR}].")
+@options.digest_cron(
+    f"When the call-back digest goes, cron in VATS_TZ [{schedules.DIGEST_CRON_VAR}]."
+)
 @click.option(
     "--routing",
     type=click.Path(path_type=Path, dir_okay=False),
     envvar="VATS_EMAIL_ROUTING",
-    help="Routing file for the weekly email [VATS_EMAIL_ROUTING].",
+    help="Routing file for the weekly email and the digest [VATS_EMAIL_ROUTING].",
 )
 @pass_context
-def serve(ctx: Context, daily_cron: str, weekly_cron: str, routing: Path | None) -> int:
-    """Register the daily load and the weekly email as Prefect deployments, scheduled in
-    VATS_TZ, and run them until Ctrl-C or SIGTERM.
+def serve(
+    ctx: Context, daily_cron: str, weekly_cron: str, digest_cron: str, routing: Path | None
+) -> int:
+    """Register the daily load, the weekly email and the call-back digest as Prefect
+    deployments, scheduled in VATS_TZ, and run them until Ctrl-C or SIGTERM.
 
     Needs a Prefect server (`prefect server start`) at PREFECT_API_URL; runs, logs and the
     schedules show in its UI. See docs/operations.md (also for a systemd unit). With
-    --account, the deployments are that account's (vats-daily/NAME, vats-weekly-email/NAME);
+    --account, the deployments are that account's (vats-daily/NAME, vats-weekly-email/NAME,
+    vats-callback-digest/NAME);
     many accounts on many hosts: `vats-etl deploy` (docs/scale.md).
     """
     from dotenv import load_dotenv
@@ -338,22 +344,24 @@ def serve(ctx: Context, daily_cron: str, weekly_cron: str, routing: Path | None)
             err=True,
         )
         api = f"a temporary Prefect API ({api})"
-    from vats_etl.flows.serve import DAILY_DEPLOYMENT, WEEKLY_DEPLOYMENT
+    from vats_etl.flows.serve import DAILY_DEPLOYMENT, DIGEST_DEPLOYMENT, WEEKLY_DEPLOYMENT
     from vats_etl.flows.serve import serve as serve_flows
 
-    daily_name, weekly_name = DAILY_DEPLOYMENT, WEEKLY_DEPLOYMENT
+    daily_name, weekly_name, digest_name = DAILY_DEPLOYMENT, WEEKLY_DEPLOYMENT, DIGEST_DEPLOYMENT
     if settings.account:
         daily_name = f"{daily_name.split('/')[0]}/{settings.account}"
         weekly_name = f"{weekly_name.split('/')[0]}/{settings.account}"
+        digest_name = f"{digest_name.split('/')[0]}/{settings.account}"
     click.echo(
-        f"serving {daily_name} ({daily_cron}) and {weekly_name} ({weekly_cron}), "
-        f"{settings.tz}, against {api}; Ctrl-C stops"
+        f"serving {daily_name} ({daily_cron}), {weekly_name} ({weekly_cron}) and "
+        f"{digest_name} ({digest_cron}), {settings.tz}, against {api}; Ctrl-C stops"
     )
     sys.stdout.flush()
     serve_flows(
         tz=settings.tz,
         daily_cron=daily_cron,
         weekly_cron=weekly_cron,
+        digest_cron=digest_cron,
         routing=str(routing.resolve()) if routing else None,
         account=settings.account,
     )
