@@ -30,6 +30,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.cli.support import write_accounts
 from tests.support.processes import clean_env, prefect_server
 from vats_etl.emulator import Emulator, EmulatorServer
 
@@ -67,22 +68,12 @@ def timed(*args: str, env: dict[str, str]) -> tuple[float, int, list[tuple[float
     return time.monotonic() - started, code, lines
 
 
-def write_accounts(path: Path, urls: dict[str, str]) -> Path:
-    path.write_text(
-        "".join(
-            f'[accounts.{name}]\nbase_url = "{url}"\nkey_env = "{name.upper()}_KEY"\n'
-            'tz = "Europe/Moscow"\n'
-            for name, url in urls.items()
-        ),
-        "utf-8",
-    )
-    return path
-
-
 def check_accounts(tmp: Path, total: int, silent: int, good_url: str, silent_url: str) -> None:
     for n_silent in (0, silent):
         urls = {f"acc{n:03d}": silent_url if n < n_silent else good_url for n in range(total)}
-        path = write_accounts(tmp / f"accounts-{n_silent}.toml", urls)
+        folder = tmp / f"accounts-{n_silent}"
+        folder.mkdir()
+        path = write_accounts(folder, urls)
         env = clean_env(VATS_ACCOUNTS=str(path), **{f"{n.upper()}_KEY": KEY for n in urls})
         wall, code, lines = timed("accounts", env=env)
         print(f"accounts: {total} accounts, {n_silent} silent: {wall:.1f} s wall (exit {code})")
@@ -105,7 +96,9 @@ def loop_against_alone(
         if failing_url is None:
             urls["bad"] = emulators["alpha"].base_url
         urls |= {n: emulators[n].base_url for n in ("beta", "gamma")}
-        path = write_accounts(tmp / f"loop-{failing}.toml", urls)
+        folder = tmp / f"loop-{failing.replace(' ', '-')}"
+        folder.mkdir()
+        path = write_accounts(folder, urls)
         keys = {f"{n.upper()}_KEY": KEY for n in urls}
         if failing == "rejected key":
             keys["BAD_KEY"] = "not-the-key-0123456789"

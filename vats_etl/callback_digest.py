@@ -147,18 +147,7 @@ def build_messages(
     if digest.is_holiday:
         return [], [f"{digest.day:%d.%m.%Y} is a company holiday (holidays): nothing sent"]
     due = set(digest.rows["department"].to_list()) if digest.rows.height else set()
-    warnings = []
-    unrouted = sorted(due - set(routing.departments))
-    if unrouted and routing.departments:
-        warnings.append(
-            "no recipients in the routing file for: " + ", ".join(unrouted) + " (in the roll-up)"
-        )
-    targets: list[tuple[str, str | None, tuple[str, ...]]] = [
-        (name, name, addresses) for name, addresses in routing.departments.items() if addresses
-    ]
-    everyone = tuple(dict.fromkeys([*rollup_to, *routing.rollup]))
-    if everyone:
-        targets.append(("roll-up", None, everyone))
+    targets, warnings = routing.targets(due, rollup_to)
     out = []
     for key, department, recipients in targets:
         composed = compose(digest, department, cap=cap, dashboard_url=dashboard_url)

@@ -68,6 +68,29 @@ class Routing:
     departments: dict[str, tuple[str, ...]] = field(default_factory=dict)
     rollup: tuple[str, ...] = ()
 
+    def targets(
+        self, seen: Iterable[str], rollup_to: Sequence[str]
+    ) -> tuple[list[tuple[str, str | None, tuple[str, ...]]], list[str]]:
+        """Whom the messages go to: (key, department, recipients) for every department with
+        recipients, in the file's order, then the roll-up (department None) to `rollup_to`
+        and the file's roll-up addresses, when there are any; and a warning naming the
+        departments `seen` that only the roll-up reaches."""
+        warnings = []
+        unrouted = sorted(set(seen) - set(self.departments))
+        if unrouted and self.departments:
+            warnings.append(
+                "no recipients in the routing file for: "
+                + ", ".join(unrouted)
+                + " (in the roll-up)"
+            )
+        targets: list[tuple[str, str | None, tuple[str, ...]]] = [
+            (name, name, addresses) for name, addresses in self.departments.items() if addresses
+        ]
+        everyone = tuple(dict.fromkeys([*rollup_to, *self.rollup]))
+        if everyone:
+            targets.append(("roll-up", None, everyone))
+        return targets, warnings
+
 
 def parse_addresses(where: str, value: Any) -> tuple[str, ...]:
     """An address or a list of them (a routing file's value, REPORT_TO), checked."""
@@ -322,19 +345,7 @@ def build_messages(
     Returns the messages and warnings (departments with calls that nobody receives)."""
     company = reader.for_department(None)
     company_departments = company.breakdown("department")
-    warnings = []
-    seen = set(company.meta().departments)
-    unrouted = sorted(seen - set(routing.departments))
-    if unrouted and routing.departments:
-        warnings.append(
-            "no recipients in the routing file for: " + ", ".join(unrouted) + " (in the roll-up)"
-        )
-    targets: list[tuple[str, str | None, tuple[str, ...]]] = [
-        (name, name, addresses) for name, addresses in routing.departments.items() if addresses
-    ]
-    everyone = tuple(dict.fromkeys([*rollup_to, *routing.rollup]))
-    if everyone:
-        targets.append(("roll-up", None, everyone))
+    targets, warnings = routing.targets(company.meta().departments, rollup_to)
     out = []
     for key, department, recipients in targets:
         part = company if department is None else reader.for_department(department)

@@ -8,12 +8,11 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from tests.accounts.support import API_KEY
-from tests.cli.support import vats
+from tests.cli.support import vats, write_accounts
 from vats_etl import errors
 from vats_etl.accounts import CheckResult, check_all, parse_accounts
 from vats_etl.config import load_settings
@@ -45,19 +44,6 @@ def odd_pbx() -> Iterator[str]:
     server.server_close()
 
 
-def accounts_file(folder: Path, urls: dict[str, str]) -> Path:
-    path = folder / "accounts.toml"
-    path.write_text(
-        "".join(
-            f'[accounts.{name}]\nbase_url = "{url}"\nkey_env = "{name.upper()}_KEY"\n'
-            'tz = "Europe/Moscow"\n'
-            for name, url in urls.items()
-        ),
-        "utf-8",
-    )
-    return path
-
-
 def table_rows(stdout: str) -> dict[str, str]:
     """Each account's row of the table, its wrapped cells' lines joined."""
     rows: dict[str, str] = {}
@@ -74,7 +60,7 @@ def table_rows(stdout: str) -> dict[str, str]:
 def test_accounts_lists_every_account_when_one_pbx_answers_oddly_and_one_key_is_bad(
     odd_pbx, pbx, tmp_path
 ) -> None:
-    path = accounts_file(tmp_path, {"odd": odd_pbx, "bad": pbx.base_url, "good": pbx.base_url})
+    path = write_accounts(tmp_path, {"odd": odd_pbx, "bad": pbx.base_url, "good": pbx.base_url})
 
     env = {
         "VATS_ACCOUNTS": str(path),
@@ -97,7 +83,7 @@ def test_accounts_lists_every_account_when_one_pbx_answers_oddly_and_one_key_is_
 
 
 def test_all_accounts_check_goes_on_after_a_key_that_cannot_be_sent(pbx, tmp_path) -> None:
-    path = accounts_file(tmp_path, {"a": pbx.base_url, "b": pbx.base_url})
+    path = write_accounts(tmp_path, {"a": pbx.base_url, "b": pbx.base_url})
     ran = vats(
         "--all-accounts",
         "check",
@@ -173,7 +159,7 @@ def test_all_accounts_backfill_loads_the_others_after_a_key_that_cannot_be_sent(
     import duckdb
     from prefect.settings import PREFECT_API_URL
 
-    path = accounts_file(tmp_path, {"bad": pbx.base_url, "good": pbx.base_url})
+    path = write_accounts(tmp_path, {"bad": pbx.base_url, "good": pbx.base_url})
     env = {
         "VATS_ACCOUNTS": str(path),
         "BAD_KEY": "bad-ключ-0123",

@@ -18,9 +18,9 @@ import httpx
 import pytest
 import zstandard
 
+from tests.support.disks import fill, grow, tiny_disk
 from tests.support.emulated import environment, span
 from tests.support.processes import vats
-from tests.warehouse.support import fill, grow, tiny_disk
 from tests.webhook.support import TOKEN, cli_receiver, history, query, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

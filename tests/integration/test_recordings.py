@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import disks
 from tests.support.emulated import (
     API_KEY,
     FAST_RETRY,
@@ -242,20 +242,7 @@ def test_the_command_as_a_user_runs_it(settings, server, tmp_path):
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"a real full disk needs mount (root): {done.stderr.strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
+    yield from disks.tiny_disk(tmp_path / "disk", "64k")
 
 
 def test_a_full_disk_stops_with_whole_files_only(settings, emu, tiny_disk):

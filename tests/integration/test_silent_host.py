@@ -10,11 +10,11 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.cli.support import vats as vats_here
+from tests.cli.support import write_accounts
 from tests.support.emulated import API_KEY, environment
 from tests.support.processes import vats
 from vats_etl import errors
@@ -31,19 +31,6 @@ def silent() -> Iterator[str]:
         listener.bind(("127.0.0.1", 0))
         listener.listen(128)
         yield f"http://127.0.0.1:{listener.getsockname()[1]}/crmapi/v1"
-
-
-def accounts_file(folder: Path, urls: dict[str, str]) -> Path:
-    path = folder / "accounts.toml"
-    path.write_text(
-        "".join(
-            f'[accounts.{name}]\nbase_url = "{url}"\nkey_env = "{name.upper()}_KEY"\n'
-            'tz = "Europe/Moscow"\n'
-            for name, url in urls.items()
-        ),
-        "utf-8",
-    )
-    return path
 
 
 def timed(run):
@@ -63,7 +50,7 @@ def test_check_gives_up_a_silent_host_in_bounded_time(silent: str) -> None:
 
 def test_accounts_checks_silent_hosts_at_once_in_bounded_time(silent, server, tmp_path) -> None:
     names = {f"silent{i}": silent for i in range(5)}
-    path = accounts_file(tmp_path, {"good": server.base_url, **names})
+    path = write_accounts(tmp_path, {"good": server.base_url, **names})
     env = {"VATS_ACCOUNTS": str(path), "GOOD_KEY": API_KEY}
     env.update({f"{name.upper()}_KEY": "k" for name in names})
     ran, took = timed(lambda: vats_here("accounts", env=env))
@@ -88,7 +75,7 @@ def test_a_workers_run_gives_up_a_silent_host_in_bounded_time(
     """A deployment's run of an account whose PBX went silent fails in its preflight."""
     from vats_etl.flows.daily import daily
 
-    monkeypatch.setenv("VATS_ACCOUNTS", str(accounts_file(tmp_path, {"quiet": silent})))
+    monkeypatch.setenv("VATS_ACCOUNTS", str(write_accounts(tmp_path, {"quiet": silent})))
     monkeypatch.setenv("QUIET_KEY", "k")
     started = time.monotonic()
     with pytest.raises(errors.VatsError) as caught:

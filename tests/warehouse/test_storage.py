@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.warehouse.support import fill, tiny_disk
+from tests.support.disks import fill, tiny_disk
 from vats_etl import errors, warehouse
 
 

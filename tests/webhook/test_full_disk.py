@@ -6,13 +6,13 @@ test_health.py.)"""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.disks import tiny_disk
 from tests.webhook.support import (
     config,
     db_held_by_another_process,
@@ -25,22 +25,6 @@ from vats_etl.webhook import Receiver, serve_in_background
 
 # mounts a tmpfs; another process holds the warehouse
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-
-def tiny_disk(directory: Path, size: str) -> Iterator[Path]:
-    directory.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"a real full disk needs mount (root): {done.stderr.strip()}")
-    try:
-        yield directory
-    finally:
-        subprocess.run(["umount", "-l", str(directory)], check=False)
 
 
 @pytest.fixture

@@ -130,40 +130,21 @@ def _cron(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-def daily_cron(help: str) -> Callable[[FC], FC]:
-    """--daily-cron [VATS_DAILY_CRON]: when the daily load runs."""
-    return click.option(
-        "--daily-cron",
-        envvar=schedules.DAILY_CRON_VAR,
-        default=schedules.DAILY_CRON,
-        show_default=True,
-        callback=_cron,
-        help=help,
-    )
+def _cron_option(flag: str, variable: str, default: str) -> Callable[[str], Callable[[FC], FC]]:
+    """A cron option read from `variable` too, checked when the command line is read."""
+
+    def option(help: str) -> Callable[[FC], FC]:
+        return click.option(
+            flag, envvar=variable, default=default, show_default=True, callback=_cron, help=help
+        )
+
+    return option
 
 
-def weekly_cron(help: str) -> Callable[[FC], FC]:
-    """--weekly-cron [VATS_WEEKLY_CRON]: when the weekly email goes."""
-    return click.option(
-        "--weekly-cron",
-        envvar=schedules.WEEKLY_CRON_VAR,
-        default=schedules.WEEKLY_CRON,
-        show_default=True,
-        callback=_cron,
-        help=help,
-    )
-
-
-def digest_cron(help: str) -> Callable[[FC], FC]:
-    """--digest-cron [VATS_DIGEST_CRON]: when the daily call-back digest goes."""
-    return click.option(
-        "--digest-cron",
-        envvar=schedules.DIGEST_CRON_VAR,
-        default=schedules.DIGEST_CRON,
-        show_default=True,
-        callback=_cron,
-        help=help,
-    )
+# When the daily load runs, the weekly email goes, the daily call-back digest goes.
+daily_cron = _cron_option("--daily-cron", schedules.DAILY_CRON_VAR, schedules.DAILY_CRON)
+weekly_cron = _cron_option("--weekly-cron", schedules.WEEKLY_CRON_VAR, schedules.WEEKLY_CRON)
+digest_cron = _cron_option("--digest-cron", schedules.DIGEST_CRON_VAR, schedules.DIGEST_CRON)
 
 
 # The weekly email and the group email trust the same SMTP server.
