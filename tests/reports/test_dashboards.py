@@ -197,6 +197,16 @@ def test_pbx_text_is_escaped_everywhere(pages: dict[str, str]) -> None:
     missed = pages["missed-calls.html"]
     assert "Отдел &lt;img src=x onerror=alert(2)&gt;" in missed
     assert "&lt;b onmouseover=alert(3)&gt;74950000000&lt;/b&gt;" in missed
+    outside_scripts = re.sub(r"<script\b[^>]*>.*?</script>", "", missed, flags=re.S)
+    owned = re.search(r'<tr data-client="79990007777".*?</tr>', outside_scripts, flags=re.S)
+    assert owned, "the miss that rang at the <script> employee is on the list"
+    escaped_name = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    # the row's owner and the miss's employee, both escaped
+    assert f'<span class="muted">{escaped_name}</span>' in owned[0]
+    assert f"попыток 0 · {escaped_name}</li>" in owned[0]
+    slow = re.search(r'<a href="tel:\+79990006666">.*?</tr>', outside_scripts, flags=re.S)
+    assert slow, "the slow call-back by the <script> employee is listed"
+    assert f"<td>{escaped_name}</td>" in slow[0]  # who called back
 
 
 def test_only_http_recordings_become_links(pages: dict[str, str]) -> None:

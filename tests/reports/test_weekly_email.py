@@ -160,11 +160,14 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
         plain, html, attachments = parts(message)
         assert f"КОМУ ПОЗВОНИТЬ — клиентов: {to_call}" in plain
         assert f"Кому позвонить — клиентов: {to_call}</h2>" in html
-        for part in message.walk():  # no script anywhere, not even in an attachment
+        for part in message.walk():  # no script in any part a mail client renders
             payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                assert b"<script" not in payload.lower(), part.get_filename()
-                assert b"javascript:" not in payload.lower(), part.get_filename()
+            if not isinstance(payload, bytes):
+                continue
+            if part.get_content_type() == "text/csv":
+                continue  # a CSV is data: PBX text stays as delivered (checked below)
+            assert b"<script" not in payload.lower(), part.get_filename()
+            assert b"javascript:" not in payload.lower(), part.get_filename()
         assert "<style" not in html and 'style="' in html  # inline CSS only
         assert "неделя 2024-W23 (3–9 июня 2024)" in html and "Данные по 09.06.2024" in html
         assert "Как считаем." in html and "Как считаем." in plain
@@ -195,6 +198,13 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
     assert "   - 05.06.2024 13:00, номер ‹b onmouseover=alert(3)›74950000000‹/b›, " in plain
     assert "Кто не взял трубку, видно только по событиям звонков" in html  # no event webhooks
     assert list(attachments) == ["lost-clients-2024-W23-отдел-img-src-x-onerror-alert-2.csv"]
+    # the CSV is data for a spreadsheet: names as the PBX delivered them, not HTML-escaped
+    csv_text = attachments["lost-clients-2024-W23-отдел-img-src-x-onerror-alert-2.csv"].decode(
+        "utf-8-sig"
+    )
+    owned = next(line for line in csv_text.splitlines() if ";79990007777;" in line)
+    assert f";{small.XSS_DEPARTMENT};{small.XSS_NAME};" in owned
+    assert "&lt;" not in csv_text
 
 
 def reports_suffix(department: str | None) -> str:

@@ -27,8 +27,9 @@ T0 = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
 
 def hostile_calls() -> list[dict[str, Any]]:
     """12 answered inbound calls of the `<script>` employee rated 5 (so it is ranked and
-    charted), one rated 1 with a javascript: recording link, and a miss nobody called back in
-    a department and on a number with HTML in their names."""
+    charted), one rated 1 with a javascript: recording link, a miss nobody called back in
+    a department and on a number with HTML in their names, a miss that rang at that employee,
+    and one that employee called back."""
     rows: list[dict[str, Any]] = []
     base = {
         "direction": "in",
@@ -76,6 +77,41 @@ def hostile_calls() -> list[dict[str, Any]]:
             "record_url": None,
             "rating": None,
             "started_at": T0 + timedelta(days=2, hours=1),
+        }
+    )
+    # a miss the PBX delivered to the `<script>` employee: it owns the worklist row
+    rows.append(
+        {
+            **base,
+            "uid": "xss-owned",
+            "client": "79990007777",
+            "status": "missed",
+            "wait_s": 30,
+            "duration_s": 0,
+            "record_url": None,
+            "rating": None,
+            "started_at": T0 + timedelta(days=3, hours=1),
+        }
+    )
+    # a miss the `<script>` employee called back 2 hours later: the slow call-backs table names it
+    rows.append(
+        {
+            **rows[-2],
+            "uid": "xss-recovered",
+            "client": "79990006666",
+            "started_at": T0 + timedelta(days=3, hours=2),
+        }
+    )
+    rows.append(
+        {
+            **base,
+            "uid": "xss-callback",
+            "client": "79990006666",
+            "direction": "out",
+            "destination": None,
+            "group_name": None,
+            "rating": None,
+            "started_at": T0 + timedelta(days=3, hours=4),
         }
     )
     return rows
