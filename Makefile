@@ -43,10 +43,11 @@ unit: $(STAMP)
 test: $(STAMP) chromium lint typecheck unit
 
 # The fast lane: lint, types and the tests marked neither slow (a process, Prefect, more than
-# a couple of seconds) nor browser: 2-3 minutes on two cores. `make test` (CI) still runs
-# every test.
+# a couple of seconds) nor browser, on two workers (pytest-xdist): about 2 minutes on two
+# cores. `make test` (CI) still runs every test, in one process: the slow tests share one
+# Prefect server and some measure time.
 check: $(STAMP) lint typecheck
-	$(BIN)/pytest -q -m "not slow and not browser"
+	$(BIN)/pytest -q -n 2 -m "not slow and not browser"
 
 # Benchmarks print figures (they assert nothing): see docs/performance.md.
 BENCHES := emulator_bench parse_bench pipeline_bench cli_bench views_bench report_bench webhook_bench accounts_bench accounts_failures_bench recordings_bench

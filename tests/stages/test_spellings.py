@@ -69,7 +69,15 @@ def test_login(delivered: str | None, canonical: str | None) -> None:
 
 # --- a call's direction: `direction` and `type` together, in both parsers ---------------------
 
-ABSENT = object()  # the key is not in the payload at all
+
+class _Absent:
+    """The key is not in the payload at all (a stable test id, so parallel runs collect alike)."""
+
+    def __repr__(self) -> str:
+        return "absent"
+
+
+ABSENT = _Absent()
 # Every way a field arrives: absent, null, empty, blank, each spelling in mixed case, unknown.
 DELIVERED: list[object] = [
     ABSENT,
