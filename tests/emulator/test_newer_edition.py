@@ -73,6 +73,50 @@ def test_a_miss_is_open_until_a_conversation_closes_it_as_the_clock_moves() -> N
     assert evening == {r["uid"]: r["missed_status"] for r in emu.external_calls(day(D))}
 
 
+def test_a_miss_stays_open_until_its_clients_next_conversation_however_far_the_clock() -> None:
+    """Months after the misses (more days than the emulator keeps whole), each miss's verdict
+    is still what the whole call stream says: closed (1) when its client talked to the company
+    at any later moment before the clock, open (3) when never."""
+    now = datetime(2024, 11, 5, 9, 0, tzinfo=UTC)  # 155 days after D
+    emu = Emulator(seed=7, agents=5, dialect="platform", clock=lambda: now)
+    rows = list(emu.external_calls(Window(day(D).start, now)))
+    order = sorted(rows, key=lambda r: (r["started_at"], r["uid"]))
+    next_talk: dict[str, datetime] = {}  # walking backwards: each client's next conversation
+    expected: dict[str, int] = {}
+    for r in reversed(order):
+        answered = r["status"] == "success"
+        if r["direction"] == "in" and not answered and (r["wait_s"] or 0) >= 5:
+            expected[r["uid"]] = 1 if r["client"] in next_talk else 3
+        if answered and (r["direction"] == "in" or (r["duration_s"] or 0) > 0):
+            next_talk[r["client"]] = r["started_at"]
+    first_days = Window(day(D).start, day(D + timedelta(days=2)).end)
+    misses = {
+        r["uid"]: r["missed_status"]
+        for r in rows
+        if first_days.start <= r["started_at"] < first_days.end and r["uid"] in expected
+    }
+    assert len(misses) > 20
+    assert {uid: expected[uid] for uid in misses} == misses
+    closed_late = [  # closed by a conversation weeks later: the search reached that far
+        r["uid"]
+        for r in rows
+        if r["uid"] in misses and misses[r["uid"]] == 1
+        and next_talk_after(order, r) - r["started_at"] > timedelta(days=30)
+    ]  # fmt: skip
+    assert closed_late
+
+
+def next_talk_after(order: list[dict[str, Any]], miss: dict[str, Any]) -> datetime:
+    at = order.index(miss)
+    return next(
+        r["started_at"]
+        for r in order[at + 1 :]
+        if r["client"] == miss["client"]
+        and r["status"] == "success"
+        and (r["direction"] == "in" or (r["duration_s"] or 0) > 0)
+    )
+
+
 def test_call_backs_are_outgoing_calls_while_their_client_has_an_open_miss(
     platform: Emulator,
 ) -> None:

@@ -51,12 +51,29 @@ class _DayFacts:
     inbound: Array  # bool
     is_miss: Array  # bool
     is_conversation: Array  # bool
-    # each client's first conversation of the day (a later day's miss looks no further)
-    first_conversation: dict[str, int]
 
     def order(self) -> list[int]:
         """Row indexes by (start, uid): the order of the warehouse's SQL."""
         return sorted(range(len(self.uid)), key=lambda i: (int(self.start[i]), self.uid[i]))
+
+
+@dataclass(frozen=True)
+class _FirstConversations:
+    """Each client's first conversation of one day (an earlier day's miss looks no further),
+    as two arrays sorted by client: a few kilobytes a day, so that the search of every miss
+    up to today keeps years of them instead of rebuilding the days it walks through."""
+
+    client: Array  # str, sorted
+    start: Array  # int64 epoch seconds
+
+    def of(self, clients: list[str]) -> tuple[Array, Array]:
+        """(which of `clients` talked that day, when they first did) for those that did."""
+        if not len(self.client):
+            return np.zeros(len(clients), dtype=bool), np.empty(0, dtype=np.int64)
+        wanted = np.asarray(clients, dtype=str)
+        at = np.minimum(np.searchsorted(self.client, wanted), len(self.client) - 1)
+        found = self.client[at] == wanted
+        return found, self.start[at[found]]
 
 
 @dataclass
@@ -76,6 +93,7 @@ class Verdicts:
         self._model = model
         self._uids = uids
         self._facts: Lru[_DayFacts] = Lru(128)
+        self._firsts: Lru[_FirstConversations] = Lru(4096)
         self._resolutions: Lru[_Resolution] = Lru(256)
         self._callbacks: Lru[Array] = Lru(256)
 
@@ -102,9 +120,6 @@ class Verdicts:
         conversation = answered & (batch.inbound | (batch.duration > 0))
         miss = batch.inbound & ~answered & (batch.wait >= SHORT_ABANDON_S)
         clients = [str(c) for c in batch.client.tolist()]
-        first: dict[str, int] = {}
-        for i in np.flatnonzero(conversation).tolist():  # oldest first: keep the first seen
-            first.setdefault(clients[i], int(batch.start[i]))
         return _DayFacts(
             start=batch.start.astype(np.int64),
             client=clients,
@@ -112,7 +127,20 @@ class Verdicts:
             inbound=np.asarray(batch.inbound, dtype=bool),
             is_miss=np.asarray(miss, dtype=bool),
             is_conversation=np.asarray(conversation, dtype=bool),
-            first_conversation=first,
+        )
+
+    def _first_conversations(self, day: date) -> _FirstConversations:
+        return self._firsts.get_or_make(day, lambda: self._make_first_conversations(day))
+
+    def _make_first_conversations(self, day: date) -> _FirstConversations:
+        facts = self._day_facts(day)
+        first: dict[str, int] = {}
+        for i in np.flatnonzero(facts.is_conversation).tolist():  # oldest first: keep the first
+            first.setdefault(facts.client[i], int(facts.start[i]))
+        clients = sorted(first)
+        return _FirstConversations(
+            client=np.asarray(clients, dtype=str),
+            start=np.asarray([first[c] for c in clients], dtype=np.int64),
         )
 
     # -- misses: the first conversation after each, searched up to today ---------------------
@@ -120,9 +148,12 @@ class Verdicts:
     def _resolved(self, day: date, today: date) -> _Resolution:
         resolution = self._resolutions.get_or_make(day, lambda: self._within_day(day))
         with resolution.lock:
+            if resolution.through >= today:
+                return resolution
+            facts = self._day_facts(day)  # held here: the days walked through would evict it
             while resolution.through < today:
                 later = resolution.through + timedelta(days=1)
-                self._search_day(day, resolution, later)
+                self._search_day(facts, resolution, later)
                 resolution.through = later
         return resolution
 
@@ -137,16 +168,12 @@ class Verdicts:
                 nearest[facts.client[i]] = int(facts.start[i])
         return _Resolution(found, day)
 
-    def _search_day(self, day: date, resolution: _Resolution, later: date) -> None:
-        facts = self._day_facts(day)
+    def _search_day(self, facts: _DayFacts, resolution: _Resolution, later: date) -> None:
         open_misses = np.flatnonzero(facts.is_miss & (resolution.next_conversation == NO_TIME))
         if not len(open_misses):
             return
-        first = self._day_facts(later).first_conversation
-        for i in open_misses.tolist():
-            at = first.get(facts.client[i])
-            if at is not None:
-                resolution.next_conversation[i] = at
+        found, at = self._first_conversations(later).of([facts.client[i] for i in open_misses])
+        resolution.next_conversation[open_misses[found]] = at
 
     # -- call-backs: an outgoing call while its client has an open miss within W ----------
 
