@@ -1,7 +1,7 @@
 """Options more than one command takes, each defined once: days and weeks (and the checks
-between --from, --to and --week), history kinds, cron schedules, the SMTP CA file and the
-API dialect. A value that cannot be right is a usage error (exit 2) when the command line
-is read, before anything runs."""
+between --from, --to and --week), history kinds, cron schedules, the emails' routing file,
+--dry-run/--out and --only, the SMTP CA file and the API dialect. A value that cannot be
+right is a usage error (exit 2) when the command line is read, before anything runs."""
 
 from __future__ import annotations
 
@@ -146,6 +146,39 @@ daily_cron = _cron_option("--daily-cron", schedules.DAILY_CRON_VAR, schedules.DA
 weekly_cron = _cron_option("--weekly-cron", schedules.WEEKLY_CRON_VAR, schedules.WEEKLY_CRON)
 digest_cron = _cron_option("--digest-cron", schedules.DIGEST_CRON_VAR, schedules.DIGEST_CRON)
 
+
+def routing(help: str) -> Callable[[FC], FC]:
+    """--routing: the emails' routing file (department -> addresses)."""
+    return click.option(
+        "--routing",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="VATS_EMAIL_ROUTING",
+        help=help,
+    )
+
+
+def dry_run(default_out: Path, *, dry_run_help: str, out_help: str) -> Callable[[FC], FC]:
+    """--dry-run and the folder it writes to, --out."""
+
+    def decorate(command: FC) -> FC:
+        command = click.option(
+            "--out",
+            type=click.Path(path_type=Path, file_okay=False),
+            default=default_out,
+            show_default=True,
+            help=out_help,
+        )(command)
+        return click.option("--dry-run", is_flag=True, help=dry_run_help)(command)
+
+    return decorate
+
+
+# The weekly email's and the digest's: some of their messages only.
+only_messages = click.option(
+    "--only",
+    multiple=True,
+    help="Send only this message: a department of the routing file, or roll-up (repeatable).",
+)
 
 # The weekly email and the group email trust the same SMTP server.
 cafile = click.option(

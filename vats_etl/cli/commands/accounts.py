@@ -247,13 +247,10 @@ def group_report(
 @click.option("--group", help="A group of the accounts file [default: every account].")
 @options.week("ISO week, e.g. 2026-W47 [default: last week].")
 @click.option("--to", "recipients", multiple=True, help="Recipient (repeatable) [REPORT_TO].")
-@click.option("--dry-run", is_flag=True, help="Write the message to --out instead of sending.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("weekly-email"),
-    show_default=True,
-    help="Folder for --dry-run (.eml and .html).",
+@options.dry_run(
+    Path("weekly-email"),
+    dry_run_help="Write the message to --out instead of sending.",
+    out_help="Folder for --dry-run (.eml and .html).",
 )
 @options.cafile
 @pass_context

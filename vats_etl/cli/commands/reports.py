@@ -82,19 +82,11 @@ def report(
 
 @click.command("email-weekly")
 @options.week("ISO week, e.g. 2026-W47 [default: last week in VATS_TZ].")
-@click.option(
-    "--routing",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="VATS_EMAIL_ROUTING",
-    help="TOML file: department -> addresses (docs/operations.md) [VATS_EMAIL_ROUTING].",
-)
-@click.option("--dry-run", is_flag=True, help="Write the messages to --out instead of sending.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("weekly-email"),
-    show_default=True,
-    help="Folder for --dry-run (.eml and .html per message).",
+@options.routing("TOML file: department -> addresses (docs/operations.md) [VATS_EMAIL_ROUTING].")
+@options.dry_run(
+    Path("weekly-email"),
+    dry_run_help="Write the messages to --out instead of sending.",
+    out_help="Folder for --dry-run (.eml and .html per message).",
 )
 @click.option(
     "--cap",
@@ -112,11 +104,7 @@ def report(
     help="Minutes after which a callback is listed as late.",
 )
 @options.cafile
-@click.option(
-    "--only",
-    multiple=True,
-    help="Send only this message: a department of the routing file, or roll-up (repeatable).",
-)
+@options.only_messages
 @pass_context
 def email_weekly(
     ctx: Context,
@@ -156,12 +144,7 @@ def email_weekly(
     type=options.DAY,
     help="The morning's local day (YYYY-MM-DD) [default: today in VATS_TZ].",
 )
-@click.option(
-    "--routing",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="VATS_EMAIL_ROUTING",
-    help="TOML file: department -> addresses, as for email-weekly [VATS_EMAIL_ROUTING].",
-)
+@options.routing("TOML file: department -> addresses, as for email-weekly [VATS_EMAIL_ROUTING].")
 @click.option(
     "--days",
     type=click.IntRange(0, 60),
@@ -169,13 +152,10 @@ def email_weekly(
     show_default=True,
     help="Lost clients with a miss this many days back at most (Monday's digest has Friday's).",
 )
-@click.option("--dry-run", is_flag=True, help="Write the messages to --out instead of sending.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("daily-email"),
-    show_default=True,
-    help="Folder for --dry-run (.eml and .html per message).",
+@options.dry_run(
+    Path("daily-email"),
+    dry_run_help="Write the messages to --out instead of sending.",
+    out_help="Folder for --dry-run (.eml and .html per message).",
 )
 @click.option(
     "--cap",
@@ -186,11 +166,7 @@ def email_weekly(
     "pass 100 KB).",
 )
 @options.cafile
-@click.option(
-    "--only",
-    multiple=True,
-    help="Send only this message: a department of the routing file, or roll-up (repeatable).",
-)
+@options.only_messages
 @pass_context
 def email_daily(
     ctx: Context,

@@ -295,12 +295,7 @@ def webhook(
 @options.digest_cron(
     f"When the call-back digest goes, cron in VATS_TZ [{schedules.DIGEST_CRON_VAR}]."
 )
-@click.option(
-    "--routing",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="VATS_EMAIL_ROUTING",
-    help="Routing file for the weekly email and the digest [VATS_EMAIL_ROUTING].",
-)
+@options.routing("Routing file for the weekly email and the digest [VATS_EMAIL_ROUTING].")
 @pass_context
 def serve(
     ctx: Context, daily_cron: str, weekly_cron: str, digest_cron: str, routing: Path | None
