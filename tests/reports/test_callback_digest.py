@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from tests.support import small_warehouse as support
-from tests.support.smtp import parts, smtp_server
+from tests.support.smtp import parts, smtp_env, smtp_server, smtp_settings
 from tests.support.warehouse_rows import DAY, T0, call, insert_calls, miss
 from vats_etl import callback_digest, errors, reports, warehouse, weekly_email
 from vats_etl.config import Settings
@@ -53,22 +53,6 @@ def routing(tmp_path: Path) -> Path:
     return path
 
 
-def env_for(settings: Settings, port: int) -> dict[str, str | None]:
-    return {
-        "VATS_DB": str(settings.db_path),
-        "VATS_TZ": "Europe/Moscow",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(port),
-        "SMTP_SECURITY": "none",
-        "SMTP_USER": None,
-        "SMTP_PASSWORD": None,
-        "VATS_EMAIL_ROUTING": None,
-        "VATS_DASHBOARD_URL": None,
-        "REPORT_FROM": "ВАТС <reports@example.ru>",
-        "REPORT_TO": "ops@example.ru",
-    }
-
-
 def listed(html: str) -> list[str]:
     return re.findall(r'<tr data-client="(\d+)">', html)
 
@@ -79,7 +63,7 @@ def test_one_message_per_department_with_clients_due_and_the_roll_up(
     with smtp_server() as (inbox, port):
         code, out, err = support.cli(
             "--env-file", "/dev/null", "email-daily", "--day", "2024-06-10",
-            "--routing", str(routing), env=env_for(settings, port),
+            "--routing", str(routing), env=smtp_env(settings, port),
         )  # fmt: skip
     assert code == 0, err
     # the XSS department has nobody due this morning: no message for it
@@ -124,7 +108,7 @@ def test_a_morning_with_nobody_to_call_sends_nothing(settings: Settings, routing
     with smtp_server() as (inbox, port):
         code, out, err = support.cli(
             "--env-file", "/dev/null", "email-daily", "--day", "2024-07-01",
-            "--routing", str(routing), env=env_for(settings, port),
+            "--routing", str(routing), env=smtp_env(settings, port),
         )  # fmt: skip
     assert code == 0, err
     assert inbox.received == [] and out == ""
@@ -172,13 +156,7 @@ def test_the_digest_flow_sends_and_fails_loudly_on_a_refused_message(
     from vats_etl.flows.digest import callback_digest_flow
 
     with smtp_server(refuse={SUPPORT_HEAD}) as (inbox, port):
-        smtp = settings.replace(
-            smtp_host="127.0.0.1",
-            smtp_port=port,
-            smtp_security="none",
-            report_from="reports@example.ru",
-            report_to=("ops@example.ru",),
-        )
+        smtp = smtp_settings(settings, port)
         with runtime.using(runtime.Runtime(smtp, clock=lambda: support.NOW)):
             dry = callback_digest_flow(routing=str(routing), dry_run_dir=str(tmp_path / "dry"))
             assert dry == f"dry run: 3 messages written to {tmp_path / 'dry'}"

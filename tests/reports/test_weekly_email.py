@@ -16,7 +16,16 @@ import pytest
 
 from tests.support import small_warehouse as small
 from tests.support.processes import free_port
-from tests.support.smtp import PASSWORD, USER, Cert, parts, self_signed_cert, smtp_server
+from tests.support.smtp import (
+    PASSWORD,
+    USER,
+    Cert,
+    parts,
+    self_signed_cert,
+    smtp_env,
+    smtp_server,
+    smtp_settings,
+)
 from tests.support.warehouse_rows import (
     DAY,
     HOUR,
@@ -92,26 +101,6 @@ def routing(tmp_path: Path, busiest: str) -> Path:
     return path
 
 
-def env_for(
-    settings: Settings, port: int, security: str, **more: str | None
-) -> dict[str, str | None]:
-    return {
-        "VATS_DB": str(settings.db_path),
-        "VATS_TZ": "Europe/Moscow",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(port),
-        "SMTP_SECURITY": security,
-        "SMTP_USER": None,
-        "SMTP_PASSWORD": None,
-        "SMTP_CA_FILE": None,
-        "VATS_EMAIL_ROUTING": None,
-        "VATS_DASHBOARD_URL": None,
-        "REPORT_FROM": "ВАТС отчёты <reports@example.ru>",
-        "REPORT_TO": "ops@example.ru",
-        **more,
-    }
-
-
 def send(env: dict[str, str | None], *args: str) -> tuple[int, str, str]:
     return small.cli(
         "--env-file", "/dev/null", "email-weekly", "--week", "2024-W23", *args, env=env
@@ -129,7 +118,7 @@ def test_messages_arrive_with_recipients_figures_parts_and_attachments(
 ) -> None:
     with smtp_server() as (inbox, port):
         code, out, err = send(
-            env_for(settings, port, "none"), "--routing", str(routing), "--cap", "3"
+            smtp_env(settings, port, "none"), "--routing", str(routing), "--cap", "3"
         )
     assert code == 0, err
     assert [line.split(" -> ")[0] for line in out.splitlines()] == [
@@ -215,7 +204,7 @@ def reports_suffix(department: str | None) -> str:
 
 def test_starttls_and_login(settings: Settings, routing: Path, cert: Cert) -> None:
     with smtp_server(mode="starttls", cert=cert) as (inbox, port):
-        env = env_for(
+        env = smtp_env(
             settings, port, "starttls", SMTP_USER=USER, SMTP_PASSWORD=PASSWORD,
             SMTP_CA_FILE=str(cert.cert),
         )  # fmt: skip
@@ -229,7 +218,7 @@ def test_failed_login_is_one_line_and_never_shows_the_password(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with smtp_server(mode="starttls", cert=cert) as (inbox, port):
-        env = env_for(
+        env = smtp_env(
             settings, port, "starttls", SMTP_USER=USER, SMTP_PASSWORD="wrong-" + PASSWORD,
             SMTP_CA_FILE=str(cert.cert),
         )  # fmt: skip
@@ -250,7 +239,7 @@ def test_failed_login_is_one_line_and_never_shows_the_password(
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_implicit_tls(settings: Settings, routing: Path, cert: Cert) -> None:
     with smtp_server(mode="ssl", cert=cert) as (inbox, port):
-        env = env_for(settings, port, "ssl", SMTP_USER=USER, SMTP_PASSWORD=PASSWORD)
+        env = smtp_env(settings, port, "ssl", SMTP_USER=USER, SMTP_PASSWORD=PASSWORD)
         code, _, err = send(env, "--routing", str(routing), "--cafile", str(cert.cert))
         assert code == 0, err
         assert len(inbox.received) == 3
@@ -262,7 +251,7 @@ def test_implicit_tls(settings: Settings, routing: Path, cert: Cert) -> None:
 
 def test_refused_connection(settings: Settings, routing: Path) -> None:
     port = free_port()  # nothing listens there
-    code, out, err = send(env_for(settings, port, "none"), "--routing", str(routing))
+    code, out, err = send(smtp_env(settings, port, "none"), "--routing", str(routing))
     assert code == 1 and out == ""
     assert err.splitlines()[-1] == (
         f"error: cannot connect to SMTP 127.0.0.1:{port} (none): Connection refused"
@@ -273,7 +262,7 @@ def test_a_partly_sent_batch_names_what_went_and_what_did_not(
     settings: Settings, routing: Path, busiest: str
 ) -> None:
     with smtp_server(refuse={XSS_HEAD}) as (inbox, port):
-        code, out, err = send(env_for(settings, port, "none"), "--routing", str(routing))
+        code, out, err = send(smtp_env(settings, port, "none"), "--routing", str(routing))
     assert code == 1
     assert f"NOT sent {small.XSS_DEPARTMENT} -> {XSS_HEAD}: every recipient refused" in out
     assert [rcpt for _, rcpt, _ in inbox.received] == [[SALES_HEAD], ["ops@example.ru", BOSS]]
@@ -282,7 +271,7 @@ def test_a_partly_sent_batch_names_what_went_and_what_did_not(
     assert last.endswith(f"sent: {busiest}, roll-up")
     # resend only what did not go
     with smtp_server() as (inbox, port):
-        env = env_for(settings, port, "none")
+        env = smtp_env(settings, port, "none")
         code, out, err = send(env, "--routing", str(routing), "--only", small.XSS_DEPARTMENT)
         assert code == 0, err
         assert [rcpt for _, rcpt, _ in inbox.received] == [[XSS_HEAD]]
@@ -300,7 +289,7 @@ def test_a_week_without_misses_still_sends(tmp_path: Path) -> None:
     warehouse.publish_read_copy(db)
     settings = small.settings_for(db)
     with smtp_server() as (inbox, port):
-        env = env_for(settings, port, "none")
+        env = smtp_env(settings, port, "none")
         code, _, err = small.cli(
             "--env-file", "/dev/null", "email-weekly", "--week", "2024-W10", env=env
         )
@@ -348,7 +337,7 @@ def test_a_hostile_employee_name_in_the_employee_table_is_escaped() -> None:
 def test_dry_run_writes_messages_without_smtp(
     settings: Settings, routing: Path, tmp_path: Path
 ) -> None:
-    env = env_for(settings, 0, "none", SMTP_HOST=None, REPORT_FROM=None, REPORT_TO=None)
+    env = smtp_env(settings, 0, "none", SMTP_HOST=None, REPORT_FROM=None, REPORT_TO=None)
     code, out, err = send(env, "--routing", str(routing), "--dry-run", "--out", str(tmp_path))
     assert code == 0, err
     files = [Path(line) for line in out.splitlines()]
@@ -361,7 +350,7 @@ def test_dry_run_writes_messages_without_smtp(
 def test_the_email_links_to_the_hosted_dashboards_when_their_address_is_set(
     settings: Settings, routing: Path, tmp_path: Path
 ) -> None:
-    env = env_for(settings, 0, "none", SMTP_HOST=None, REPORT_FROM=None, REPORT_TO=None)
+    env = smtp_env(settings, 0, "none", SMTP_HOST=None, REPORT_FROM=None, REPORT_TO=None)
     code, _, err = send(env, "--routing", str(routing), "--dry-run", "--out", str(tmp_path / "a"))
     assert code == 0, err
     assert "Отчёт с графиками" not in (tmp_path / "a" / "03-roll-up.html").read_text()
@@ -383,11 +372,11 @@ def test_the_email_links_to_the_hosted_dashboards_when_their_address_is_set(
 
 
 def test_missing_settings_are_clear(settings: Settings, routing: Path) -> None:
-    code, _, err = send(env_for(settings, 25, "none", SMTP_HOST=None), "--routing", str(routing))
+    code, _, err = send(smtp_env(settings, 25, "none", SMTP_HOST=None), "--routing", str(routing))
     assert (code, err) == (1, "error: SMTP_HOST is not set\n")
-    code, _, err = send(env_for(settings, 25, "none", REPORT_TO=None), "--week", "2024-W23")
+    code, _, err = send(smtp_env(settings, 25, "none", REPORT_TO=None), "--week", "2024-W23")
     assert code == 1 and "REPORT_TO is not set" in err
-    code, _, err = send(env_for(settings, 25, "none", REPORT_FROM=None), "--routing", str(routing))
+    code, _, err = send(smtp_env(settings, 25, "none", REPORT_FROM=None), "--routing", str(routing))
     assert code == 1 and "REPORT_FROM is not set" in err
 
 
@@ -513,13 +502,7 @@ def test_weekly_flow_sends_and_fails_loudly_on_a_refused_message(
     from vats_etl.flows.weekly import weekly_email_flow
 
     with smtp_server(refuse={XSS_HEAD}) as (inbox, port):
-        smtp = settings.replace(
-            smtp_host="127.0.0.1",
-            smtp_port=port,
-            smtp_security="none",
-            report_from="reports@example.ru",
-            report_to=("ops@example.ru",),
-        )
+        smtp = smtp_settings(settings, port)
         with runtime.using(runtime.Runtime(smtp, clock=lambda: small.NOW)):
             dry = weekly_email_flow(routing=str(routing), dry_run_dir=str(tmp_path / "dry"))
             assert dry == f"dry run: 3 messages written to {tmp_path / 'dry'}"

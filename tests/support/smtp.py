@@ -1,6 +1,7 @@
 """A real SMTP server on loopback (aiosmtpd) for the email tests: in the clear, with STARTTLS
 and login, or over implicit TLS, refusing the recipients it is told to; a throwaway
-certificate for it; and the parts of a message it received."""
+certificate for it; the parts of a message it received; and the settings (the environment
+of a command, or Settings for a flow) that send to it."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.support.processes import free_port
+
+if TYPE_CHECKING:
+    from vats_etl.config import Settings
 
 USER, PASSWORD = "reports", "s3cret-pw-Zq9"
 
@@ -144,3 +148,36 @@ def parts(message: EmailMessage) -> tuple[str, str, dict[str, bytes]]:
         str(a.get_filename()): a.get_payload(decode=True) for a in message.iter_attachments()
     }
     return str(plain.get_content()), str(html.get_content()), attachments  # type: ignore[misc]
+
+
+def smtp_env(
+    settings: Settings, port: int, security: str = "none", **more: str | None
+) -> dict[str, str | None]:
+    """The environment of an email command over `settings`' warehouse that sends to the
+    loopback server on `port`, with nothing else of the caller's environment leaking in."""
+    return {
+        "VATS_DB": str(settings.db_path),
+        "VATS_TZ": "Europe/Moscow",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "SMTP_SECURITY": security,
+        "SMTP_USER": None,
+        "SMTP_PASSWORD": None,
+        "SMTP_CA_FILE": None,
+        "VATS_EMAIL_ROUTING": None,
+        "VATS_DASHBOARD_URL": None,
+        "REPORT_FROM": "ВАТС отчёты <reports@example.ru>",
+        "REPORT_TO": "ops@example.ru",
+        **more,
+    }
+
+
+def smtp_settings(settings: Settings, port: int) -> Settings:
+    """`settings` sending in the clear to the loopback server on `port` (for flows)."""
+    return settings.replace(
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_security="none",
+        report_from="reports@example.ru",
+        report_to=("ops@example.ru",),
+    )
