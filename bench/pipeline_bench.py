@@ -37,8 +37,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def start_emulator(
-    days: int, agents: int, seed: int, dialect: str = "spec"
+    days: int, agents: int, seed: int, dialect: str = "spec", *, prerender: bool = True
 ) -> tuple[subprocess.Popen[str], str, float]:
+    """The emulator in a process of its own: (process, base URL, seconds to start). With
+    `prerender`, the last `days` + 1 days are rendered before it listens."""
+    warm = ["--prerender-days", str(days + 1), "--cache-mb", str(max(512, 16 * (days + 1)))]
     started = time.perf_counter()
     proc = subprocess.Popen(
         [
@@ -55,10 +58,7 @@ def start_emulator(
             dialect,
             "--api-key",
             API_KEY,
-            "--prerender-days",
-            str(days + 1),
-            "--cache-mb",
-            str(max(512, 16 * (days + 1))),
+            *(warm if prerender else []),
         ],
         stdout=subprocess.PIPE,
         text=True,

@@ -13,44 +13,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.pipeline_bench import API_KEY, emulator_environment, emulator_url
-
-
-def start_emulator(agents: int, seed: int) -> tuple[object, str]:
-    import subprocess
-
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vats_etl.emulator",
-            "--port",
-            "0",
-            "--agents",
-            str(agents),
-            "--seed",
-            str(seed),
-            "--dialect",
-            "platform",
-            "--api-key",
-            API_KEY,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=emulator_environment(),
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("emulator listening on http"):
-        proc.kill()
-        raise SystemExit(f"emulator did not start: {line.strip()!r}")
-    return proc, emulator_url(line)
+from bench.pipeline_bench import API_KEY, start_emulator
 
 
 def main() -> None:
@@ -65,7 +33,7 @@ def main() -> None:
     from vats_etl.client import PbxClient
     from vats_etl.config import Secret, load_settings
 
-    proc, url = start_emulator(args.agents, args.seed)
+    proc, url, _ = start_emulator(args.days, args.agents, args.seed, "platform", prerender=False)
     folder = Path(tempfile.mkdtemp(prefix="vats-recordings-bench-"))
     try:
         settings = load_settings(
@@ -120,7 +88,7 @@ def main() -> None:
                     f"{disk / 1e6 / calls * 1000:>14.2f}"
                 )
     finally:
-        proc.terminate()  # type: ignore[attr-defined]
+        proc.terminate()
         shutil.rmtree(folder, ignore_errors=True)
 
 
