@@ -72,8 +72,14 @@ def store(
     A write that fails (disk full, no permission, a file where a folder should be) leaves
     nothing behind and raises ArchiveError naming the file."""
     path = page_path(root, kind, fmt, window, fetched_at, zone)
+    write_whole(path, zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body))
+    return path
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file beside it: a reader sees the whole file
+    or none. A write that fails leaves nothing behind and raises ArchiveError naming the file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as handle:
@@ -83,7 +89,6 @@ def store(
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise errors.ArchiveError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
 
 
 def read_body(path: Path) -> bytes:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -38,7 +37,7 @@ from typing import Literal
 import duckdb
 import httpx
 
-from vats_etl import errors, warehouse
+from vats_etl import archive, errors, warehouse
 from vats_etl.client import PbxClient
 from vats_etl.config import Settings
 
@@ -191,7 +190,7 @@ def copy_one(client: PbxClient, item: Wanted, root: Path) -> tuple[Outcome, bool
         return Outcome(item.uid, item.local_date, "expired", error=_why(exc)), False
     except (errors.GaveUp, errors.ServerError, errors.ApiValidationError) as exc:
         return Outcome(item.uid, item.local_date, "failed", error=_why(exc)), False
-    _write_whole(target, response.body)
+    archive.write_whole(target, response.body)
     return _copied(item, path, response.body), False
 
 
@@ -203,19 +202,6 @@ def _copied(item: Wanted, path: str, data: bytes) -> Outcome:
 def _why(exc: errors.ApiError) -> str:
     """The answer, without the request's name (the file's name is the uid's)."""
     return str(exc).split(": ", 1)[-1]
-
-
-def _write_whole(target: Path, data: bytes) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise errors.ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 # -- a run ------------------------------------------------------------------------------------
