@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from vats_etl import callback_digest, errors, reports, weekly_email
+from vats_etl import callback_digest, reports, weekly_email
 from vats_etl.flows import runtime
 from vats_etl.flows.accounts import per_account
+from vats_etl.flows.weekly import deliver
 from vats_etl.weekly_email import Outgoing, SendResult
 
 
@@ -53,18 +53,11 @@ def callback_digest_flow(
     has any, plus the roll-up to REPORT_TO. Fails when any message did not go. `account`:
     a name of the accounts file (its routing file and REPORT_TO)."""
     messages, warnings = compose_digest(routing, dry_run_dir is not None, cap, days)
-    if dry_run_dir is not None:
-        written = weekly_email.write_dry_run(messages, Path(dry_run_dir))
-        return f"dry run: {len(written)} messages written to {dry_run_dir}"
-    result = send_digest(messages)
-    lines = [f"- {m.key}: {m.subject} → {', '.join(m.recipients)}" for m in messages]
-    create_markdown_artifact(
-        "# Call-back digest\n\n"
-        + "\n".join([*lines, "", result.summary() or "nothing due", *warnings])
-        + "\n",
+    return deliver(
+        messages,
+        warnings,
+        send_digest,
+        dry_run_dir,
+        title="Call-back digest",
         key="callback-digest",
-        description=result.summary()[:200],
     )
-    if not result.ok:
-        raise errors.EmailError(result.summary())
-    return result.summary()

@@ -4,6 +4,7 @@ vats_etl.dashboards). `daily` calls :func:`build_dashboards` after publishing th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from prefect import flow, task
@@ -68,14 +69,31 @@ def weekly_email_flow(
     `week` (ISO, e.g. 2026-W47; default: last week). Fails when any message did not go.
     `account`: a name of the accounts file (its routing file and REPORT_TO)."""
     messages, warnings = compose_weekly(week, routing, dry_run_dir is not None, cap, late_after_min)
+    return deliver(
+        messages, warnings, send_weekly, dry_run_dir, title="Weekly email", key="weekly-email"
+    )
+
+
+def deliver(
+    messages: list[Outgoing],
+    warnings: list[str],
+    send: Callable[[list[Outgoing]], SendResult],
+    dry_run_dir: str | None,
+    *,
+    title: str,
+    key: str,
+) -> str:
+    """The end of an email flow: write the messages to `dry_run_dir`, or send them with the
+    flow's own `send` task and leave a markdown artifact (`key`) of what went; raises
+    EmailError when any message did not go."""
     if dry_run_dir is not None:
         written = weekly_email.write_dry_run(messages, Path(dry_run_dir))
         return f"dry run: {len(written)} messages written to {dry_run_dir}"
-    result = send_weekly(messages)
+    result = send(messages)
     lines = [f"- {m.key}: {m.subject} → {', '.join(m.recipients)}" for m in messages]
     create_markdown_artifact(
-        "# Weekly email\n\n" + "\n".join([*lines, "", result.summary(), *warnings]) + "\n",
-        key="weekly-email",
+        f"# {title}\n\n" + "\n".join([*lines, "", result.summary(), *warnings]) + "\n",
+        key=key,
         description=result.summary()[:200],
     )
     if not result.ok:
