@@ -424,15 +424,19 @@ def process_chunk(
     """:func:`fetch_chunk`, in the format the account offers: with `formats`, a chunk whose
     format the account lacks (404/405/501 on its history path) is fetched in the other one,
     and the switch learned, once that one loads."""
+
+    def fetch(one: LoadChunk) -> LoadChunkResult:
+        return fetch_chunk(client, one, raw_dir=raw_dir, zone=zone, now=now, density=density)
+
     if formats is None:
-        return fetch_chunk(client, chunk, raw_dir=raw_dir, zone=zone, now=now, density=density)
+        return fetch(chunk)
     fetched = formats.chunk_to_fetch(chunk)
-    result = fetch_chunk(client, fetched, raw_dir=raw_dir, zone=zone, now=now, density=density)
+    result = fetch(fetched)
     result.planned_as = chunk if fetched != chunk else None
     if result.error_status not in LACKING_FORMAT_STATUSES or fetched != chunk:
         return result
     other = chunk.as_format(OTHER_FORMAT[chunk.fmt])
-    retry = fetch_chunk(client, other, raw_dir=raw_dir, zone=zone, now=now, density=density)
+    retry = fetch(other)
     if retry.error is not None:  # neither format: not a format the account lacks
         result.error = f"{result.error}; as {other.fmt}: {retry.error}"
         return result

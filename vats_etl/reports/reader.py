@@ -14,9 +14,9 @@ and ``ratings`` with those macros, so it is exactly what a view over the same ro
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -34,6 +34,8 @@ from vats_etl.reports.catalogue import (
 )
 from vats_etl.reports.pages import Meta, Missed, Overview, Ratings
 from vats_etl.reports.period import Period
+
+T = TypeVar("T")
 
 # Every figure of inbound calls as one struct (sql/inbound_kpis.sql): over `ic`. Made in a
 # subquery and unnested outside it (see _kpis_by): unnest(inbound_kpis(...)) plans ~3x slower.
@@ -190,6 +192,7 @@ class Reader:
         self._tables: dict[str, str] | None = None
         self._kpis: tuple[dict[str, Any], dict[str, Any]] | None = None
         self._meta: Meta | None = None
+        self._read: dict[str, Any] = {}  # what two pages both show, read once (_once)
 
     def for_department(self, department: str | None) -> Reader:
         """The same period for another department (or the company), sharing the copies."""
@@ -198,8 +201,17 @@ class Reader:
         other.department = department
         other._kpis = None
         other._meta = None
+        other._read = {}
         other._tables = self.tables  # made once, here
         return other
+
+    def _once(self, name: str, read: Callable[[], T]) -> T:
+        """`read()` the first time, then what it gave: the overview and the missed-calls page
+        show the same segments and employee table."""
+        if name not in self._read:
+            self._read[name] = read()
+        found: T = self._read[name]
+        return found
 
     # -- the period's rows, copied once, and queries over them --------------------------------
 
@@ -452,6 +464,9 @@ class Reader:
         """Every call of the period by segment (working hours in departments, after hours,
         in working hours without a department) and in total, and what became of the misses:
         the rows add up to every offered call."""
+        return self._once("segments", self._segments)
+
+    def _segments(self) -> pl.DataFrame:
         source, params = self._from("ic", "ic")
         found = self.frame(
             "select case when grouping(ic.segment) = 1 then 'total' else ic.segment end "
@@ -541,6 +556,9 @@ class Reader:
 
     def has_events(self) -> bool:
         """Did event webhooks say whose phone rang for the period's calls (employee_rings)?"""
+        return self._once("has_events", self._has_events)
+
+    def _has_events(self) -> bool:
         source, params = self._from("ic", "ic")
         found = self.con.sql(
             "select exists (select 1 from employee_rings as er "
@@ -557,6 +575,9 @@ class Reader:
         the misses they recovered by a callback made in the period and the median time to
         it (callback_kpis, as kpi_by_employee_weekly). Names from employee_names: the
         directory, else the calls' own user_name. Most misses first."""
+        return self._once("employee_table", self._employee_table)
+
+    def _employee_table(self) -> pl.DataFrame:
         source, params = self._from("ic", "ic")
         mc_source, mc_params = self._from("mc", "mc", self.scope)
         calls = _kpis_by(("user_login",), f"{source} and ic.user_login is not null")
