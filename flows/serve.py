@@ -35,36 +35,30 @@ def deployments(
     routing: str | None = None,
     account: str | None = None,
 ) -> list[RunnerDeployment]:
-    weekly_parameters: dict[str, Any] = {"routing": routing} if routing else {}
-    digest_parameters: dict[str, Any] = dict(weekly_parameters)
-    daily_parameters: dict[str, Any] = {}
-    if account is not None:
-        weekly_parameters["account"] = daily_parameters["account"] = account
-        digest_parameters["account"] = account
+    of_account: dict[str, Any] = {"account": account} if account is not None else {}
+    emails = {**({"routing": routing} if routing else {}), **of_account}  # weekly and digest
+    common: dict[str, Any] = {"tags": ["vats-etl"], "entrypoint_type": EntrypointType.MODULE_PATH}
     made = [
         daily.to_deployment(
             name=account or "daily",
             schedules=[Cron(daily_cron, timezone=tz)],
-            parameters=daily_parameters,
+            parameters=of_account,
             description="Load yesterday and today, snapshot the directory, rebuild dashboards.",
-            tags=["vats-etl"],
-            entrypoint_type=EntrypointType.MODULE_PATH,
+            **common,
         ),
         weekly_email_flow.to_deployment(
             name=account or "weekly-email",
             schedules=[Cron(weekly_cron, timezone=tz)],
-            parameters=weekly_parameters,
+            parameters=emails,
             description="Weekly missed-call email: one message per department plus a roll-up.",
-            tags=["vats-etl"],
-            entrypoint_type=EntrypointType.MODULE_PATH,
+            **common,
         ),
         callback_digest_flow.to_deployment(
             name=account or "callback-digest",
             schedules=[Cron(digest_cron, timezone=tz)],
-            parameters=digest_parameters,
+            parameters=emails,
             description="Call-back digest: the clients to call back today, per department.",
-            tags=["vats-etl"],
-            entrypoint_type=EntrypointType.MODULE_PATH,
+            **common,
         ),
     ]
     # to_deployment answers a coroutine only when called from async code; we are sync
